@@ -24,7 +24,11 @@ struct st_ev;
 enum {
     ST_EV_READ = 1u << 0,
     ST_EV_WRITE = 1u << 1,
-    /* Delivered only: error, hang-up or peer half-close (EPOLLERR/HUP/RDHUP). */
+    /*
+     * Delivered only: error or hang-up (EPOLLERR/EPOLLHUP), or the peer's
+     * half-close (EPOLLRDHUP, for watchers of ST_EV_READ). Not necessarily
+     * fatal: read until 0 or an error, or check st_sock_connect_result.
+     */
     ST_EV_ERROR = 1u << 2,
 };
 

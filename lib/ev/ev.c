@@ -229,10 +229,14 @@ st_ev_io_init(struct st_ev_io *io, int fd, st_ev_io_cb *cb, void *data)
 static uint32_t
 ev_epoll_mask(unsigned events)
 {
-    uint32_t m = EPOLLET | EPOLLRDHUP;
+    uint32_t m = EPOLLET;
 
+    /*
+     * A peer's half-close matters only to a reader; a watcher that waits to
+     * write is not woken for it (EPOLLERR and EPOLLHUP always are).
+     */
     if (events & ST_EV_READ)
-        m |= EPOLLIN;
+        m |= EPOLLIN | EPOLLRDHUP;
     if (events & ST_EV_WRITE)
         m |= EPOLLOUT;
     return m;

@@ -74,6 +74,23 @@ json_t *auth_access_review(struct auth *a, const struct auth_user *requester, co
                            struct st_err *err);
 
 /*
+ * Answers a SelfSubjectRulesReview (authorization.k8s.io/v1) for <requester>
+ * in spec.namespace: status.resourceRules, status.nonResourceRules (from
+ * ClusterRoleBindings only) and status.incomplete false. Returns a new object,
+ * or NULL with <err> set when the body is invalid.
+ */
+json_t *auth_rules_review(struct auth *a, const struct auth_user *requester, const json_t *review,
+                          struct st_err *err);
+
+/*
+ * True when one of <rules> (a PolicyRule array, borrowed) allows <at>, by
+ * Kubernetes' rule matching: verbs and apiGroups with "*", resources with
+ * "*", "res/sub" and "*\/sub", resourceNames, nonResourceURLs (exact, "*", or
+ * a prefix ending in "*") when at->resource is NULL. Pure; no store access.
+ */
+bool auth_rules_allow(const json_t *rules, const struct auth_attrs *at);
+
+/*
  * Called by the API layer before it stores a Secret of type
  * kubernetes.io/service-account-token: checks that the ServiceAccount named
  * by annotation kubernetes.io/service-account.name exists in the Secret's

@@ -22,6 +22,7 @@
 #include <openssl/evp.h>
 
 #include "auth.h"
+#include "selector.h"
 #include "store.h"
 
 #define AUTH_RBAC_GROUP "rbac.authorization.k8s.io"
@@ -593,24 +594,47 @@ auth_on_event(struct store_watch *w, const struct store_event *ev, void *arg)
     auth_apply(arg, ev->res, ev->ns, ev->name, obj);
 }
 
-/* Loads every stored object of <res> into the caches. */
+/*
+ * Loads every stored object of <res> into the caches, a page at a time; for
+ * Secrets only the token kind, selected by the store.
+ */
 static int
 auth_load(struct auth *a, const char *res, struct st_err *err)
 {
+    struct store_list_opts opts = {NULL, NULL, 500, NULL};
     struct store_list_result r = {0};
+    struct selector *fields = NULL;
+    char *cont = NULL;
     size_t i;
     json_t *item;
-    int rc = store_list(a->st, res, NULL, NULL, &r, err);
+    int rc = 0;
 
-    if (rc < 0)
-        return rc;
-    json_array_foreach (r.items, i, item) {
-        const char *ns = auth_meta_str(item, "namespace"), *name = auth_meta_str(item, "name");
-        if (name != NULL)
-            auth_apply(a, res, ns ? ns : "", name, json_incref(item));
+    if (strcmp(res, "/secrets") == 0) {
+        rc = selector_parse_fields("type=" AUTH_SA_TOKEN_TYPE, &fields, err);
+        if (rc < 0)
+            goto out;
+        opts.fields = fields;
     }
-    store_list_result_clear(&r);
-    return 0;
+    do {
+        opts.continue_token = cont;
+        rc = store_list(a->st, res, NULL, &opts, &r, err);
+        if (rc < 0)
+            goto out;
+        json_array_foreach (r.items, i, item) {
+            const char *ns = auth_meta_str(item, "namespace");
+            const char *name = auth_meta_str(item, "name");
+            if (name != NULL)
+                auth_apply(a, res, ns ? ns : "", name, json_incref(item));
+        }
+        free(cont);
+        cont = r.continue_token; /* taken over from <r> */
+        r.continue_token = NULL;
+        store_list_result_clear(&r);
+    } while (cont != NULL);
+out:
+    free(cont);
+    selector_free(fields);
+    return rc;
 }
 
 /* ---- bootstrap objects ------------------------------------------------------------ */

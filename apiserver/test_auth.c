@@ -331,6 +331,45 @@ test_sa_token_lifecycle(void **state)
     free(tok3);
 }
 
+/* Many token Secrets: the index is loaded page by page at start. */
+static void
+test_sa_token_many(void **state)
+{
+    struct env *e = *state;
+    struct auth_user u;
+    struct st_err err = {0};
+
+    put_sa(e, "m", "bulk", "uid-bulk");
+    assert_int_equal(store_begin(e->st, NULL), 0);
+    for (int i = 0; i < 1100; i++) {
+        char name[32], tok[32];
+        snprintf(name, sizeof(name), "bulk-%04d", i);
+        snprintf(tok, sizeof(tok), "bulk-token-%04d", i);
+        json_t *s = token_secret("m", name, "bulk");
+        char *b64 = st_base64_encode(tok, strlen(tok));
+        json_object_set_new(s, "data", json_pack("{s:s}", "token", b64));
+        free(b64);
+        /* Opaque Secrets in between are skipped by the load. */
+        if (i % 100 == 0)
+            json_object_set_new(s, "type", json_string("Opaque"));
+        assert_int_equal(store_create(e->st, "/secrets", "m", s, NULL), 0);
+        json_decref(s);
+    }
+    assert_int_equal(store_commit(e->st, NULL), 0);
+    assert_int_equal(auth_authenticate(e->a, "bulk-token-1099", &u), 0);
+    auth_user_clear(&u);
+    e->a = auth_free(e->a);
+    e->a = auth_new(e->st, ADMIN_TOKEN, CA_PEM, &err);
+    assert_non_null(e->a);
+    assert_int_equal(auth_authenticate(e->a, "bulk-token-0001", &u), 0);
+    auth_user_clear(&u);
+    assert_int_equal(auth_authenticate(e->a, "bulk-token-1099", &u), 0);
+    assert_string_equal(u.name, "system:serviceaccount:m:bulk");
+    auth_user_clear(&u);
+    assert_int_equal(auth_authenticate(e->a, "bulk-token-0100", &u), ST_EAUTH);
+    assert_int_equal(auth_authenticate(e->a, "bulk-token-1100", &u), ST_EAUTH);
+}
+
 /* ---- RBAC ------------------------------------------------------------------------ */
 
 static void
@@ -973,6 +1012,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_admin_token, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sa_token_fill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sa_token_lifecycle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sa_token_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_role_in_namespace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cluster_role_scopes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resource_names, setup, teardown),

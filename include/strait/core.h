@@ -107,7 +107,7 @@ int st_buf_reserve(struct st_buf *b, size_t n) ST_WARN_UNUSED;
 int st_buf_append(struct st_buf *b, const void *p, size_t n) ST_WARN_UNUSED;
 int st_buf_append_str(struct st_buf *b, const char *s) ST_WARN_UNUSED;
 int st_buf_appendf(struct st_buf *b, const char *fmt, ...) ST_PRINTF(2, 3) ST_WARN_UNUSED;
-int st_buf_vappendf(struct st_buf *b, const char *fmt, va_list ap) ST_WARN_UNUSED;
+int st_buf_vappendf(struct st_buf *b, const char *fmt, va_list ap) ST_PRINTF(2, 0) ST_WARN_UNUSED;
 /* Drops <n> bytes from the front (n > len drops everything). */
 void st_buf_consume(struct st_buf *b, size_t n);
 /* Keeps the storage, sets len to 0. */

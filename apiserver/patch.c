@@ -119,7 +119,8 @@ patch_equal(const json_t *a, const json_t *b, struct patch_ctx *c, int depth)
 
         if (json_object_size(a) != json_object_size(b))
             return 0;
-        json_object_keylen_foreach((json_t *)a, key, klen, va) {
+        json_object_keylen_foreach((json_t *)a, key, klen, va)
+        {
             const json_t *vb = json_object_getn(b, key, klen);
             if (!vb)
                 return 0;
@@ -158,7 +159,8 @@ patch_measure(const json_t *v, struct patch_ctx *c, int level, int *depth)
     } else if (json_is_object(v)) {
         const char *key;
         json_t *child;
-        json_object_foreach((json_t *)v, key, child) {
+        json_object_foreach((json_t *)v, key, child)
+        {
             if ((rc = patch_measure(child, c, level + 1, depth)) < 0)
                 return rc;
         }
@@ -210,8 +212,7 @@ jp_pointer_parse(const json_t *op, const char *name, struct jp_pointer *p, struc
     if (len == 0)
         return 0;
     if (s[0] != '/')
-        return st_err_set(c->err, ST_EPARSE, "json patch: pointer \"%s\" does not start with /",
-                          s);
+        return st_err_set(c->err, ST_EPARSE, "json patch: pointer \"%s\" does not start with /", s);
 
     size_t slashes = 0;
     for (size_t i = 0; i < len; i++)
@@ -306,8 +307,7 @@ jp_resolve(json_t *doc, const struct jp_pointer *p, size_t ntok, struct patch_ct
  * get an insertion and objects a new or overwritten member ("add").
  */
 static int
-jp_put(json_t **doc, const struct jp_pointer *p, json_t *value, bool replace,
-       struct patch_ctx *c)
+jp_put(json_t **doc, const struct jp_pointer *p, json_t *value, bool replace, struct patch_ctx *c)
 {
     int rc = 0;
 
@@ -324,8 +324,7 @@ jp_put(json_t **doc, const struct jp_pointer *p, json_t *value, bool replace,
     }
     if (json_is_object(parent)) {
         if (replace && !json_object_getn(parent, last->s, last->n)) {
-            rc = st_err_set(c->err, ST_EINVAL, "json patch: no member \"%s\" to replace",
-                            last->s);
+            rc = st_err_set(c->err, ST_EINVAL, "json patch: no member \"%s\" to replace", last->s);
             goto fail;
         }
         json_object_setn_new(parent, last->s, last->n, value);
@@ -363,8 +362,7 @@ jp_remove(json_t *doc, const struct jp_pointer *p, json_t **removed, struct patc
     if (json_is_object(parent)) {
         victim = json_object_getn(parent, last->s, last->n);
         if (!victim)
-            return st_err_set(c->err, ST_EINVAL, "json patch: no member \"%s\" to remove",
-                              last->s);
+            return st_err_set(c->err, ST_EINVAL, "json patch: no member \"%s\" to remove", last->s);
     } else if (json_is_array(parent)) {
         int rc = jp_index(last, json_array_size(parent), false, &idx, c);
         if (rc < 0)
@@ -494,8 +492,7 @@ jp_apply(const json_t *orig, const json_t *patch, json_t **out, struct patch_ctx
     if (!json_is_array(patch))
         return st_err_set(c->err, ST_EPARSE, "json patch: the patch must be an array");
     if (json_array_size(patch) > PATCH_MAX_OPS)
-        return st_err_set(c->err, ST_ETOOBIG, "json patch: more than %d operations",
-                          PATCH_MAX_OPS);
+        return st_err_set(c->err, ST_ETOOBIG, "json patch: more than %d operations", PATCH_MAX_OPS);
     doc = json_deep_copy(orig);
     for (size_t i = 0; i < json_array_size(patch); i++) {
         if ((rc = jp_apply_op(&doc, json_array_get(patch, i), i, c)) < 0)
@@ -531,7 +528,8 @@ mp_merge(json_t **target, const json_t *patch, int depth, struct patch_ctx *c)
         json_decref(*target);
         *target = json_object();
     }
-    json_object_keylen_foreach((json_t *)patch, key, klen, pv) {
+    json_object_keylen_foreach((json_t *)patch, key, klen, pv)
+    {
         if (json_is_null(pv)) {
             json_object_deln(*target, key, klen);
             continue;
@@ -590,9 +588,8 @@ smp_index(const json_t *list, const json_t *e, const char *merge_key)
 }
 
 /* A new value built from patch value <pv> merged into nothing. */
-static int
-smp_fresh(const json_t *pv, const struct patch_field *field, int depth, json_t **out,
-          struct patch_ctx *c);
+static int smp_fresh(const json_t *pv, const struct patch_field *field, int depth, json_t **out,
+                     struct patch_ctx *c);
 
 struct smp_slot {
     size_t pos;  /* position in the merged list */
@@ -668,16 +665,19 @@ static int
 smp_check_order(const json_t *order, const char *merge_key, struct patch_ctx *c)
 {
     if (!json_is_array(order))
-        return st_err_set(c->err, ST_EPARSE, "strategic merge patch: $setElementOrder must "
-                                             "be a list");
+        return st_err_set(c->err, ST_EPARSE,
+                          "strategic merge patch: $setElementOrder must "
+                          "be a list");
     if (json_array_size(order) > PATCH_MAX_LIST)
         return st_err_set(c->err, ST_ETOOBIG, "strategic merge patch: list longer than %d",
                           PATCH_MAX_LIST);
     for (size_t i = 0; i < json_array_size(order); i++) {
         const json_t *e = json_array_get(order, i);
         if (merge_key ? !smp_key_of(e, merge_key) : patch_is_container(e))
-            return st_err_set(c->err, ST_EPARSE, "strategic merge patch: $setElementOrder "
-                                                 "entry %zu lacks the merge key", i);
+            return st_err_set(c->err, ST_EPARSE,
+                              "strategic merge patch: $setElementOrder "
+                              "entry %zu lacks the merge key",
+                              i);
     }
     return 0;
 }
@@ -688,8 +688,8 @@ smp_check_order(const json_t *order, const char *merge_key, struct patch_ctx *c)
  * NULL. Returns the new list in *out.
  */
 static int
-smp_list(const json_t *live, const json_t *pl, const struct patch_field *field,
-         const json_t *order, int depth, json_t **out, struct patch_ctx *c)
+smp_list(const json_t *live, const json_t *pl, const struct patch_field *field, const json_t *order,
+         int depth, json_t **out, struct patch_ctx *c)
 {
     const char *mk = field->merge_key;
     json_t *merged = json_array(), *plain = json_array();
@@ -708,8 +708,10 @@ smp_list(const json_t *live, const json_t *pl, const struct patch_field *field,
     for (size_t i = 0; i < json_array_size(pl); i++) {
         const json_t *e = json_array_get(pl, i);
         if (mk ? !json_is_object(e) : patch_is_container(e)) {
-            rc = st_err_set(c->err, ST_EPARSE, "strategic merge patch: element %zu of \"%s\" "
-                                               "has the wrong type", i, field->name);
+            rc = st_err_set(c->err, ST_EPARSE,
+                            "strategic merge patch: element %zu of \"%s\" "
+                            "has the wrong type",
+                            i, field->name);
             goto fail;
         }
         const json_t *d = mk ? json_object_get(e, "$patch") : NULL;
@@ -722,14 +724,17 @@ smp_list(const json_t *live, const json_t *pl, const struct patch_field *field,
             replace = true;
         } else if (dv && strcmp(dv, "delete") == 0) {
             if (!smp_key_of(e, mk)) {
-                rc = st_err_set(c->err, ST_EPARSE, "strategic merge patch: a deletion in "
-                                                   "\"%s\" lacks the merge key \"%s\"",
+                rc = st_err_set(c->err, ST_EPARSE,
+                                "strategic merge patch: a deletion in "
+                                "\"%s\" lacks the merge key \"%s\"",
                                 field->name, mk);
                 goto fail;
             }
         } else {
-            rc = st_err_set(c->err, ST_EPARSE, "strategic merge patch: bad $patch in list "
-                                               "\"%s\"", field->name);
+            rc = st_err_set(c->err, ST_EPARSE,
+                            "strategic merge patch: bad $patch in list "
+                            "\"%s\"",
+                            field->name);
             goto fail;
         }
     }
@@ -757,8 +762,10 @@ smp_list(const json_t *live, const json_t *pl, const struct patch_field *field,
             continue;
         }
         if (!smp_key_of(pe, mk)) {
-            rc = st_err_set(c->err, ST_EPARSE, "strategic merge patch: an element of \"%s\" "
-                                               "lacks the merge key \"%s\"", field->name, mk);
+            rc = st_err_set(c->err, ST_EPARSE,
+                            "strategic merge patch: an element of \"%s\" "
+                            "lacks the merge key \"%s\"",
+                            field->name, mk);
             goto fail;
         }
         long at = smp_index(merged, pe, mk);
@@ -854,15 +861,18 @@ smp_retain_keys(json_t *dst, const json_t *patch, const json_t *keep, struct pat
     void *tmp;
 
     if (!json_is_array(keep))
-        return st_err_set(c->err, ST_EPARSE, "strategic merge patch: $retainKeys must be a "
-                                             "list");
+        return st_err_set(c->err, ST_EPARSE,
+                          "strategic merge patch: $retainKeys must be a "
+                          "list");
     for (size_t i = 0; i < json_array_size(keep); i++) {
         if (!json_is_string(json_array_get(keep, i)))
-            return st_err_set(c->err, ST_EPARSE, "strategic merge patch: $retainKeys entries "
-                                                 "must be strings");
+            return st_err_set(c->err, ST_EPARSE,
+                              "strategic merge patch: $retainKeys entries "
+                              "must be strings");
     }
     /* Every key the patch sets must be retained, or the patch contradicts itself. */
-    json_object_keylen_foreach((json_t *)patch, key, klen, v) {
+    json_object_keylen_foreach((json_t *)patch, key, klen, v)
+    {
         if (klen > 0 && key[0] == '$')
             continue;
         if (json_is_null(v))
@@ -873,10 +883,13 @@ smp_retain_keys(json_t *dst, const json_t *patch, const json_t *keep, struct pat
             found = json_string_length(k) == klen && memcmp(json_string_value(k), key, klen) == 0;
         }
         if (!found)
-            return st_err_set(c->err, ST_EPARSE, "strategic merge patch: \"%s\" is set but not "
-                                                 "in $retainKeys", key);
+            return st_err_set(c->err, ST_EPARSE,
+                              "strategic merge patch: \"%s\" is set but not "
+                              "in $retainKeys",
+                              key);
     }
-    json_object_keylen_foreach_safe(dst, tmp, key, klen, v) {
+    json_object_keylen_foreach_safe(dst, tmp, key, klen, v)
+    {
         bool found = false;
         for (size_t i = 0; !found && i < json_array_size(keep); i++) {
             const json_t *k = json_array_get(keep, i);
@@ -898,8 +911,9 @@ smp_delete_primitives(json_t *dst, const char *field, size_t flen, const json_t 
                           "strategic merge patch: bad $deleteFromPrimitiveList list");
     for (size_t i = 0; i < json_array_size(gone); i++) {
         if (patch_is_container(json_array_get(gone, i)))
-            return st_err_set(c->err, ST_EPARSE, "strategic merge patch: "
-                                                 "$deleteFromPrimitiveList holds a non-primitive");
+            return st_err_set(c->err, ST_EPARSE,
+                              "strategic merge patch: "
+                              "$deleteFromPrimitiveList holds a non-primitive");
     }
     json_t *list = json_object_getn(dst, field, flen);
     if (!json_is_array(list))
@@ -929,8 +943,10 @@ smp_map(json_t *dst, const json_t *patch, const struct patch_field *fields, bool
     int rc;
 
     if (depth > PATCH_MAX_DEPTH)
-        return st_err_set(c->err, ST_ETOOBIG, "strategic merge patch: nests deeper than %d "
-                                              "levels", PATCH_MAX_DEPTH);
+        return st_err_set(c->err, ST_ETOOBIG,
+                          "strategic merge patch: nests deeper than %d "
+                          "levels",
+                          PATCH_MAX_DEPTH);
     const json_t *directive = json_object_get(patch, "$patch");
     if (directive) {
         const char *d = json_string_value(directive);
@@ -941,15 +957,17 @@ smp_map(json_t *dst, const json_t *patch, const struct patch_field *fields, bool
         if (d && strcmp(d, "replace") == 0)
             json_object_clear(dst);
         else if (!d || strcmp(d, "merge") != 0)
-            return st_err_set(c->err, ST_EPARSE, "strategic merge patch: unknown $patch "
-                                                 "directive");
+            return st_err_set(c->err, ST_EPARSE,
+                              "strategic merge patch: unknown $patch "
+                              "directive");
     }
     const json_t *keep = json_object_get(patch, "$retainKeys");
     if (keep && (rc = smp_retain_keys(dst, patch, keep, c)) < 0)
         return rc;
 
     /* Check the directives first, so a bad patch changes nothing. */
-    json_object_keylen_foreach((json_t *)patch, key, klen, pv) {
+    json_object_keylen_foreach((json_t *)patch, key, klen, pv)
+    {
         if (klen == 0 || key[0] != '$')
             continue;
         if (strcmp(key, "$patch") == 0 || strcmp(key, "$retainKeys") == 0)
@@ -961,7 +979,8 @@ smp_map(json_t *dst, const json_t *patch, const struct patch_field *fields, bool
                           key);
     }
 
-    json_object_keylen_foreach((json_t *)patch, key, klen, pv) {
+    json_object_keylen_foreach((json_t *)patch, key, klen, pv)
+    {
         if (klen > 0 && key[0] == '$')
             continue;
         const struct patch_field *field = patch_schema_field(fields, root, key, klen);
@@ -975,7 +994,8 @@ smp_map(json_t *dst, const json_t *patch, const struct patch_field *fields, bool
     }
 
     /* Reorder lists the patch orders without changing them. */
-    json_object_keylen_foreach((json_t *)patch, key, klen, pv) {
+    json_object_keylen_foreach((json_t *)patch, key, klen, pv)
+    {
         if (!smp_has_prefix(key, klen, smp_order_prefix, olen) || klen <= olen)
             continue;
         const char *name = key + olen;
@@ -994,7 +1014,8 @@ smp_map(json_t *dst, const json_t *patch, const struct patch_field *fields, bool
     }
 
     /* Deletions from primitive lists come last, after any merge of the same list. */
-    json_object_keylen_foreach((json_t *)patch, key, klen, pv) {
+    json_object_keylen_foreach((json_t *)patch, key, klen, pv)
+    {
         if (!smp_has_prefix(key, klen, smp_delete_prefix, dlen) || klen <= dlen)
             continue;
         if ((rc = smp_delete_primitives(dst, key + dlen, klen - dlen, pv, c)) < 0)
@@ -1015,8 +1036,9 @@ smp_apply(const json_t *orig, const json_t *patch, const char *api_version, cons
         return st_err_set(c->err, ST_EINVAL, "strategic merge patch is not supported for %s/%s",
                           api_version ? api_version : "?", kind ? kind : "?");
     if (!json_is_object(patch))
-        return st_err_set(c->err, ST_EPARSE, "strategic merge patch: the patch must be an "
-                                             "object");
+        return st_err_set(c->err, ST_EPARSE,
+                          "strategic merge patch: the patch must be an "
+                          "object");
     if (!json_is_object(orig))
         return st_err_set(c->err, ST_EINVAL, "strategic merge patch: the object is not a map");
     doc = json_deep_copy(orig);
@@ -1033,8 +1055,8 @@ smp_apply(const json_t *orig, const json_t *patch, const char *api_version, cons
 /* ---- entry point --------------------------------------------------------- */
 
 int
-patch_apply(const json_t *orig, enum patch_type type, const json_t *patch,
-            const char *api_version, const char *kind, json_t **out, struct st_err *err)
+patch_apply(const json_t *orig, enum patch_type type, const json_t *patch, const char *api_version,
+            const char *kind, json_t **out, struct st_err *err)
 {
     struct patch_ctx c = {err, 0};
     int rc;

@@ -21,12 +21,12 @@ enum patch_type {
 };
 
 /* Caps on what a peer may send; exceeding one fails with ST_ETOOBIG. */
-#define PATCH_MAX_OPS 10000        /* operations in one JSON patch */
-#define PATCH_MAX_POINTER 4096     /* bytes in one JSON pointer */
-#define PATCH_MAX_DEPTH 128        /* nesting of objects/arrays a patch may reach */
-#define PATCH_MAX_LIST 1000        /* elements of a patch list merged strategically */
-#define PATCH_MAX_LIVE_LIST 10000  /* elements of a stored list merged strategically */
-#define PATCH_MAX_WORK 1000000     /* JSON values one JSON patch may copy, compare or measure */
+#define PATCH_MAX_OPS 10000       /* operations in one JSON patch */
+#define PATCH_MAX_POINTER 4096    /* bytes in one JSON pointer */
+#define PATCH_MAX_DEPTH 128       /* nesting of objects/arrays a patch may reach */
+#define PATCH_MAX_LIST 1000       /* elements of a patch list merged strategically */
+#define PATCH_MAX_LIVE_LIST 10000 /* elements of a stored list merged strategically */
+#define PATCH_MAX_WORK 1000000    /* JSON values one JSON patch may copy, compare or measure */
 
 /*
  * Maps a Content-Type header value (parameters such as "; charset=utf-8" are

@@ -14,7 +14,10 @@
 
 #include "patch.h"
 
-#define END {NULL, 0, NULL, NULL}
+#define END                                                                                        \
+    {                                                                                              \
+        NULL, 0, NULL, NULL                                                                        \
+    }
 
 /* ObjectMeta, found under "metadata" of every kind and of pod templates. */
 static const struct patch_field schema_object_meta[] = {

@@ -193,8 +193,9 @@ static void
 test_json_more(void **state)
 {
     /* copy, the root, "~1", numbers compared by value, deep test. */
-    JSONP("{\"a\":{\"b\":[1]}}", "[{\"op\":\"copy\",\"from\":\"/a\",\"path\":\"/c\"},"
-                                 "{\"op\":\"add\",\"path\":\"/c/b/-\",\"value\":2}]",
+    JSONP("{\"a\":{\"b\":[1]}}",
+          "[{\"op\":\"copy\",\"from\":\"/a\",\"path\":\"/c\"},"
+          "{\"op\":\"add\",\"path\":\"/c/b/-\",\"value\":2}]",
           "{\"a\":{\"b\":[1]},\"c\":{\"b\":[1,2]}}");
     JSONP("{\"a\":1}", "[{\"op\":\"replace\",\"path\":\"\",\"value\":[1]}]", "[1]");
     JSONP("{\"a\":1}", "[{\"op\":\"add\",\"path\":\"\",\"value\":{\"b\":2}}]", "{\"b\":2}");
@@ -262,8 +263,8 @@ test_json_caps(void **state)
     /* Too many operations. */
     assert_int_equal(st_buf_append_str(&b, "["), 0);
     for (int i = 0; i <= PATCH_MAX_OPS; i++)
-        assert_int_equal(st_buf_appendf(&b, "%s{\"op\":\"test\",\"path\":\"\",\"value\":{}}",
-                                        i ? "," : ""), 0);
+        assert_int_equal(
+            st_buf_appendf(&b, "%s{\"op\":\"test\",\"path\":\"\",\"value\":{}}", i ? "," : ""), 0);
     assert_int_equal(st_buf_append_str(&b, "]"), 0);
     expect_error("{}", PATCH_JSON, st_buf_cstr(&b), NULL, NULL, ST_ETOOBIG);
 
@@ -279,9 +280,10 @@ test_json_caps(void **state)
     st_buf_reset(&b);
     assert_int_equal(st_buf_append_str(&b, "[{\"op\":\"add\",\"path\":\"/a\",\"value\":[1,2]}"), 0);
     for (int i = 0; i < 64; i++)
-        assert_int_equal(st_buf_append_str(&b, ",{\"op\":\"copy\",\"from\":\"/a\",\"path\":\"/a/0\"}"
-                                               ",{\"op\":\"copy\",\"from\":\"/a/0\",\"path\":\"/a/0\"}"),
-                         0);
+        assert_int_equal(
+            st_buf_append_str(&b, ",{\"op\":\"copy\",\"from\":\"/a\",\"path\":\"/a/0\"}"
+                                  ",{\"op\":\"copy\",\"from\":\"/a/0\",\"path\":\"/a/0\"}"),
+            0);
     assert_int_equal(st_buf_append_str(&b, "]"), 0);
     expect_error("{}", PATCH_JSON, st_buf_cstr(&b), NULL, NULL, ST_ETOOBIG);
 
@@ -289,8 +291,8 @@ test_json_caps(void **state)
     st_buf_reset(&b);
     assert_int_equal(st_buf_append_str(&b, "[{\"op\":\"add\",\"path\":\"/a\",\"value\":{}}"), 0);
     for (int i = 0; i < PATCH_MAX_DEPTH + 2; i++)
-        assert_int_equal(st_buf_append_str(&b, ",{\"op\":\"copy\",\"from\":\"/a\",\"path\":\"/a/a\"}"),
-                         0);
+        assert_int_equal(
+            st_buf_append_str(&b, ",{\"op\":\"copy\",\"from\":\"/a\",\"path\":\"/a/a\"}"), 0);
     assert_int_equal(st_buf_append_str(&b, "]"), 0);
     expect_error("{}", PATCH_JSON, st_buf_cstr(&b), NULL, NULL, ST_ETOOBIG);
     st_buf_free(&b);
@@ -302,19 +304,22 @@ test_smp_kubectl_apply_service(void **state)
 {
     SMP("Service",
         "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"web\","
-        "\"annotations\":{\"x\":\"1\"}},\"spec\":{\"type\":\"ClusterIP\",\"clusterIP\":\"10.0.0.9\","
+        "\"annotations\":{\"x\":\"1\"}},\"spec\":{\"type\":\"ClusterIP\",\"clusterIP\":\"10.0.0."
+        "9\","
         "\"ports\":[{\"port\":8888,\"targetPort\":8888,\"protocol\":\"TCP\"}]}}",
         "{\"metadata\":{\"annotations\":{\"x\":\"2\"}},\"spec\":{\"$setElementOrder/ports\":"
         "[{\"port\":9999}],\"ports\":[{\"port\":9999,\"targetPort\":9999},"
         "{\"$patch\":\"delete\",\"port\":8888}]}}",
         "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"web\","
-        "\"annotations\":{\"x\":\"2\"}},\"spec\":{\"type\":\"ClusterIP\",\"clusterIP\":\"10.0.0.9\","
+        "\"annotations\":{\"x\":\"2\"}},\"spec\":{\"type\":\"ClusterIP\",\"clusterIP\":\"10.0.0."
+        "9\","
         "\"ports\":[{\"port\":9999,\"targetPort\":9999}]}}");
     /* Adding a second port keeps the first, in the order kubectl asks for. */
     SMP("Service", "{\"spec\":{\"ports\":[{\"port\":80,\"name\":\"http\"}]}}",
         "{\"spec\":{\"$setElementOrder/ports\":[{\"port\":80},{\"port\":443}],"
         "\"ports\":[{\"port\":443,\"name\":\"https\"}]}}",
-        "{\"spec\":{\"ports\":[{\"port\":80,\"name\":\"http\"},{\"port\":443,\"name\":\"https\"}]}}");
+        "{\"spec\":{\"ports\":[{\"port\":80,\"name\":\"http\"},{\"port\":443,\"name\":\"https\"}]}"
+        "}");
     /* Changing one field of an existing port merges into it. */
     SMP("Service", "{\"spec\":{\"ports\":[{\"port\":80,\"targetPort\":8080,\"name\":\"http\"}]}}",
         "{\"spec\":{\"ports\":[{\"port\":80,\"targetPort\":9090}]}}",
@@ -324,11 +329,12 @@ test_smp_kubectl_apply_service(void **state)
 static void
 test_smp_deployment(void **state)
 {
-    const char *dep = "{\"spec\":{\"replicas\":1,\"template\":{\"metadata\":{\"labels\":{\"app\":\"w\"}},"
-                      "\"spec\":{\"containers\":[{\"name\":\"a\",\"image\":\"x:1\",\"env\":["
-                      "{\"name\":\"A\",\"value\":\"1\"},{\"name\":\"B\",\"value\":\"2\"}],"
-                      "\"ports\":[{\"containerPort\":80}]},{\"name\":\"b\",\"image\":\"y:1\"}],"
-                      "\"tolerations\":[{\"key\":\"k\",\"effect\":\"NoSchedule\"}]}}}}";
+    const char *dep =
+        "{\"spec\":{\"replicas\":1,\"template\":{\"metadata\":{\"labels\":{\"app\":\"w\"}},"
+        "\"spec\":{\"containers\":[{\"name\":\"a\",\"image\":\"x:1\",\"env\":["
+        "{\"name\":\"A\",\"value\":\"1\"},{\"name\":\"B\",\"value\":\"2\"}],"
+        "\"ports\":[{\"containerPort\":80}]},{\"name\":\"b\",\"image\":\"y:1\"}],"
+        "\"tolerations\":[{\"key\":\"k\",\"effect\":\"NoSchedule\"}]}}}}";
 
     /* Containers merge by name; env by name; ports by containerPort. */
     SMP_APPS("Deployment", dep,
@@ -337,32 +343,36 @@ test_smp_deployment(void **state)
              "\"ports\":[{\"containerPort\":80,\"protocol\":\"TCP\"}]}]}}}}",
              "{\"spec\":{\"replicas\":1,\"template\":{\"metadata\":{\"labels\":{\"app\":\"w\"}},"
              "\"spec\":{\"containers\":[{\"name\":\"a\",\"image\":\"x:2\",\"env\":["
-             "{\"name\":\"B\",\"value\":\"3\"}],\"ports\":[{\"containerPort\":80,\"protocol\":\"TCP\"}]},"
+             "{\"name\":\"B\",\"value\":\"3\"}],\"ports\":[{\"containerPort\":80,\"protocol\":"
+             "\"TCP\"}]},"
              "{\"name\":\"b\",\"image\":\"y:1\"}],"
              "\"tolerations\":[{\"key\":\"k\",\"effect\":\"NoSchedule\"}]}}}}");
     /* A new container without $setElementOrder goes first, as in Kubernetes. */
-    SMP_APPS("Deployment", dep,
-             "{\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"z\"}]}}}}",
-             "{\"spec\":{\"replicas\":1,\"template\":{\"metadata\":{\"labels\":{\"app\":\"w\"}},"
-             "\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"z\"},{\"name\":\"a\",\"image\":"
-             "\"x:1\",\"env\":[{\"name\":\"A\",\"value\":\"1\"},{\"name\":\"B\",\"value\":\"2\"}],"
-             "\"ports\":[{\"containerPort\":80}]},{\"name\":\"b\",\"image\":\"y:1\"}],"
-             "\"tolerations\":[{\"key\":\"k\",\"effect\":\"NoSchedule\"}]}}}}");
+    SMP_APPS(
+        "Deployment", dep,
+        "{\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"z\"}]}}}}",
+        "{\"spec\":{\"replicas\":1,\"template\":{\"metadata\":{\"labels\":{\"app\":\"w\"}},"
+        "\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"z\"},{\"name\":\"a\",\"image\":"
+        "\"x:1\",\"env\":[{\"name\":\"A\",\"value\":\"1\"},{\"name\":\"B\",\"value\":\"2\"}],"
+        "\"ports\":[{\"containerPort\":80}]},{\"name\":\"b\",\"image\":\"y:1\"}],"
+        "\"tolerations\":[{\"key\":\"k\",\"effect\":\"NoSchedule\"}]}}}}");
     /* Env order from $setElementOrder, with a new variable in the middle. */
-    SMP_APPS("Deployment",
-             "{\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"name\":\"a\",\"env\":["
-             "{\"name\":\"A\",\"value\":\"1\"},{\"name\":\"C\",\"value\":\"3\"}]}]}}}}",
-             "{\"spec\":{\"template\":{\"spec\":{\"$setElementOrder/containers\":[{\"name\":\"a\"}],"
-             "\"containers\":[{\"name\":\"a\",\"$setElementOrder/env\":[{\"name\":\"A\"},"
-             "{\"name\":\"B\"},{\"name\":\"C\"}],\"env\":[{\"name\":\"B\",\"value\":\"2\"}]}]}}}}",
-             "{\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"name\":\"a\",\"env\":["
-             "{\"name\":\"A\",\"value\":\"1\"},{\"name\":\"B\",\"value\":\"2\"},"
-             "{\"name\":\"C\",\"value\":\"3\"}]}]}}}}");
+    SMP_APPS(
+        "Deployment",
+        "{\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"name\":\"a\",\"env\":["
+        "{\"name\":\"A\",\"value\":\"1\"},{\"name\":\"C\",\"value\":\"3\"}]}]}}}}",
+        "{\"spec\":{\"template\":{\"spec\":{\"$setElementOrder/containers\":[{\"name\":\"a\"}],"
+        "\"containers\":[{\"name\":\"a\",\"$setElementOrder/env\":[{\"name\":\"A\"},"
+        "{\"name\":\"B\"},{\"name\":\"C\"}],\"env\":[{\"name\":\"B\",\"value\":\"2\"}]}]}}}}",
+        "{\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"name\":\"a\",\"env\":["
+        "{\"name\":\"A\",\"value\":\"1\"},{\"name\":\"B\",\"value\":\"2\"},"
+        "{\"name\":\"C\",\"value\":\"3\"}]}]}}}}");
     /* Tolerations have no strategy: the list is replaced. */
-    SMP_APPS("Deployment",
-             "{\"spec\":{\"template\":{\"spec\":{\"tolerations\":[{\"key\":\"a\"},{\"key\":\"b\"}]}}}}",
-             "{\"spec\":{\"template\":{\"spec\":{\"tolerations\":[{\"key\":\"c\"}]}}}}",
-             "{\"spec\":{\"template\":{\"spec\":{\"tolerations\":[{\"key\":\"c\"}]}}}}");
+    SMP_APPS(
+        "Deployment",
+        "{\"spec\":{\"template\":{\"spec\":{\"tolerations\":[{\"key\":\"a\"},{\"key\":\"b\"}]}}}}",
+        "{\"spec\":{\"template\":{\"spec\":{\"tolerations\":[{\"key\":\"c\"}]}}}}",
+        "{\"spec\":{\"template\":{\"spec\":{\"tolerations\":[{\"key\":\"c\"}]}}}}");
     /* A whole-list replace directive. */
     SMP_APPS("Deployment", dep,
              "{\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"$patch\":\"replace\"},"
@@ -381,7 +391,8 @@ test_smp_deployment(void **state)
                  "apps/v1", "Deployment", ST_EPARSE);
     /* Volumes merge by name and honour $retainKeys inside an element. */
     SMP("Pod",
-        "{\"spec\":{\"volumes\":[{\"name\":\"v\",\"emptyDir\":{}},{\"name\":\"w\",\"emptyDir\":{}}]}}",
+        "{\"spec\":{\"volumes\":[{\"name\":\"v\",\"emptyDir\":{}},{\"name\":\"w\",\"emptyDir\":{}}]"
+        "}}",
         "{\"spec\":{\"volumes\":[{\"name\":\"v\",\"$retainKeys\":[\"name\",\"secret\"],"
         "\"secret\":{\"secretName\":\"s\"}}]}}",
         "{\"spec\":{\"volumes\":[{\"name\":\"v\",\"secret\":{\"secretName\":\"s\"}},"
@@ -404,11 +415,13 @@ test_smp_metadata(void **state)
     /* Owner references merge by uid. */
     SMP("Secret", "{\"metadata\":{\"ownerReferences\":[{\"uid\":\"1\",\"name\":\"a\"}]}}",
         "{\"metadata\":{\"ownerReferences\":[{\"uid\":\"1\",\"controller\":true}]}}",
-        "{\"metadata\":{\"ownerReferences\":[{\"uid\":\"1\",\"name\":\"a\",\"controller\":true}]}}");
+        "{\"metadata\":{\"ownerReferences\":[{\"uid\":\"1\",\"name\":\"a\",\"controller\":true}]}"
+        "}");
     /* Maps merge, null deletes, $patch replace and delete work on maps. */
     SMP("ConfigMap", "{\"metadata\":{\"labels\":{\"a\":\"1\",\"b\":\"2\"}},\"data\":{\"k\":\"v\"}}",
         "{\"metadata\":{\"labels\":{\"a\":null,\"c\":\"3\"}},\"data\":{\"k2\":\"v2\"}}",
-        "{\"metadata\":{\"labels\":{\"b\":\"2\",\"c\":\"3\"}},\"data\":{\"k\":\"v\",\"k2\":\"v2\"}}");
+        "{\"metadata\":{\"labels\":{\"b\":\"2\",\"c\":\"3\"}},\"data\":{\"k\":\"v\",\"k2\":\"v2\"}"
+        "}");
     SMP("ConfigMap", "{\"metadata\":{\"labels\":{\"a\":\"1\",\"b\":\"2\"}}}",
         "{\"metadata\":{\"labels\":{\"$patch\":\"replace\",\"c\":\"3\"}}}",
         "{\"metadata\":{\"labels\":{\"c\":\"3\"}}}");
@@ -417,14 +430,16 @@ test_smp_metadata(void **state)
     SMP("ConfigMap", "{\"data\":{\"a\":\"1\"}}", "{\"data\":{\"$patch\":\"merge\",\"b\":\"2\"}}",
         "{\"data\":{\"a\":\"1\",\"b\":\"2\"}}");
     /* Directives in a value the object lacks are applied, never stored. */
-    SMP("ConfigMap", "{}", "{\"metadata\":{\"labels\":{\"$patch\":\"replace\",\"a\":\"1\"},"
-                           "\"finalizers\":[\"f\"]},\"x\":{\"$patch\":\"delete\"}}",
+    SMP("ConfigMap", "{}",
+        "{\"metadata\":{\"labels\":{\"$patch\":\"replace\",\"a\":\"1\"},"
+        "\"finalizers\":[\"f\"]},\"x\":{\"$patch\":\"delete\"}}",
         "{\"metadata\":{\"labels\":{\"a\":\"1\"},\"finalizers\":[\"f\"]}}");
     /* ServiceAccount secrets merge by name; imagePullSecrets are atomic. */
     SMP("ServiceAccount",
         "{\"secrets\":[{\"name\":\"a\"}],\"imagePullSecrets\":[{\"name\":\"p\"}]}",
         "{\"secrets\":[{\"name\":\"b\"}],\"imagePullSecrets\":[{\"name\":\"q\"}]}",
-        "{\"secrets\":[{\"name\":\"b\"},{\"name\":\"a\"}],\"imagePullSecrets\":[{\"name\":\"q\"}]}");
+        "{\"secrets\":[{\"name\":\"b\"},{\"name\":\"a\"}],\"imagePullSecrets\":[{\"name\":\"q\"}]"
+        "}");
     /* Endpoints subsets are replaced. */
     SMP("Endpoints", "{\"subsets\":[{\"addresses\":[{\"ip\":\"1.1.1.1\"}]}]}",
         "{\"subsets\":[{\"addresses\":[{\"ip\":\"2.2.2.2\"}]}]}",
@@ -464,16 +479,11 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_content_types),
-        cmocka_unit_test(test_merge_rfc7386),
-        cmocka_unit_test(test_merge_depth_cap),
-        cmocka_unit_test(test_json_rfc6902),
-        cmocka_unit_test(test_json_more),
-        cmocka_unit_test(test_json_atomic),
-        cmocka_unit_test(test_json_caps),
-        cmocka_unit_test(test_smp_kubectl_apply_service),
-        cmocka_unit_test(test_smp_deployment),
-        cmocka_unit_test(test_smp_metadata),
+        cmocka_unit_test(test_content_types),   cmocka_unit_test(test_merge_rfc7386),
+        cmocka_unit_test(test_merge_depth_cap), cmocka_unit_test(test_json_rfc6902),
+        cmocka_unit_test(test_json_more),       cmocka_unit_test(test_json_atomic),
+        cmocka_unit_test(test_json_caps),       cmocka_unit_test(test_smp_kubectl_apply_service),
+        cmocka_unit_test(test_smp_deployment),  cmocka_unit_test(test_smp_metadata),
         cmocka_unit_test(test_smp_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -21,11 +21,11 @@ enum selector_op {
 };
 
 struct selector_term {
-    char *key;             /* label key, or dotted field path */
+    char *key; /* label key, or dotted field path */
     enum selector_op op;
-    char **values;         /* EQ/NE: one value; IN/NOTIN: the set */
+    char **values; /* EQ/NE: one value; IN/NOTIN: the set */
     size_t n_values;
-    int64_t num;           /* GT/LT */
+    int64_t num; /* GT/LT */
 };
 
 struct selector {
@@ -190,8 +190,8 @@ static int
 selector_found(struct selector_lexer *lx, const char *expected, struct st_err *err)
 {
     if (lx->i >= lx->n)
-        return st_err_set(err, ST_EPARSE,
-                          "unable to parse requirement: found '', expected: %s", expected);
+        return st_err_set(err, ST_EPARSE, "unable to parse requirement: found '', expected: %s",
+                          expected);
     return st_err_set(err, ST_EPARSE, "unable to parse requirement: found '%c', expected: %s",
                       lx->s[lx->i], expected);
 }
@@ -327,8 +327,10 @@ selector_add_eq(struct selector *sel, const char *key, const json_t *v, struct s
     int rc;
 
     if (!json_is_string(v))
-        return st_err_set(err, ST_EPARSE, "unable to parse requirement: value of \"%.100s\" "
-                          "is not a string", key);
+        return st_err_set(err, ST_EPARSE,
+                          "unable to parse requirement: value of \"%.100s\" "
+                          "is not a string",
+                          key);
     const char *s = json_string_value(v);
     size_t n = json_string_length(v);
     if (!selector_key_ok(key, strlen(key)))
@@ -352,9 +354,11 @@ selector_add_map(struct selector *sel, const json_t *map, struct st_err *err)
     if (map == NULL || json_is_null(map))
         return 0;
     if (!json_is_object(map))
-        return st_err_set(err, ST_EPARSE, "unable to parse requirement: a label map must be "
+        return st_err_set(err, ST_EPARSE,
+                          "unable to parse requirement: a label map must be "
                           "an object");
-    json_object_foreach ((json_t *)map, key, v) {
+    json_object_foreach((json_t *)map, key, v)
+    {
         if ((rc = selector_add_eq(sel, key, v, err)) < 0)
             return rc;
     }
@@ -368,7 +372,8 @@ selector_add_expression(struct selector *sel, const json_t *e, struct st_err *er
     int rc;
 
     if (!json_is_object(e))
-        return st_err_set(err, ST_EPARSE, "unable to parse requirement: matchExpressions "
+        return st_err_set(err, ST_EPARSE,
+                          "unable to parse requirement: matchExpressions "
                           "entries must be objects");
     const char *key = json_string_value(json_object_get(e, "key"));
     const char *op = json_string_value(json_object_get(e, "operator"));
@@ -387,21 +392,26 @@ selector_add_expression(struct selector *sel, const json_t *e, struct st_err *er
     else if (op != NULL && strcmp(op, "DoesNotExist") == 0)
         t->op = SELECTOR_NOTEXISTS;
     else
-        return st_err_set(err, ST_EPARSE, "unable to parse requirement: \"%.40s\" is not a "
-                          "valid label selector operator", op ? op : "");
+        return st_err_set(err, ST_EPARSE,
+                          "unable to parse requirement: \"%.40s\" is not a "
+                          "valid label selector operator",
+                          op ? op : "");
     size_t n = json_is_array(values) ? json_array_size(values) : 0;
     if (values != NULL && !json_is_null(values) && !json_is_array(values))
         return st_err_set(err, ST_EPARSE, "unable to parse requirement: values must be a list");
     if ((t->op == SELECTOR_IN || t->op == SELECTOR_NOTIN) && n == 0)
-        return st_err_set(err, ST_EPARSE, "unable to parse requirement: for 'in', 'notin' "
+        return st_err_set(err, ST_EPARSE,
+                          "unable to parse requirement: for 'in', 'notin' "
                           "operators, values set can't be empty");
     if ((t->op == SELECTOR_EXISTS || t->op == SELECTOR_NOTEXISTS) && n != 0)
-        return st_err_set(err, ST_EPARSE, "unable to parse requirement: values set must be "
+        return st_err_set(err, ST_EPARSE,
+                          "unable to parse requirement: values set must be "
                           "empty for exists and does not exist");
     for (size_t i = 0; i < n; i++) {
         const json_t *v = json_array_get(values, i);
         if (!json_is_string(v))
-            return st_err_set(err, ST_EPARSE, "unable to parse requirement: values must be "
+            return st_err_set(err, ST_EPARSE,
+                              "unable to parse requirement: values must be "
                               "strings");
         const char *s = json_string_value(v);
         size_t len = json_string_length(v);
@@ -425,7 +435,8 @@ selector_from_label_selector(const json_t *ls, struct selector **out, struct st_
         goto done;
     }
     if (!json_is_object(ls)) {
-        rc = st_err_set(err, ST_EPARSE, "unable to parse requirement: a label selector must "
+        rc = st_err_set(err, ST_EPARSE,
+                        "unable to parse requirement: a label selector must "
                         "be an object");
         goto fail;
     }
@@ -433,7 +444,8 @@ selector_from_label_selector(const json_t *ls, struct selector **out, struct st_
         goto fail;
     const json_t *exprs = json_object_get(ls, "matchExpressions");
     if (exprs != NULL && !json_is_null(exprs) && !json_is_array(exprs)) {
-        rc = st_err_set(err, ST_EPARSE, "unable to parse requirement: matchExpressions must be "
+        rc = st_err_set(err, ST_EPARSE,
+                        "unable to parse requirement: matchExpressions must be "
                         "a list");
         goto fail;
     }
@@ -588,14 +600,16 @@ selector_parse_field_term(struct selector *sel, struct st_str term, struct st_er
     }
     struct st_str raw = {term.p + i + oplen, term.n - i - oplen};
     if (!selector_path_ok(key))
-        return st_err_set(err, ST_EPARSE, "invalid selector: '%.*s'; invalid field path "
-                          "'%.*s'", (int)ST_MIN(term.n, 100), term.p,
-                          (int)ST_MIN(key.n, 100), key.p);
+        return st_err_set(err, ST_EPARSE,
+                          "invalid selector: '%.*s'; invalid field path "
+                          "'%.*s'",
+                          (int)ST_MIN(term.n, 100), term.p, (int)ST_MIN(key.n, 100), key.p);
     char *value = selector_unescape(raw);
     if (value == NULL)
-        return st_err_set(err, ST_EPARSE, "invalid selector: '%.*s'; invalid escape or "
-                          "unescaped special character in value", (int)ST_MIN(term.n, 100),
-                          term.p);
+        return st_err_set(err, ST_EPARSE,
+                          "invalid selector: '%.*s'; invalid escape or "
+                          "unescaped special character in value",
+                          (int)ST_MIN(term.n, 100), term.p);
     if ((rc = selector_add_term(sel, &t, err)) < 0) {
         free(value);
         return rc;

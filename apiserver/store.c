@@ -25,6 +25,7 @@
 #define STORE_TOKEN_MAX 2048 /* bytes of a continue token */
 #define STORE_KEY_MAX 1024   /* bytes of res, ns or name */
 #define STORE_SCHEMA "1"
+#define STORE_SCHEMA_VERSION 1
 
 /* One event of the window (or of the open transaction); owns its strings. */
 struct store_evrec {
@@ -76,7 +77,8 @@ enum {
 static const char *const store_sql[STMT_N] = {
     [STMT_GET] = "SELECT rv, json FROM objects WHERE res = ?1 AND ns = ?2 AND name = ?3",
     [STMT_INSERT] = "INSERT INTO objects (res, ns, name, rv, json) VALUES (?1, ?2, ?3, ?4, ?5)",
-    [STMT_UPDATE] = "UPDATE objects SET rv = ?4, json = ?5 WHERE res = ?1 AND ns = ?2 AND name = ?3",
+    [STMT_UPDATE] =
+        "UPDATE objects SET rv = ?4, json = ?5 WHERE res = ?1 AND ns = ?2 AND name = ?3",
     [STMT_DELETE] = "DELETE FROM objects WHERE res = ?1 AND ns = ?2 AND name = ?3",
     [STMT_EVENT] = "INSERT INTO events (rv, type, res, ns, name, json, prev) "
                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -381,7 +383,7 @@ store_deliver_one(struct store_watch *w, const struct store_evrec *e)
     w->last_rv = e->rv;
     if (w->ns != NULL && strcmp(w->ns, e->ns) != 0)
         return;
-    struct store_event ev = {e->type, e->res,  e->ns,   e->name,     e->rv,
+    struct store_event ev = {e->type, e->res,      e->ns,   e->name,    e->rv,
                              e->json, e->json_len, e->prev, e->prev_len};
     w->cb(w, &ev, w->arg);
 }
@@ -424,8 +426,8 @@ store_watch_new(struct store *st, const char *res, const char *ns, uint64_t from
                 store_watch_cb cb, void *arg, struct st_err *err)
 {
     if (from_rv < st->window_start) {
-        st_err_set(err, ST_EGONE, "too old resource version: %" PRIu64 " (%" PRIu64 ")",
-                   from_rv, st->window_start + 1);
+        st_err_set(err, ST_EGONE, "too old resource version: %" PRIu64 " (%" PRIu64 ")", from_rv,
+                   st->window_start + 1);
         return NULL;
     }
     struct store_watch *w = st_xcalloc(1, sizeof(*w));
@@ -575,8 +577,7 @@ store_open(const char *path, const struct store_options *opt, struct st_err *err
                    st->db ? sqlite3_errmsg(st->db) : "out of memory");
         goto fail;
     }
-    sqlite3_busy_timeout(st->db, o.busy_timeout_ms > 0 ? o.busy_timeout_ms
-                                                       : STORE_DEFAULT_BUSY_MS);
+    sqlite3_busy_timeout(st->db, o.busy_timeout_ms > 0 ? o.busy_timeout_ms : STORE_DEFAULT_BUSY_MS);
     sql = st_xasprintf("PRAGMA journal_mode = WAL;"
                        "PRAGMA synchronous = FULL;"
                        "PRAGMA cache_size = -%d;"
@@ -611,6 +612,14 @@ store_open(const char *path, const struct store_options *opt, struct st_err *err
             store_sql_err(st, err, store_sql[i]);
             goto fail;
         }
+    }
+    uint64_t schema = 0;
+    if (store_meta_u64(st, "store.schema", &schema, err) < 0)
+        goto fail;
+    if (schema != STORE_SCHEMA_VERSION) {
+        st_err_set(err, ST_EINVAL, "store: %s has schema %" PRIu64 ", this build knows %d", path,
+                   schema, STORE_SCHEMA_VERSION);
+        goto fail;
     }
     if (store_meta_u64(st, "store.rv", &st->rv, err) < 0 ||
         store_meta_u64(st, "store.window_start", &st->window_start, err) < 0 ||
@@ -738,14 +747,13 @@ store_get(struct store *st, const char *res, const char *ns, const char *name, j
 
 struct store_token {
     uint64_t rv;
-    char *ns;   /* the last key returned */
+    char *ns; /* the last key returned */
     char *name;
 };
 
 /* URL-safe base64 without padding of {"v":1,"res","ns","rv","kns","kname"}. */
 static char *
-store_token_encode(const char *res, const char *ns, uint64_t rv, const char *kns,
-                   const char *kname)
+store_token_encode(const char *res, const char *ns, uint64_t rv, const char *kns, const char *kname)
 {
     json_t *j = json_pack("{s:i, s:s, s:s?, s:I, s:s, s:s}", "v", 1, "res", res, "ns", ns, "rv",
                           (json_int_t)rv, "kns", kns, "kname", kname);
@@ -836,16 +844,15 @@ static char *
 store_list_sql(bool count, bool has_ns, bool has_name, bool has_key, bool has_limit)
 {
     return st_xasprintf("SELECT %s FROM objects WHERE res = ?1%s%s%s%s%s",
-                        count ? "COUNT(*)" : "ns, name, json",
-                        has_ns ? " AND ns = ?2" : "", has_name ? " AND name = ?3" : "",
+                        count ? "COUNT(*)" : "ns, name, json", has_ns ? " AND ns = ?2" : "",
+                        has_name ? " AND name = ?3" : "",
                         has_key ? " AND (ns, name) > (?4, ?5)" : "",
                         count ? "" : " ORDER BY ns, name", has_limit ? " LIMIT ?6" : "");
 }
 
 int
-store_list(struct store *st, const char *res, const char *ns,
-           const struct store_list_opts *opts, struct store_list_result *out,
-           struct st_err *err)
+store_list(struct store *st, const char *res, const char *ns, const struct store_list_opts *opts,
+           struct store_list_result *out, struct st_err *err)
 {
     struct store_list_opts none = {0};
     struct store_token tok = {0};
@@ -866,7 +873,8 @@ store_list(struct store *st, const char *res, const char *ns,
         if ((rc = store_token_decode(opts->continue_token, res, ns, &tok, err)) < 0)
             return rc;
         if (tok.rv < st->window_start) {
-            rc = st_err_set(err, ST_EGONE, "The provided continue parameter is too old to "
+            rc = st_err_set(err, ST_EGONE,
+                            "The provided continue parameter is too old to "
                             "display a consistent list result. You can start a new list "
                             "without the continue parameter.");
             goto out;
@@ -955,8 +963,8 @@ out:
 }
 
 int
-store_keys(struct store *st, const char *res, const char *ns, size_t max,
-           struct store_key **out, size_t *n, struct st_err *err)
+store_keys(struct store *st, const char *res, const char *ns, size_t max, struct store_key **out,
+           size_t *n, struct st_err *err)
 {
     sqlite3_stmt *s = NULL;
     size_t cap = 0;
@@ -1044,7 +1052,8 @@ int
 store_begin(struct store *st, struct st_err *err)
 {
     if (st->in_batch || st->delivering > 0)
-        return st_err_set(err, ST_EINVAL, "store: a batch is already open or a watch "
+        return st_err_set(err, ST_EINVAL,
+                          "store: a batch is already open or a watch "
                           "callback is running");
     int rc = store_exec(st, "BEGIN IMMEDIATE", err);
     if (rc == 0)
@@ -1105,8 +1114,7 @@ store_write_end(struct store *st, const struct store_mark *m, int rc, struct st_
         return store_finish(st, err);
     if (rc < 0) {
         if (st->in_batch)
-            sqlite3_exec(st->db, "ROLLBACK TO store_write; RELEASE store_write", NULL, NULL,
-                         NULL);
+            sqlite3_exec(st->db, "ROLLBACK TO store_write; RELEASE store_write", NULL, NULL, NULL);
         else
             sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         store_pending_truncate(st, m->n_pending);
@@ -1194,8 +1202,8 @@ store_put_row(struct store *st, int id, const char *res, const char *ns, const c
  */
 static int
 store_add_event(struct store *st, const char *type, const char *res, const char *ns,
-                const char *name, uint64_t rv, char *json, size_t len, char *prev,
-                size_t prev_len, struct st_err *err)
+                const char *name, uint64_t rv, char *json, size_t len, char *prev, size_t prev_len,
+                struct st_err *err)
 {
     sqlite3_stmt *s = store_stmt(st, STMT_EVENT);
     sqlite3_bind_int64(s, 1, (sqlite3_int64)rv);
@@ -1217,16 +1225,15 @@ store_add_event(struct store *st, const char *type, const char *res, const char 
         st->pending = st_xrealloc(st->pending, st->cap_pending * sizeof(*st->pending));
     }
     struct store_evrec *e = &st->pending[st->n_pending++];
-    *e = (struct store_evrec){type, st_xstrdup(res), st_xstrdup(ns), st_xstrdup(name), rv,
-                              json, len, prev, prev_len, 0};
+    *e = (struct store_evrec){
+        type, st_xstrdup(res), st_xstrdup(ns), st_xstrdup(name), rv, json, len, prev, prev_len, 0};
     e->bytes = store_evrec_bytes(e);
     st->next_rv = rv;
     return 0;
 }
 
 int
-store_create(struct store *st, const char *res, const char *ns, json_t *obj,
-             struct st_err *err)
+store_create(struct store *st, const char *res, const char *ns, json_t *obj, struct st_err *err)
 {
     struct store_saved_rv saved;
     struct store_mark mark;
@@ -1235,8 +1242,7 @@ store_create(struct store *st, const char *res, const char *ns, json_t *obj,
     uint64_t old_rv;
     int rc;
 
-    const char *name = json_string_value(json_object_get(json_object_get(obj, "metadata"),
-                                                         "name"));
+    const char *name = json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
     if (name == NULL || name[0] == '\0')
         return st_err_set(err, ST_EINVAL, "metadata.name is required");
     if ((rc = store_check_key(res, ns, name, err)) < 0)
@@ -1288,13 +1294,14 @@ store_update(struct store *st, const char *res, const char *ns, const char *name
     store_save_rv(obj, &saved);
     rc = store_lookup(st, res, ns, name, &old_rv, &old, &old_len, err);
     if (rc == 0 && expected_rv != 0 && expected_rv != old_rv)
-        rc = st_err_set(err, ST_ECONFLICT, "the object has been modified; please apply your "
+        rc = st_err_set(err, ST_ECONFLICT,
+                        "the object has been modified; please apply your "
                         "changes to the latest version and try again");
     if (rc == 0 && oname == NULL)
         json_object_set_new(store_metadata(obj), "name", json_string(name));
     /* An update that changes nothing but the version is not a write. */
-    if (rc == 0 && (rc = store_stamp(st, obj, old_rv, &text, &len, err)) == 0 &&
-        len == old_len && memcmp(text, old, len) == 0) {
+    if (rc == 0 && (rc = store_stamp(st, obj, old_rv, &text, &len, err)) == 0 && len == old_len &&
+        memcmp(text, old, len) == 0) {
         free(text);
         free(old);
         json_decref(saved.value);
@@ -1343,7 +1350,8 @@ store_delete(struct store *st, const char *res, const char *ns, const char *name
         return rc;
     rc = store_lookup(st, res, ns, name, &old_rv, &old, &old_len, err);
     if (rc == 0 && expected_rv != 0 && expected_rv != old_rv)
-        rc = st_err_set(err, ST_ECONFLICT, "the object has been modified; please apply your "
+        rc = st_err_set(err, ST_ECONFLICT,
+                        "the object has been modified; please apply your "
                         "changes to the latest version and try again");
     if (rc == 0 && (obj = json_loadb(old, old_len, 0, &jerr)) == NULL)
         rc = st_err_set(err, -EIO, "store: stored %s %s/%s is corrupt", res, ns, name);
@@ -1406,8 +1414,7 @@ store_meta_set(struct store *st, const char *key, const char *value, struct st_e
         return st_err_set(err, ST_EINVAL, "store: meta key %.100s is reserved or invalid",
                           key ? key : "");
     if (value != NULL && strlen(value) > st->max_object)
-        return st_err_set(err, ST_ETOOBIG, "meta value is larger than %zu bytes",
-                          st->max_object);
+        return st_err_set(err, ST_ETOOBIG, "meta value is larger than %zu bytes", st->max_object);
     if ((rc = store_write_begin(st, &mark, err)) < 0)
         return rc;
     rc = store_meta_put(st, key, value, err);

@@ -139,8 +139,8 @@ test_label_selector_object(void **state)
     s = selector_free(s);
     json_decref(ls);
 
-    ls = json_loads("{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"In\",\"values\":[]}]}",
-                    0, NULL);
+    ls = json_loads("{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"In\",\"values\":[]}]}", 0,
+                    NULL);
     assert_int_equal(selector_from_label_selector(ls, &s, &err), ST_EPARSE);
     assert_null(s);
     json_decref(ls);

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <sqlite3.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,8 +86,8 @@ static uint64_t
 obj_rv(const json_t *o)
 {
     uint64_t v = 0;
-    const char *s = json_string_value(json_object_get(json_object_get(o, "metadata"),
-                                                      "resourceVersion"));
+    const char *s =
+        json_string_value(json_object_get(json_object_get(o, "metadata"), "resourceVersion"));
     assert_non_null(s);
     assert_int_equal(st_parse_u64(st_str_c(s), UINT64_MAX, &v), 0);
     return v;
@@ -127,14 +128,12 @@ test_crud(void **state)
     assert_int_equal(store_get(f->st, "/services", "default", "web", &got, &err), 0);
     assert_true(json_equal(got, o));
     json_decref(got);
-    assert_int_equal(store_get(f->st, "/services", "default", "nope", &got, &err),
-                     ST_ENOTFOUND);
+    assert_int_equal(store_get(f->st, "/services", "default", "nope", &got, &err), ST_ENOTFOUND);
     assert_null(got);
 
     /* Update: stale precondition, then a good one, then unconditional. */
     json_object_set_new(json_object_get(o, "spec"), "port", json_integer(81));
-    assert_int_equal(store_update(f->st, "/services", "default", "web", o, 7, &err),
-                     ST_ECONFLICT);
+    assert_int_equal(store_update(f->st, "/services", "default", "web", o, 7, &err), ST_ECONFLICT);
     assert_int_equal(obj_rv(o), 1);
     assert_int_equal(store_update(f->st, "/services", "default", "web", o, 1, &err), 0);
     assert_int_equal(obj_rv(o), 4);
@@ -145,8 +144,7 @@ test_crud(void **state)
     assert_int_equal(store_update(f->st, "/services", "default", "web", o, 0, &err), 0);
     assert_int_equal(obj_rv(o), 5);
     assert_int_equal(store_rv(f->st), 5);
-    assert_int_equal(store_update(f->st, "/services", "default", "gone", o, 0, &err),
-                     ST_EINVAL);
+    assert_int_equal(store_update(f->st, "/services", "default", "gone", o, 0, &err), ST_EINVAL);
     json_t *o2 = make_obj("gone", NULL);
     assert_int_equal(store_update(f->st, "/services", "default", "gone", o2, 0, &err),
                      ST_ENOTFOUND);
@@ -158,8 +156,7 @@ test_crud(void **state)
     assert_null(del);
     assert_int_equal(store_delete(f->st, "/services", "default", "web", 5, &del, &err), 0);
     assert_int_equal(obj_rv(del), 6);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(del, "spec"), "port")),
-                     82);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(del, "spec"), "port")), 82);
     json_decref(del);
     assert_int_equal(store_delete(f->st, "/services", "default", "web", 0, NULL, &err),
                      ST_ENOTFOUND);
@@ -329,8 +326,7 @@ test_list_paging(void **state)
     assert_int_equal(json_array_size(r.items), 83 - 2 + 1);
     const json_t *last = json_array_get(r.items, json_array_size(r.items) - 1);
     assert_string_equal(
-        json_string_value(json_object_get(json_object_get(last, "metadata"), "name")),
-        "zzz-late");
+        json_string_value(json_object_get(json_object_get(last, "metadata"), "name")), "zzz-late");
     store_list_result_clear(&r);
     free(tok);
 }
@@ -450,14 +446,13 @@ test_watch_replay_and_live(void **state)
     struct recorder all = {0}, svc = {0}, ns_b = {0}, late = {0};
     struct st_err err;
 
-    create(f->st, "/services", "a", "one", NULL);      /* rv 1 */
-    create(f->st, "/configmaps", "a", "cm", NULL);     /* rv 2 */
+    create(f->st, "/services", "a", "one", NULL);               /* rv 1 */
+    create(f->st, "/configmaps", "a", "cm", NULL);              /* rv 2 */
     uint64_t rv = create(f->st, "/services", "b", "two", NULL); /* rv 3 */
     assert_int_equal(rv, 3);
 
     struct store_watch *w_all = store_watch_new(f->st, NULL, NULL, 0, record_cb, &all, &err);
-    struct store_watch *w_svc = store_watch_new(f->st, "/services", NULL, 1, record_cb, &svc,
-                                                &err);
+    struct store_watch *w_svc = store_watch_new(f->st, "/services", NULL, 1, record_cb, &svc, &err);
     struct store_watch *w_b = store_watch_new(f->st, "/services", "b", 0, record_cb, &ns_b, &err);
     assert_non_null(w_all);
     assert_non_null(w_svc);
@@ -476,8 +471,8 @@ test_watch_replay_and_live(void **state)
     assert_int_equal(all.n, 5);
 
     /* A watch from the current rv replays nothing. */
-    struct store_watch *w_late = store_watch_new(f->st, "/services", NULL, store_rv(f->st),
-                                                 record_cb, &late, &err);
+    struct store_watch *w_late =
+        store_watch_new(f->st, "/services", NULL, store_rv(f->st), record_cb, &late, &err);
     assert_non_null(w_late);
     assert_int_equal(late.n, 0);
     store_watch_free(w_late);
@@ -618,8 +613,8 @@ test_batch(void **state)
     create(f->st, "/services", "ns1", "s1", NULL);
     create(f->st, "/configmaps", "ns1", "c1", NULL);
     create(f->st, "/configmaps", "ns2", "c2", NULL);
-    struct store_watch *w = store_watch_new(f->st, NULL, NULL, store_rv(f->st), record_cb, &r,
-                                            &err);
+    struct store_watch *w =
+        store_watch_new(f->st, NULL, NULL, store_rv(f->st), record_cb, &r, &err);
 
     /* Rollback: nothing stored, no events, the counter restored. */
     assert_int_equal(store_begin(f->st, &err), 0);
@@ -657,8 +652,7 @@ test_batch(void **state)
     assert_int_equal(n_capped, 0);
     assert_int_equal(store_begin(f->st, &err), 0);
     for (size_t i = 0; i < n; i++)
-        assert_int_equal(store_delete(f->st, keys[i].res, keys[i].ns, keys[i].name, 0, NULL,
-                                      &err),
+        assert_int_equal(store_delete(f->st, keys[i].res, keys[i].ns, keys[i].name, 0, NULL, &err),
                          0);
     assert_int_equal(store_delete(f->st, "/namespaces", "", "ns1", 0, NULL, &err), 0);
     assert_int_equal(r.n, 0);
@@ -722,6 +716,57 @@ test_meta(void **state)
     assert_int_equal(store_rv(f->st), 0);
 }
 
+static void
+test_schema_mismatch(void **state)
+{
+    struct fixture *f = *state;
+    struct st_err err;
+    sqlite3 *db = NULL;
+
+    f->st = store_close(f->st);
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value = '2' WHERE key = 'store.schema'",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_null(store_open(f->path, NULL, &err));
+    assert_int_equal(err.code, ST_EINVAL);
+    assert_non_null(strstr(err.msg, "schema"));
+}
+
+static void
+prev_cb(struct store_watch *w, const struct store_event *ev, void *arg)
+{
+    char **prev = arg;
+
+    free(*prev);
+    *prev = ev->prev_json ? st_xstrndup(ev->prev_json, ev->prev_len) : NULL;
+}
+
+static void
+test_modified_carries_previous(void **state)
+{
+    struct fixture *f = *state;
+    char *prev = NULL;
+    struct st_err err;
+
+    create(f->st, "/services", "a", "web", "blue");
+    struct store_watch *w = store_watch_new(f->st, "/services", NULL, 1, prev_cb, &prev, &err);
+    json_t *o = make_obj("web", "green");
+    assert_int_equal(store_update(f->st, "/services", "a", "web", o, 1, &err), 0);
+    json_decref(o);
+    assert_non_null(prev);
+    json_t *old = json_loads(prev, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(json_object_get(old, "metadata"), "labels"), "app")),
+                        "blue");
+    assert_int_equal(obj_rv(old), 1);
+    json_decref(old);
+    assert_int_equal(store_delete(f->st, "/services", "a", "web", 0, NULL, &err), 0);
+    assert_null(prev);
+    store_watch_free(w);
+}
+
 /* ---- durability ---------------------------------------------------------------- */
 
 static void
@@ -770,9 +815,9 @@ durability_child(const char *path, int fd)
         json_t *o = json_pack("{s:{s:o}}", "metadata", "name", json_sprintf("obj-%05d", i));
         if (store_create(st, "/configmaps", "d", o, &err) != 0)
             _exit(3);
-        int n = snprintf(line, sizeof(line), "obj-%05d %s\n", i,
-                         json_string_value(json_object_get(json_object_get(o, "metadata"),
-                                                           "resourceVersion")));
+        int n = snprintf(
+            line, sizeof(line), "obj-%05d %s\n", i,
+            json_string_value(json_object_get(json_object_get(o, "metadata"), "resourceVersion")));
         json_decref(o);
         if (write(fd, line, (size_t)n) != n)
             _exit(4);
@@ -870,6 +915,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
         cmocka_unit_test_setup_teardown(test_window_survives_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_durability_kill9, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_mismatch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_modified_carries_previous, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,8 +33,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         rc = selector_parse_labels(s, &sel, &err);
     if (rc == 0) {
         (void)selector_match_fields(sel, obj);
-        (void)selector_match_labels(sel, json_object_get(json_object_get(obj, "metadata"),
-                                                         "labels"));
+        (void)selector_match_labels(sel,
+                                    json_object_get(json_object_get(obj, "metadata"), "labels"));
         (void)selector_field_equals(sel, "metadata.name");
     } else if (sel != NULL || err.msg[0] == '\0') {
         abort();

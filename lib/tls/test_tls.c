@@ -282,6 +282,27 @@ test_foreign_client_refused(void **state)
     assert_int_equal(p.src, ST_ETLS);
     pair_close(&p);
 
+    /* A certificate from the right CA but without clientAuth is no client. */
+    struct pki_leaf server_only = {0};
+    struct st_x509_issue_req req = {0};
+    const char *dns[] = {"vote.emojivoto.serviceaccount.identity.strait.cluster.local", NULL};
+    server_only.key = st_x509_key_new_p256();
+    req.issuer_cert = w->inter.cert;
+    req.issuer_key = w->inter.key;
+    req.subject_key = server_only.key;
+    req.sans.dns = dns;
+    req.lifetime_s = 3600;
+    req.eku = ST_X509_EKU_SERVER;
+    assert_int_equal(st_x509_issue(&req, &server_only.cert, NULL), 0);
+    struct st_tls_ctx *wrong_eku = mesh_ctx(w, false, &server_only, NULL);
+    pair_open(&p, wrong_eku, sctx);
+    pair_handshake(&p);
+    assert_int_equal(p.src, ST_ETLS);
+    assert_non_null(strstr(st_tls_conn_error(p.s), "purpose"));
+    pair_close(&p);
+
+    st_tls_ctx_unref(wrong_eku);
+    pki_leaf_free(&server_only);
     st_tls_ctx_unref(bare);
     st_tls_ctx_unref(cctx);
     st_tls_ctx_unref(sctx);

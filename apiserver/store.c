@@ -26,6 +26,8 @@
 #define STORE_KEY_MAX 1024   /* bytes of res, ns or name */
 #define STORE_SCHEMA "1"
 #define STORE_SCHEMA_VERSION 1
+/* Stored text is our own compact output; strings may hold "\u0000" that clients sent. */
+#define STORE_LOAD_FLAGS JSON_ALLOW_NUL
 
 /* One event of the window (or of the open transaction); owns its strings. */
 struct store_evrec {
@@ -736,7 +738,7 @@ store_get(struct store *st, const char *res, const char *ns, const char *name, j
         return rc < 0 ? rc : st_err_set(err, ST_EINVAL, "store: name required");
     if ((rc = store_lookup(st, res, ns, name, &rv, &text, &len, err)) < 0)
         return rc;
-    *out = json_loadb(text, len, 0, &jerr);
+    *out = json_loadb(text, len, STORE_LOAD_FLAGS, &jerr);
     free(text);
     if (*out == NULL)
         return st_err_set(err, -EIO, "store: stored %s %s/%s is corrupt", res, ns, name);
@@ -902,7 +904,8 @@ store_list(struct store *st, const char *res, const char *ns, const struct store
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
         json_error_t jerr;
         const char *text = (const char *)sqlite3_column_text(s, 2);
-        json_t *obj = json_loadb(text ? text : "", (size_t)sqlite3_column_bytes(s, 2), 0, &jerr);
+        json_t *obj = json_loadb(text ? text : "", (size_t)sqlite3_column_bytes(s, 2),
+                                 STORE_LOAD_FLAGS, &jerr);
         if (obj == NULL) {
             rc = st_err_set(err, -EIO, "store: a stored %s object is corrupt", res);
             goto out;
@@ -1353,7 +1356,7 @@ store_delete(struct store *st, const char *res, const char *ns, const char *name
         rc = st_err_set(err, ST_ECONFLICT,
                         "the object has been modified; please apply your "
                         "changes to the latest version and try again");
-    if (rc == 0 && (obj = json_loadb(old, old_len, 0, &jerr)) == NULL)
+    if (rc == 0 && (obj = json_loadb(old, old_len, STORE_LOAD_FLAGS, &jerr)) == NULL)
         rc = st_err_set(err, -EIO, "store: stored %s %s/%s is corrupt", res, ns, name);
     free(old);
     uint64_t rv = st->next_rv + 1;

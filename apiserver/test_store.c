@@ -163,6 +163,15 @@ test_crud(void **state)
     assert_int_equal(store_get(f->st, "/services", "default", "web", &got, &err), ST_ENOTFOUND);
     assert_int_equal(store_rv(f->st), 6);
 
+    /* Strings with NUL bytes survive the round trip. */
+    json_t *nul = make_obj("nul", NULL);
+    json_object_set_new(nul, "data", json_stringn("a\0b", 3));
+    assert_int_equal(store_create(f->st, "/configmaps", "default", nul, &err), 0);
+    assert_int_equal(store_get(f->st, "/configmaps", "default", "nul", &got, &err), 0);
+    assert_int_equal(json_string_length(json_object_get(got, "data")), 3);
+    json_decref(got);
+    json_decref(nul);
+
     /* A new object without metadata.name is refused. */
     json_t *bad = json_pack("{s:{}}", "metadata");
     assert_int_equal(store_create(f->st, "/services", "default", bad, &err), ST_EINVAL);

@@ -1185,8 +1185,14 @@ json_t *
 auth_access_review(struct auth *a, const struct auth_user *requester, const json_t *review,
                    struct st_err *err)
 {
+    return auth_access_review_as(a, requester, NULL, NULL, review, err);
+}
+
+json_t *
+auth_access_review_as(struct auth *a, const struct auth_user *requester, const char *kind,
+                      const char *url_ns, const json_t *review, struct st_err *err)
+{
     const json_t *spec = json_object_get(review, "spec");
-    const char *kind = auth_str(review, "kind");
     const char *local_ns = NULL;
     struct auth_user subject = {0};
     const struct auth_user *who = requester;
@@ -1199,7 +1205,9 @@ auth_access_review(struct auth *a, const struct auth_user *requester, const json
         st_err_set(err, ST_EINVAL, "spec: Required value");
         return NULL;
     }
-    /* The API layer should set kind from the URL; without it, the body decides. */
+    if (kind == NULL)
+        kind = auth_str(review, "kind");
+    /* Without a kind from the URL or the body, the body's shape decides. */
     if (kind == NULL)
         kind = json_object_get(spec, "user") || json_object_get(spec, "groups")
                    ? "SubjectAccessReview"
@@ -1211,9 +1219,14 @@ auth_access_review(struct auth *a, const struct auth_user *requester, const json
         return NULL;
     }
     if (strcmp(kind, "LocalSubjectAccessReview") == 0) {
-        local_ns = auth_meta_str(review, "namespace");
+        const char *meta_ns = auth_meta_str(review, "namespace");
+        local_ns = !auth_empty(url_ns) ? url_ns : meta_ns;
         if (auth_empty(local_ns)) {
             st_err_set(err, ST_EINVAL, "metadata.namespace: Required value");
+            return NULL;
+        }
+        if (!auth_empty(meta_ns) && strcmp(meta_ns, local_ns) != 0) {
+            st_err_set(err, ST_EINVAL, "metadata.namespace: Invalid value: must match the URL");
             return NULL;
         }
     }

@@ -74,6 +74,17 @@ json_t *auth_access_review(struct auth *a, const struct auth_user *requester, co
                            struct st_err *err);
 
 /*
+ * Like auth_access_review, with the review's <kind> taken from the URL rather
+ * than the body ("SelfSubjectAccessReview", "SubjectAccessReview" or
+ * "LocalSubjectAccessReview"; NULL means the body's kind), so that a body
+ * posted to selfsubjectaccessreviews is always about the requester. <url_ns>
+ * is the URL's namespace for a LocalSubjectAccessReview (NULL: the body's
+ * metadata.namespace). The answer carries <kind>.
+ */
+json_t *auth_access_review_as(struct auth *a, const struct auth_user *requester, const char *kind,
+                              const char *url_ns, const json_t *review, struct st_err *err);
+
+/*
  * Answers a SelfSubjectRulesReview (authorization.k8s.io/v1) for <requester>
  * in spec.namespace: status.resourceRules, status.nonResourceRules (from
  * ClusterRoleBindings only) and status.incomplete false. Returns a new object,

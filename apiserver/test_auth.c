@@ -930,6 +930,41 @@ test_subject_access_review(void **state)
     auth_user_clear(&admin);
 }
 
+/* The kind from the URL wins over the body's: a self review is about the requester. */
+static void
+test_access_review_kind_from_url(void **state)
+{
+    struct env *e = *state;
+    struct st_err err = {0};
+    struct auth_user quinn = user("quinn", "system:authenticated", NULL);
+    json_t *req = parse("{\"kind\":\"SubjectAccessReview\",\"spec\":{\"user\":\"admin\","
+                        "\"groups\":[\"system:masters\"],\"resourceAttributes\":"
+                        "{\"verb\":\"get\",\"resource\":\"secrets\",\"namespace\":\"a\"}}}");
+    json_t *resp;
+
+    resp = auth_access_review_as(e->a, &quinn, "SelfSubjectAccessReview", NULL, req, &err);
+    assert_non_null(resp);
+    assert_string_equal(json_string_value(json_object_get(resp, "kind")),
+                        "SelfSubjectAccessReview");
+    assert_false(json_is_true(json_object_get(json_object_get(resp, "status"), "allowed")));
+    json_decref(resp);
+    resp = auth_access_review_as(e->a, &quinn, "SubjectAccessReview", NULL, req, &err);
+    assert_true(json_is_true(json_object_get(json_object_get(resp, "status"), "allowed")));
+    json_decref(resp);
+    /* Local: the URL's namespace; a body naming another one is refused. */
+    resp = auth_access_review_as(e->a, &quinn, "LocalSubjectAccessReview", "a", req, &err);
+    assert_non_null(resp);
+    assert_true(json_is_true(json_object_get(json_object_get(resp, "status"), "allowed")));
+    json_decref(resp);
+    assert_null(auth_access_review_as(e->a, &quinn, "LocalSubjectAccessReview", "b", req, &err));
+    assert_int_equal(err.code, ST_EINVAL);
+    json_object_set_new(req, "metadata", json_pack("{s:s}", "namespace", "c"));
+    assert_null(auth_access_review_as(e->a, &quinn, "LocalSubjectAccessReview", "a", req, &err));
+    assert_null(auth_access_review_as(e->a, &quinn, "TokenReview", NULL, req, &err));
+    json_decref(req);
+    auth_user_clear(&quinn);
+}
+
 static void
 test_rules_review(void **state)
 {
@@ -1025,6 +1060,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_token_review, setup, teardown),
         cmocka_unit_test_setup_teardown(test_self_subject_access_review, setup, teardown),
         cmocka_unit_test_setup_teardown(test_subject_access_review, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_access_review_kind_from_url, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rules_review, setup, teardown),
         cmocka_unit_test(test_rules_allow_pure),
     };

@@ -84,6 +84,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_decref(out);
     out = auth_access_review(fuzz_auth, &u, doc, &err);
     json_decref(out);
+    out = auth_access_review_as(fuzz_auth, &u, "LocalSubjectAccessReview", "a", doc, &err);
+    json_decref(out);
     out = auth_rules_review(fuzz_auth, &u, doc, &err);
     json_decref(out);
 

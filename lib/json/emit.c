@@ -422,6 +422,9 @@ st_yaml_dump_all(const json_t *docs, struct st_buf *out)
     json_array_foreach(docs, i, v) {
         if (i > 0)
             emit_cstr(&e, "---\n");
+        else if (json_is_object(v) && json_object_size(v) == 0 && json_array_size(docs) > 1)
+            /* A stream starting with '{' would be read as a JSON stream, as kubectl does. */
+            emit_cstr(&e, "--- ");
         emit_document(&e, v);
     }
     return emit_finish(&e, mark);

@@ -27,7 +27,10 @@ struct yaml_scalar {
     enum yaml_kind kind;
     bool b;
     int64_t i;
-    double d;
+    double d;           /* REAL, INF_NAN, and the float an INT came from */
+    uint64_t u;         /* the exact value of a REAL above int64 written as an integer */
+    bool from_float;    /* written in float syntax (matters for map keys) */
+    bool from_uint;     /* REAL that was written as an integer past int64 */
 };
 
 /*
@@ -42,5 +45,11 @@ void st_yaml_resolve_plain(const char *s, size_t n, struct yaml_scalar *out);
  * and column in <err> past <max_depth>, else 0.
  */
 int st_json_check_depth(const char *p, size_t n, size_t max_depth, struct st_err *err);
+
+/*
+ * Formats a finite double in the shortest "%.Ng" form that reads back as the
+ * same value, with ".0" added when it would otherwise look like an integer.
+ */
+void st_json_format_real(double d, char *buf, size_t size);
 
 #endif

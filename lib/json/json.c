@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "strait/json.h"
 #include "internal.h"
@@ -89,32 +91,208 @@ st_json_load(const char *p, size_t n, size_t max_depth, struct st_err *err)
 
 /* ---- dumping ------------------------------------------------------------------ */
 
-static int
-json_dump_cb(const char *p, size_t n, void *arg)
-{
-    struct st_buf *out = arg;
+/*
+ * Our own serializer rather than json_dump_callback: jansson prints reals
+ * with 17 significant digits (0.1 becomes 0.10000000000000001), while Go,
+ * and so kubectl and the API server, print the shortest form that reads
+ * back as the same double.
+ */
+struct json_out {
+    struct st_buf *b;
+    unsigned flags;
+    int rc; /* sticky: the first failure wins */
+};
 
-    return st_buf_append(out, p, n) < 0 ? -1 : 0;
+static void
+json_out_raw(struct json_out *o, const char *p, size_t n)
+{
+    if (o->rc == 0 && st_buf_append(o->b, p, n) < 0)
+        o->rc = ST_ETOOBIG;
+}
+
+static void
+json_out_newline(struct json_out *o, size_t depth)
+{
+    if (!(o->flags & ST_JSON_PRETTY))
+        return;
+    json_out_raw(o, "\n", 1);
+    for (size_t i = 0; i < depth; i++)
+        json_out_raw(o, "    ", 4);
+}
+
+static void
+json_out_string(struct json_out *o, const char *s, size_t n)
+{
+    size_t run = 0;
+    char esc[8];
+
+    json_out_raw(o, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        const char *rep = NULL;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        json_out_raw(o, s + run, i - run);
+        run = i + 1;
+        switch (c) {
+        case '"':
+            rep = "\\\"";
+            break;
+        case '\\':
+            rep = "\\\\";
+            break;
+        case '\b':
+            rep = "\\b";
+            break;
+        case '\f':
+            rep = "\\f";
+            break;
+        case '\n':
+            rep = "\\n";
+            break;
+        case '\r':
+            rep = "\\r";
+            break;
+        case '\t':
+            rep = "\\t";
+            break;
+        default:
+            snprintf(esc, sizeof(esc), "\\u%04x", c);
+            rep = esc;
+            break;
+        }
+        json_out_raw(o, rep, strlen(rep));
+    }
+    json_out_raw(o, s + run, n - run);
+    json_out_raw(o, "\"", 1);
+}
+
+/* Formats a finite double in the shortest form that reads back exactly, kept a real. */
+void
+st_json_format_real(double d, char *buf, size_t size)
+{
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, size, "%.*g", prec, d);
+        if (strtod(buf, NULL) == d)
+            break;
+    }
+    if (strpbrk(buf, ".eE") == NULL && strlen(buf) + 2 < size)
+        strcat(buf, ".0");
+}
+
+struct json_key {
+    const char *k;
+    size_t n;
+    json_t *v;
+};
+
+static int
+json_key_cmp(const void *a, const void *b)
+{
+    const struct json_key *x = a, *y = b;
+    int c = memcmp(x->k, y->k, ST_MIN(x->n, y->n));
+
+    return c != 0 ? c : (x->n > y->n) - (x->n < y->n);
+}
+
+static void
+json_out_value(struct json_out *o, const json_t *v, size_t depth)
+{
+    char num[40];
+    const char *sep = (o->flags & ST_JSON_PRETTY) ? ": " : ":";
+
+    if (o->rc != 0)
+        return;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        size_t n = json_object_size(v), i = 0;
+        struct json_key *keys;
+        const char *k;
+        size_t klen;
+        json_t *x;
+        if (n == 0) {
+            json_out_raw(o, "{}", 2);
+            break;
+        }
+        keys = st_xmalloc(n * sizeof(*keys));
+        json_object_keylen_foreach((json_t *)v, k, klen, x) {
+            keys[i++] = (struct json_key){k, klen, x};
+        }
+        if (o->flags & ST_JSON_SORT_KEYS)
+            qsort(keys, n, sizeof(*keys), json_key_cmp);
+        json_out_raw(o, "{", 1);
+        for (i = 0; i < n; i++) {
+            if (i > 0)
+                json_out_raw(o, ",", 1);
+            json_out_newline(o, depth + 1);
+            json_out_string(o, keys[i].k, keys[i].n);
+            json_out_raw(o, sep, strlen(sep));
+            json_out_value(o, keys[i].v, depth + 1);
+        }
+        free(keys);
+        json_out_newline(o, depth);
+        json_out_raw(o, "}", 1);
+        break;
+    }
+    case JSON_ARRAY: {
+        size_t i;
+        json_t *x;
+        if (json_array_size(v) == 0) {
+            json_out_raw(o, "[]", 2);
+            break;
+        }
+        json_out_raw(o, "[", 1);
+        json_array_foreach(v, i, x) {
+            if (i > 0)
+                json_out_raw(o, ",", 1);
+            json_out_newline(o, depth + 1);
+            json_out_value(o, x, depth + 1);
+        }
+        json_out_newline(o, depth);
+        json_out_raw(o, "]", 1);
+        break;
+    }
+    case JSON_STRING:
+        json_out_string(o, json_string_value(v), json_string_length(v));
+        break;
+    case JSON_INTEGER:
+        snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        json_out_raw(o, num, strlen(num));
+        break;
+    case JSON_REAL:
+        st_json_format_real(json_real_value(v), num, sizeof(num));
+        json_out_raw(o, num, strlen(num));
+        break;
+    case JSON_TRUE:
+        json_out_raw(o, "true", 4);
+        break;
+    case JSON_FALSE:
+        json_out_raw(o, "false", 5);
+        break;
+    default:
+        json_out_raw(o, "null", 4);
+        break;
+    }
 }
 
 int
 st_json_dump(const json_t *v, struct st_buf *out, unsigned flags)
 {
+    struct json_out o = {out, flags, 0};
     size_t mark = out->len;
-    size_t jflags = JSON_ENCODE_ANY;
 
-    jflags |= (flags & ST_JSON_PRETTY) ? JSON_INDENT(4) : JSON_COMPACT;
-    if (flags & ST_JSON_SORT_KEYS)
-        jflags |= JSON_SORT_KEYS;
-    if (v == NULL || json_dump_callback(v, json_dump_cb, out, jflags) < 0 ||
-        ((flags & ST_JSON_NEWLINE) && st_buf_append(out, "\n", 1) < 0)) {
+    if (v == NULL)
+        return ST_EINVAL;
+    json_out_value(&o, v, 0);
+    if (flags & ST_JSON_NEWLINE)
+        json_out_raw(&o, "\n", 1);
+    if (o.rc != 0) {
         /* Undo a partial write so that the caller's buffer is unchanged. */
         out->len = mark;
         if (out->data != NULL)
             out->data[mark] = '\0';
-        return v == NULL ? ST_EINVAL : ST_ETOOBIG;
     }
-    return 0;
+    return o.rc;
 }
 
 /* ---- path access ----------------------------------------------------------------- */

@@ -182,14 +182,19 @@ resolve_number(const char *s, size_t n, struct yaml_scalar *out)
             if (digits == plain) { /* ParseUint takes no sign */
                 out->kind = YAML_K_REAL;
                 out->d = (double)u;
+                out->u = u;
+                out->from_uint = true;
                 goto out;
             }
         }
     }
     if (resolve_float_syntax(plain)) {
         double d = strtod(plain, NULL);
-        if (!isinf(d) && !isnan(d))
+        if (!isinf(d) && !isnan(d)) {
             resolve_set_double(d, out);
+            out->d = d;
+            out->from_float = true;
+        }
     }
 out:
     free(plain);
@@ -220,6 +225,7 @@ st_yaml_resolve_plain(const char *s, size_t n, struct yaml_scalar *out)
         out->kind = YAML_K_NULL;
     } else if (resolve_is(s, n, resolve_special, ST_ARRAY_LEN(resolve_special))) {
         out->kind = YAML_K_INF_NAN;
+        out->d = s[n - 1] == 'n' || s[n - 1] == 'N' ? NAN : s[0] == '-' ? -INFINITY : INFINITY;
     } else if (strchr(".+-0123456789", s[0]) != NULL) {
         resolve_number(s, n, out);
     }

@@ -6,6 +6,7 @@
  * is refused after max_nodes values, not after the machine runs out.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <yaml.h>
@@ -230,18 +231,17 @@ yaml_tag_is(const yaml_char_t *tag, const char *name)
     return tag != NULL && strcmp((const char *)tag, name) == 0;
 }
 
-/* Turns a scalar event into a JSON value (new reference) or fails. */
+/* Resolves a scalar event under its tag and style into <r>. */
 static int
-yaml_scalar_value(struct yaml_loader *l, const yaml_event_t *ev, json_t **out)
+yaml_scalar_resolve(struct yaml_loader *l, const yaml_event_t *ev, struct yaml_scalar *r)
 {
     const char *s = (const char *)ev->data.scalar.value;
     size_t n = ev->data.scalar.length;
     const yaml_char_t *tag = ev->data.scalar.tag;
     bool plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-    struct yaml_scalar r;
     char msg[160];
 
-    *out = NULL;
+    memset(r, 0, sizeof(*r));
     if (memchr(s, '\0', n) != NULL)
         return yaml_fail(l, ST_EPARSE, &ev->start_mark, "string contains a NUL character");
     bool typed = yaml_tag_is(tag, YAML_NULL_TAG) || yaml_tag_is(tag, YAML_BOOL_TAG) ||
@@ -252,37 +252,49 @@ yaml_scalar_value(struct yaml_loader *l, const yaml_event_t *ev, json_t **out)
      * go-yaml keeps the text for an untyped target.
      */
     if ((!plain && !typed) || (tag != NULL && !typed)) {
-        r.kind = YAML_K_STR;
-    } else {
-        st_yaml_resolve_plain(s, n, &r);
-        if (r.kind == YAML_K_MERGE)
-            r.kind = YAML_K_STR;
+        r->kind = YAML_K_STR;
+        return 0;
     }
+    st_yaml_resolve_plain(s, n, r);
+    if (r->kind == YAML_K_MERGE)
+        r->kind = YAML_K_STR;
     if (typed) {
-        bool ok = yaml_tag_is(tag, YAML_NULL_TAG)   ? r.kind == YAML_K_NULL
-                  : yaml_tag_is(tag, YAML_BOOL_TAG) ? r.kind == YAML_K_BOOL
-                  : yaml_tag_is(tag, YAML_INT_TAG)  ? r.kind == YAML_K_INT
-                                                    : (r.kind == YAML_K_INT ||
-                                                       r.kind == YAML_K_REAL ||
-                                                       r.kind == YAML_K_INF_NAN);
+        bool ok = yaml_tag_is(tag, YAML_NULL_TAG)   ? r->kind == YAML_K_NULL
+                  : yaml_tag_is(tag, YAML_BOOL_TAG) ? r->kind == YAML_K_BOOL
+                  : yaml_tag_is(tag, YAML_INT_TAG)  ? r->kind == YAML_K_INT && !r->from_float
+                                                    : (r->kind == YAML_K_INT ||
+                                                       r->kind == YAML_K_REAL ||
+                                                       r->kind == YAML_K_INF_NAN);
         if (!ok) {
             snprintf(msg, sizeof(msg), "cannot decode \"%.*s\" as %s", (int)ST_MIN(n, 64), s,
                      (const char *)tag);
             return yaml_fail(l, ST_EPARSE, &ev->start_mark, msg);
         }
     }
-    switch (r.kind) {
+    return 0;
+}
+
+/* Turns a resolved scalar into a JSON value (new reference) or fails. */
+static int
+yaml_scalar_value(struct yaml_loader *l, const yaml_event_t *ev, const struct yaml_scalar *r,
+                  json_t **out)
+{
+    const char *s = (const char *)ev->data.scalar.value;
+    size_t n = ev->data.scalar.length;
+    char msg[64];
+
+    switch (r->kind) {
     case YAML_K_NULL:
         *out = json_null();
         break;
     case YAML_K_BOOL:
-        *out = json_boolean(r.b);
+        *out = json_boolean(r->b);
         break;
     case YAML_K_INT:
-        *out = json_integer(r.i);
+        *out = json_integer(r->i);
         break;
     case YAML_K_REAL:
-        *out = json_real(r.d);
+        *out = json_real(r->d);
         break;
     case YAML_K_INF_NAN:
         snprintf(msg, sizeof(msg), "%.*s has no JSON representation", (int)ST_MIN(n, 16), s);
@@ -296,41 +308,134 @@ yaml_scalar_value(struct yaml_loader *l, const yaml_event_t *ev, json_t **out)
     return 0;
 }
 
+/*
+ * Formats a float the way Go's strconv.FormatFloat(f, 'g', -1, 32) does,
+ * which is how sigs.k8s.io/yaml turns float map keys into strings.
+ */
+static void
+yaml_go_float32(double d, char *buf, size_t size)
+{
+    float f = (float)d;
+    char tmp[48];
+    int prec;
+
+    if (isnan(f)) {
+        st_strlcpy(buf, ".nan", size);
+        return;
+    }
+    if (isinf(f)) {
+        st_strlcpy(buf, f > 0 ? ".inf" : "-.inf", size);
+        return;
+    }
+    for (prec = 1; prec < 9; prec++) {
+        snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, (double)f);
+        if (strtof(tmp, NULL) == f)
+            break;
+    }
+    snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, (double)f);
+    int exp = atoi(strchr(tmp, 'e') + 1);
+    if (exp < -4 || exp >= 6)
+        st_strlcpy(buf, tmp, size);
+    else
+        snprintf(buf, size, "%.*f", ST_MAX(0, prec - 1 - exp), (double)f);
+}
+
+/*
+ * The string kubectl makes of a scalar used as a mapping key: sigs.k8s.io/yaml
+ * formats resolved booleans and numbers back into text ("yes" -> "true",
+ * "0x10" -> "16"). Returns a new string, or NULL for the keys kubectl refuses:
+ * null and integers past int64.
+ */
+static char *
+yaml_key_string(const struct yaml_scalar *r, const char *s, size_t n, size_t *len)
+{
+    char buf[48];
+
+    switch (r->kind) {
+    case YAML_K_NULL:
+        return NULL;
+    case YAML_K_BOOL:
+        st_strlcpy(buf, r->b ? "true" : "false", sizeof(buf));
+        break;
+    case YAML_K_INT:
+        if (r->from_float)
+            yaml_go_float32(r->d, buf, sizeof(buf));
+        else
+            snprintf(buf, sizeof(buf), "%" PRId64, r->i);
+        break;
+    case YAML_K_REAL:
+        if (r->from_uint)
+            return NULL; /* kubectl: "unsupported map key of type: uint64" */
+        yaml_go_float32(r->d, buf, sizeof(buf));
+        break;
+    case YAML_K_INF_NAN:
+        yaml_go_float32(r->d, buf, sizeof(buf));
+        break;
+    default:
+        *len = n;
+        return st_xstrndup(s, n);
+    }
+    *len = strlen(buf);
+    return st_xstrdup(buf);
+}
+
+static void
+yaml_anchor_scalar(struct yaml_loader *l, const char *name, json_t *v, char *key, size_t key_len,
+                   size_t n)
+{
+    long idx = yaml_anchor_add(l, name);
+
+    l->anchors[idx].v = v;
+    l->anchors[idx].text = key;
+    l->anchors[idx].text_len = key_len;
+    l->anchors[idx].nodes = 1;
+    l->anchors[idx].bytes = n;
+}
+
 static int
 yaml_on_scalar(struct yaml_loader *l, const yaml_event_t *ev)
 {
     const char *s = (const char *)ev->data.scalar.value;
+    const char *anchor = (const char *)ev->data.scalar.anchor;
     size_t n = ev->data.scalar.length;
+    struct yaml_scalar r;
     json_t *v = NULL;
+    char *key;
+    size_t key_len = 0;
     int rc;
 
     if ((rc = yaml_charge(l, 1, n, &ev->start_mark)) < 0)
         return rc;
+    if ((rc = yaml_scalar_resolve(l, ev, &r)) < 0)
+        return rc;
+    key = yaml_key_string(&r, s, n, &key_len);
     if (yaml_expecting_key(l)) {
         bool merge = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
                      ev->data.scalar.tag == NULL && n == 2 && memcmp(s, "<<", 2) == 0;
-        if ((rc = yaml_take_key(l, s, n, merge, &ev->start_mark)) < 0)
-            return rc;
-        if (ev->data.scalar.anchor != NULL) {
-            long idx = yaml_anchor_add(l, (const char *)ev->data.scalar.anchor);
-            l->anchors[idx].v = json_stringn(s, n);
-            l->anchors[idx].text = st_xstrndup(s, n);
-            l->anchors[idx].text_len = n;
-            l->anchors[idx].nodes = 1;
-            l->anchors[idx].bytes = n;
+        if (key == NULL) {
+            char msg[128];
+            snprintf(msg, sizeof(msg), "unsupported mapping key \"%.*s\"", (int)ST_MIN(n, 64), s);
+            return yaml_fail(l, ST_EPARSE, &ev->start_mark, msg);
         }
-        return 0;
-    }
-    if ((rc = yaml_scalar_value(l, ev, &v)) < 0)
+        rc = yaml_take_key(l, key, key_len, merge, &ev->start_mark);
+        if (rc == 0 && anchor != NULL) {
+            /* A key's value form is used if the anchor is later aliased as a value. */
+            if (yaml_scalar_value(l, ev, &r, &v) < 0)
+                v = json_stringn(key, key_len);
+            yaml_anchor_scalar(l, anchor, v, key, key_len, n);
+            key = NULL;
+        }
+        free(key);
         return rc;
-    if (ev->data.scalar.anchor != NULL) {
-        long idx = yaml_anchor_add(l, (const char *)ev->data.scalar.anchor);
-        l->anchors[idx].v = json_incref(v);
-        l->anchors[idx].text = st_xstrndup(s, n);
-        l->anchors[idx].text_len = n;
-        l->anchors[idx].nodes = 1;
-        l->anchors[idx].bytes = n;
     }
+    if ((rc = yaml_scalar_value(l, ev, &r, &v)) < 0) {
+        free(key);
+        return rc;
+    }
+    if (anchor != NULL)
+        yaml_anchor_scalar(l, anchor, json_incref(v), key, key_len, n);
+    else
+        free(key);
     return yaml_attach(l, v, 0, &ev->start_mark);
 }
 
@@ -354,7 +459,8 @@ yaml_on_alias(struct yaml_loader *l, const yaml_event_t *ev)
         return rc;
     if (yaml_expecting_key(l)) {
         if (a->text == NULL)
-            return yaml_fail(l, ST_EPARSE, &ev->start_mark, "mapping keys must be scalars");
+            return yaml_fail(l, ST_EPARSE, &ev->start_mark,
+                             "alias used as a key must name a string, bool or number");
         return yaml_take_key(l, a->text, a->text_len, false, &ev->start_mark);
     }
     if (l->depth + a->height > l->lim.max_depth) {

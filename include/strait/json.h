@@ -119,10 +119,10 @@ struct st_yaml_limits {
  * JSON array with one element per document; documents that are empty or
  * null (`---` alone, comments only) are skipped, as kubectl does. <lim> may
  * be NULL for the defaults. Anchors, aliases and merge keys (`<<`) are
- * supported; duplicate keys in one mapping are an error. On failure returns
- * NULL and sets <err>: ST_EPARSE (syntax, duplicate keys, bad merge, an
- * unrepresentable value such as .inf or a NUL character; the message names
- * line and column) or ST_ETOOBIG (a cap).
+ * supported; a key repeated in one mapping keeps its last value, as with
+ * kubectl. On failure returns NULL and sets <err>: ST_EPARSE (syntax, bad
+ * merge, a null key, an unrepresentable value such as .inf or a NUL
+ * character; the message names line and column) or ST_ETOOBIG (a cap).
  */
 json_t *st_yaml_load_all(const char *p, size_t n, const struct st_yaml_limits *lim,
                          struct st_err *err);

@@ -468,8 +468,9 @@ test_yaml_keys(void **state)
                      "'': 9\n500m: 10\n",
                      "[{\"true\":1,\"1\":2,\"16\":3,\"1e+06\":4,\"1.5\":5,\".inf\":6,\"no\":7,"
                      "\"0.1\":8,\"\":9,\"500m\":10}]");
-    assert_yaml_fails("a: 1\nb: 2\na: 3\n", NULL, ST_EPARSE, "line 3, column 1");
-    assert_yaml_fails("yes: 1\non: 2\n", NULL, ST_EPARSE, "\"true\" already defined");
+    /* A repeated key keeps its place and its last value, as kubectl does. */
+    assert_yaml_json("a: 1\nb: 2\na: {x: 3}\n", "[{\"a\":{\"x\":3},\"b\":2}]");
+    assert_yaml_json("yes: 1\non: 2\n", "[{\"true\":2}]");
     assert_yaml_fails("~: 1\n", NULL, ST_EPARSE, "unsupported mapping key");
     assert_yaml_fails("18446744073709551615: 1\n", NULL, ST_EPARSE, "unsupported mapping key");
     assert_yaml_fails("[a]: 1\n", NULL, ST_EPARSE, "keys must be scalars");

@@ -204,15 +204,14 @@ yaml_take_key(struct yaml_loader *l, const char *text, size_t len, bool merge,
               const yaml_mark_t *m)
 {
     struct yaml_frame *f = &l->stack[l->depth - 1];
-    char msg[160];
 
+    /*
+     * A repeated key is not an error: go-yaml v2 (non-strict, as kubectl
+     * runs it) keeps the last value, and so do we (json_object_setn_new
+     * replaces it in place).
+     */
     if (memchr(text, '\0', len) != NULL)
         return yaml_fail(l, ST_EPARSE, m, "mapping key contains a NUL character");
-    if (!merge && json_object_getn(f->v, text, len) != NULL) {
-        snprintf(msg, sizeof(msg), "mapping key \"%.*s\" already defined", (int)ST_MIN(len, 64),
-                 text);
-        return yaml_fail(l, ST_EPARSE, m, msg);
-    }
     f->key = st_xstrndup(text, len);
     f->key_len = len;
     f->key_merge = merge;

@@ -85,6 +85,20 @@ json_t *auth_access_review_as(struct auth *a, const struct auth_user *requester,
                               const char *url_ns, const json_t *review, struct st_err *err);
 
 /*
+ * Kubernetes' privilege-escalation check for a create or update of an RBAC
+ * object <obj> (borrowed) of <resource> ("roles", "clusterroles",
+ * "rolebindings", "clusterrolebindings"; anything else passes) in <ns> ("" or
+ * NULL for cluster scope) by <u>. A Role or ClusterRole passes when <u> may
+ * "escalate" it or already holds every permission it grants there; a binding
+ * passes when <u> may "bind" the referenced role or already holds all of its
+ * permissions there. Returns 0, ST_EAUTH (answer 403) or ST_EINVAL, with the
+ * first permission not held in <err>. The API layer calls it after the RBAC
+ * check of the write itself.
+ */
+int auth_check_rbac_write(struct auth *a, const struct auth_user *u, const char *resource,
+                          const char *ns, const json_t *obj, struct st_err *err);
+
+/*
  * Answers a SelfSubjectRulesReview (authorization.k8s.io/v1) for <requester>
  * in spec.namespace: status.resourceRules, status.nonResourceRules (from
  * ClusterRoleBindings only) and status.incomplete false. Returns a new object,

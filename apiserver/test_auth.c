@@ -736,6 +736,120 @@ test_bootstrap(void **state)
     auth_user_clear(&u);
 }
 
+static json_t *parse(const char *text);
+
+static int
+rbac_write(struct env *e, const struct auth_user *u, const char *res, const char *ns,
+           const char *text, struct st_err *err)
+{
+    json_t *obj = parse(text);
+    int rc = auth_check_rbac_write(e->a, u, res, ns, obj, err);
+
+    json_decref(obj);
+    return rc;
+}
+
+static void
+test_escalation(void **state)
+{
+    struct env *e = *state;
+    struct st_err err = {0};
+    struct auth_user rita = user("rita", "system:authenticated", NULL);
+    struct auth_user root = user("root", "system:masters", NULL);
+
+    put(e, RBAC "roles", "{\"metadata\":{\"name\":\"pods-read\",\"namespace\":\"a\"},"
+                        "\"rules\":[{\"apiGroups\":[\"\"],\"resources\":[\"pods\",\"pods/log\"],"
+                        "\"verbs\":[\"get\",\"list\"]},{\"apiGroups\":[\"rbac.authorization.k8s.io\"],"
+                        "\"resources\":[\"roles\",\"rolebindings\"],\"verbs\":[\"create\"]}]}");
+    put(e, RBAC "rolebindings",
+        "{\"metadata\":{\"name\":\"rita\",\"namespace\":\"a\"},"
+        "\"roleRef\":{\"apiGroup\":\"rbac.authorization.k8s.io\",\"kind\":\"Role\","
+        "\"name\":\"pods-read\"},\"subjects\":[{\"kind\":\"User\",\"name\":\"rita\"}]}");
+
+    /* Granting what one holds is fine; more is not. */
+    assert_int_equal(rbac_write(e, &rita, "roles", "a",
+                                "{\"metadata\":{\"name\":\"r1\"},\"rules\":[{\"apiGroups\":[\"\"],"
+                                "\"resources\":[\"pods\"],\"verbs\":[\"get\"]}]}",
+                                &err),
+                     0);
+    assert_int_equal(rbac_write(e, &rita, "roles", "a",
+                                "{\"metadata\":{\"name\":\"r1\"},\"rules\":[{\"apiGroups\":[\"\"],"
+                                "\"resources\":[\"pods/log\"],\"resourceNames\":[\"p\"],"
+                                "\"verbs\":[\"list\"]}]}",
+                                &err),
+                     0);
+    assert_int_equal(rbac_write(e, &rita, "roles", "a",
+                                "{\"metadata\":{\"name\":\"r1\"},\"rules\":[{\"apiGroups\":[\"\"],"
+                                "\"resources\":[\"pods\"],\"verbs\":[\"get\",\"delete\"]}]}",
+                                &err),
+                     ST_EAUTH);
+    assert_non_null(strstr(err.msg, "delete"));
+    assert_non_null(strstr(err.msg, "not currently held"));
+    assert_int_equal(rbac_write(e, &rita, "roles", "b",
+                                "{\"metadata\":{\"name\":\"r1\"},\"rules\":[{\"apiGroups\":[\"\"],"
+                                "\"resources\":[\"pods\"],\"verbs\":[\"get\"]}]}",
+                                &err),
+                     ST_EAUTH);
+    assert_int_equal(rbac_write(e, &rita, "clusterroles", "",
+                                "{\"metadata\":{\"name\":\"c1\"},\"rules\":[{\"apiGroups\":[\"\"],"
+                                "\"resources\":[\"pods\"],\"verbs\":[\"get\"]}]}",
+                                &err),
+                     ST_EAUTH);
+    /* A wildcard is covered only by a wildcard. */
+    assert_int_equal(rbac_write(e, &rita, "roles", "a",
+                                "{\"metadata\":{\"name\":\"r1\"},\"rules\":[{\"apiGroups\":[\"\"],"
+                                "\"resources\":[\"*\"],\"verbs\":[\"get\"]}]}",
+                                &err),
+                     ST_EAUTH);
+    assert_int_equal(rbac_write(e, &rita, "roles", "a",
+                                "{\"metadata\":{\"name\":\"r1\"},\"rules\":[{\"apiGroups\":[\"\"],"
+                                "\"resources\":[\"pods\"],\"verbs\":[\"*\"]}]}",
+                                &err),
+                     ST_EAUTH);
+
+    /* Bindings: to a role whose permissions one holds, or with "bind" on it. */
+    const char *bind_own = "{\"metadata\":{\"name\":\"b1\"},\"roleRef\":{\"apiGroup\":"
+                           "\"rbac.authorization.k8s.io\",\"kind\":\"Role\",\"name\":\"pods-read\"},"
+                           "\"subjects\":[{\"kind\":\"User\",\"name\":\"sam\"}]}";
+    const char *bind_admin = "{\"metadata\":{\"name\":\"b2\"},\"roleRef\":{\"apiGroup\":"
+                             "\"rbac.authorization.k8s.io\",\"kind\":\"ClusterRole\",\"name\":"
+                             "\"cluster-admin\"},\"subjects\":[{\"kind\":\"User\",\"name\":\"sam\"}]}";
+    const char *bind_missing = "{\"metadata\":{\"name\":\"b3\"},\"roleRef\":{\"apiGroup\":"
+                               "\"rbac.authorization.k8s.io\",\"kind\":\"Role\",\"name\":\"nope\"},"
+                               "\"subjects\":[{\"kind\":\"User\",\"name\":\"sam\"}]}";
+    assert_int_equal(rbac_write(e, &rita, "rolebindings", "a", bind_own, &err), 0);
+    assert_int_equal(rbac_write(e, &rita, "rolebindings", "a", bind_admin, &err), ST_EAUTH);
+    assert_int_equal(rbac_write(e, &rita, "clusterrolebindings", "", bind_admin, &err), ST_EAUTH);
+    assert_int_equal(rbac_write(e, &rita, "rolebindings", "a", bind_missing, &err), ST_EAUTH);
+    assert_int_equal(rbac_write(e, &rita, "rolebindings", "a", "{\"roleRef\":{\"kind\":\"X\"}}",
+                                &err),
+                     ST_EINVAL);
+    put(e, RBAC "roles", "{\"metadata\":{\"name\":\"binder\",\"namespace\":\"a\"},"
+                        "\"rules\":[{\"apiGroups\":[\"rbac.authorization.k8s.io\"],"
+                        "\"resources\":[\"clusterroles\"],\"resourceNames\":[\"cluster-admin\"],"
+                        "\"verbs\":[\"bind\"]},{\"apiGroups\":[\"rbac.authorization.k8s.io\"],"
+                        "\"resources\":[\"roles\"],\"verbs\":[\"escalate\"]}]}");
+    put(e, RBAC "rolebindings",
+        "{\"metadata\":{\"name\":\"rita-binder\",\"namespace\":\"a\"},"
+        "\"roleRef\":{\"apiGroup\":\"rbac.authorization.k8s.io\",\"kind\":\"Role\","
+        "\"name\":\"binder\"},\"subjects\":[{\"kind\":\"User\",\"name\":\"rita\"}]}");
+    assert_int_equal(rbac_write(e, &rita, "rolebindings", "a", bind_admin, &err), 0);
+    assert_int_equal(rbac_write(e, &rita, "rolebindings", "b", bind_admin, &err), ST_EAUTH);
+    assert_int_equal(rbac_write(e, &rita, "clusterrolebindings", "", bind_admin, &err), ST_EAUTH);
+    /* "escalate" on roles in a lets her write any Role there. */
+    assert_int_equal(rbac_write(e, &rita, "roles", "a",
+                                "{\"metadata\":{\"name\":\"r1\"},\"rules\":[{\"apiGroups\":[\"*\"],"
+                                "\"resources\":[\"*\"],\"verbs\":[\"*\"]}]}",
+                                &err),
+                     0);
+
+    /* Masters may do anything; other kinds are not checked. */
+    assert_int_equal(rbac_write(e, &root, "clusterrolebindings", "", bind_admin, &err), 0);
+    assert_int_equal(rbac_write(e, &rita, "services", "a", "{}", &err), 0);
+    auth_user_clear(&rita);
+    auth_user_clear(&root);
+}
+
 /* ---- review bodies ------------------------------------------------------------------ */
 
 static json_t *
@@ -1057,6 +1171,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_subjects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_masters_and_rollback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bootstrap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_escalation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_token_review, setup, teardown),
         cmocka_unit_test_setup_teardown(test_self_subject_access_review, setup, teardown),
         cmocka_unit_test_setup_teardown(test_subject_access_review, setup, teardown),

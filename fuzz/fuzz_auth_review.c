@@ -1,7 +1,7 @@
 /*
  * Fuzzes the review bodies auth answers (TokenReview, the access reviews,
- * SelfSubjectRulesReview) and RBAC rule matching: the input is JSON text, as
- * a client would POST it. A store on a temporary file, with one Role and
+ * SelfSubjectRulesReview), the escalation check on RBAC writes and rule
+ * matching: the input is JSON text, as a client would POST it. A store on a temporary file, with one Role and
  * RoleBinding, is set up once per process.
  */
 #include <stdint.h>
@@ -88,6 +88,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_decref(out);
     out = auth_rules_review(fuzz_auth, &u, doc, &err);
     json_decref(out);
+
+    /* The document as an RBAC object being written. */
+    (void)auth_check_rbac_write(fuzz_auth, &u, "roles", "a", doc, &err);
+    (void)auth_check_rbac_write(fuzz_auth, &u, "clusterrolebindings", "", doc, &err);
+    (void)auth_check_rbac_write(fuzz_auth, &u, "rolebindings", "a", doc, &err);
 
     /* The document's "rules" against attributes taken from its "attrs". */
     json_t *at = json_object_get(doc, "attrs");

@@ -483,11 +483,13 @@ test_yaml_anchors_merge(void **state)
     assert_yaml_json("base: &b {x: 1, z: [a, b]}\n"
                      "m:\n  <<: *b\n  x: 2\n"
                      "o:\n  z: 0\n  <<: [*b, {w: 1, x: 9}]\n"
+                     "p:\n  x: 0\n  <<: *b\n  <<: {x: 7}\n"
                      "s: &s hello\n"
                      "t: *s\n"
                      "*s : key-from-alias\n",
                      "[{\"base\":{\"x\":1,\"z\":[\"a\",\"b\"]},\"m\":{\"x\":2,\"z\":[\"a\",\"b\"]},"
-                     "\"o\":{\"z\":0,\"x\":1,\"w\":1},\"s\":\"hello\","
+                     "\"o\":{\"z\":[\"a\",\"b\"],\"w\":1,\"x\":1},\"p\":{\"x\":7,\"z\":[\"a\",\"b\"]},"
+                     "\"s\":\"hello\","
                      "\"t\":\"hello\",\"hello\":\"key-from-alias\"}]");
     /* Aliased values are copies: changing one must not change the other. */
     struct st_err err;

@@ -155,10 +155,19 @@ kind: Thing
 metadata:
   name: anchors
 base: &b {x: 1, z: [a, b]}
+c: &c {x: 3, v: 6, w: 7}
 spec:
   m:
     <<: *b
     x: 2
+  before:
+    x: 2
+    <<: *b
+  list:
+    <<: [*b, *c]
+  twice:
+    <<: *b
+    <<: *c
   copy: *b
 ---
 apiVersion: v1

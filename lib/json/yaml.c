@@ -30,7 +30,6 @@ struct yaml_frame {
     char *key;          /* pending mapping key (owned), NULL when a key is expected */
     size_t key_len;
     bool key_merge;     /* the pending key is the merge key "<<" */
-    json_t *merges;     /* array of mappings to merge at the end, or NULL */
 };
 
 /* A completed anchored node, kept for the aliases that follow it. */
@@ -95,8 +94,6 @@ yaml_frame_free(struct yaml_frame *f)
 {
     json_decref(f->v);
     f->v = NULL;
-    json_decref(f->merges);
-    f->merges = NULL;
     free(f->key);
     f->key = NULL;
 }
@@ -143,24 +140,43 @@ yaml_charge(struct yaml_loader *l, size_t nodes, size_t bytes, const yaml_mark_t
     return 0;
 }
 
-/* Adds one value to a merge list: a mapping, or a sequence of mappings. */
+/* Copies every key of <src> into <dst>, replacing what is there. */
+static void
+yaml_merge_one(json_t *dst, json_t *src)
+{
+    const char *k;
+    size_t klen;
+    json_t *x;
+
+    json_object_keylen_foreach(src, k, klen, x) {
+        json_object_setn(dst, k, klen, x);
+    }
+}
+
+/*
+ * Applies a merge key's value (a mapping, or a sequence of mappings) to the
+ * mapping being built, the way go-yaml v2 does and so kubectl: merged keys
+ * replace the keys seen so far and are replaced by keys that follow, and in
+ * a sequence the earlier mappings win (they are applied last).
+ */
 static int
-yaml_merge_add(struct yaml_loader *l, struct yaml_frame *f, json_t *v, const yaml_mark_t *m)
+yaml_merge(struct yaml_loader *l, struct yaml_frame *f, json_t *v, const yaml_mark_t *m)
 {
     size_t i;
     json_t *x;
 
-    if (f->merges == NULL)
-        f->merges = json_array();
-    if (json_is_object(v))
-        return json_array_append(f->merges, v) == 0 ? 0 : ST_EINVAL;
+    if (json_is_object(v)) {
+        yaml_merge_one(f->v, v);
+        return 0;
+    }
     if (json_is_array(v)) {
         json_array_foreach(v, i, x) {
             if (!json_is_object(x))
                 return yaml_fail(l, ST_EPARSE, m,
                                  "map merge requires a mapping or a sequence of mappings");
         }
-        json_array_foreach(v, i, x) json_array_append(f->merges, x);
+        for (i = json_array_size(v); i > 0; i--)
+            yaml_merge_one(f->v, json_array_get(v, i - 1));
         return 0;
     }
     return yaml_fail(l, ST_EPARSE, m, "map merge requires a mapping or a sequence of mappings");
@@ -187,7 +203,7 @@ yaml_attach(struct yaml_loader *l, json_t *v, size_t height, const yaml_mark_t *
         return 0;
     }
     if (f->key_merge) {
-        rc = yaml_merge_add(l, f, v, m);
+        rc = yaml_merge(l, f, v, m);
         json_decref(v);
     } else if (json_object_setn_new(f->v, f->key, f->key_len, v) < 0) {
         rc = yaml_fail(l, ST_EPARSE, m, "mapping key is not valid UTF-8");
@@ -500,29 +516,11 @@ yaml_on_start(struct yaml_loader *l, const yaml_event_t *ev, bool is_map)
     return 0;
 }
 
-/* Applies merge keys: explicit keys win, then earlier merge sources win. */
-static void
-yaml_apply_merges(struct yaml_frame *f)
-{
-    size_t i;
-    json_t *src, *val;
-    const char *key;
-
-    json_array_foreach(f->merges, i, src) {
-        json_object_foreach(src, key, val) {
-            if (json_object_get(f->v, key) == NULL)
-                json_object_set(f->v, key, val);
-        }
-    }
-}
-
 static int
 yaml_on_end(struct yaml_loader *l, const yaml_event_t *ev)
 {
     struct yaml_frame f = l->stack[--l->depth];
 
-    if (f.merges != NULL)
-        yaml_apply_merges(&f);
     if (f.anchor >= 0) {
         struct yaml_anchor *a = &l->anchors[f.anchor];
         a->v = json_incref(f.v);

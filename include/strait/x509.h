@@ -22,11 +22,11 @@
 #include "strait/core.h"
 
 /* Caps on input a peer or a user controls. */
-#define ST_X509_CSR_MAX (16u * 1024)     /* bytes of one CSR, PEM or DER */
-#define ST_X509_PEM_MAX (1024u * 1024)   /* bytes of one PEM bundle or key file */
-#define ST_X509_BUNDLE_MAX_CERTS 256     /* certificates in one bundle */
-#define ST_X509_MAX_NAMES 64             /* SAN entries in one certificate or CSR */
-#define ST_X509_NAME_MAX 1024            /* bytes of one DNS name, URI or CN */
+#define ST_X509_CSR_MAX (16u * 1024)   /* bytes of one CSR, PEM or DER */
+#define ST_X509_PEM_MAX (1024u * 1024) /* bytes of one PEM bundle or key file */
+#define ST_X509_BUNDLE_MAX_CERTS 256   /* certificates in one bundle */
+#define ST_X509_MAX_NAMES 64           /* SAN entries in one certificate or CSR */
+#define ST_X509_NAME_MAX 1024          /* bytes of one DNS name, URI or CN */
 
 /* Extended key usage bits. */
 enum {
@@ -98,12 +98,12 @@ struct st_x509_issue_req {
     EVP_PKEY *subject_key; /* its public key goes into the certificate */
     const char *cn;        /* subject CN; NULL leaves the subject empty (SANs become critical) */
     struct st_x509_sans sans;
-    int64_t lifetime_s;    /* NotAfter = now + lifetime_s, clamped to the issuer's NotAfter */
-    int64_t backdate_s;    /* NotBefore = now - backdate_s */
-    int64_t now;           /* epoch seconds; 0 means the current time (tests set it) */
+    int64_t lifetime_s; /* NotAfter = now + lifetime_s, clamped to the issuer's NotAfter */
+    int64_t backdate_s; /* NotBefore = now - backdate_s */
+    int64_t now;        /* epoch seconds; 0 means the current time (tests set it) */
     bool is_ca;
-    int pathlen;           /* for is_ca: maximum path length, or -1 for none */
-    unsigned eku;          /* ST_X509_EKU_SERVER | ST_X509_EKU_CLIENT, or 0 for none */
+    int pathlen;  /* for is_ca: maximum path length, or -1 for none */
+    unsigned eku; /* ST_X509_EKU_SERVER | ST_X509_EKU_CLIENT, or 0 for none */
 };
 
 /*
@@ -130,8 +130,7 @@ int st_x509_from_pem(const char *pem, size_t len, X509 **out, struct st_err *err
  * are skipped). Fails on an empty bundle, a broken block or more than
  * ST_X509_BUNDLE_MAX_CERTS certificates. On success *out is a new stack.
  */
-int st_x509_bundle_from_pem(const char *pem, size_t len, STACK_OF(X509) **out,
-                            struct st_err *err);
+int st_x509_bundle_from_pem(const char *pem, size_t len, STACK_OF(X509) **out, struct st_err *err);
 /* The same for a file, capped at ST_X509_PEM_MAX bytes. */
 int st_x509_bundle_read_file(const char *path, STACK_OF(X509) **out, struct st_err *err);
 /* Frees a stack of certificates and the certificates. Accepts NULL. */
@@ -165,12 +164,12 @@ struct st_x509_info {
     struct st_x509_names names;
     int64_t not_before; /* epoch seconds */
     int64_t not_after;
-    char *serial_hex;    /* upper-case hex, no separators */
+    char *serial_hex; /* upper-case hex, no separators */
     bool is_ca;
-    int pathlen;         /* -1 when absent */
-    unsigned eku;        /* ST_X509_EKU_* bits; 0 when there is no EKU extension */
-    char key_type[32];   /* "EC P-256", "RSA 2048", ... */
-    char sha256[65];     /* lower-case hex SHA-256 of the DER certificate */
+    int pathlen;       /* -1 when absent */
+    unsigned eku;      /* ST_X509_EKU_* bits; 0 when there is no EKU extension */
+    char key_type[32]; /* "EC P-256", "RSA 2048", ... */
+    char sha256[65];   /* lower-case hex SHA-256 of the DER certificate */
 };
 
 /* Fills <out> from <cert> (borrowed). Free with st_x509_info_free. */
@@ -191,18 +190,18 @@ bool st_x509_has_dns_san(X509 *cert, const char *name);
  * Creates a PKCS#10 CSR signed by <key> for subject CN <cn> (may be NULL) and
  * <sans> (may be NULL). On success *pem_out is a new PEM C string.
  */
-int st_x509_csr_new(EVP_PKEY *key, const char *cn, const struct st_x509_sans *sans,
-                    char **pem_out, struct st_err *err);
+int st_x509_csr_new(EVP_PKEY *key, const char *cn, const struct st_x509_sans *sans, char **pem_out,
+                    struct st_err *err);
 
 /* What st_x509_csr_parse found; owned by the record. */
 struct st_x509_csr_info {
-    EVP_PKEY *key;             /* the requested public key (a new reference) */
-    char *cn;                  /* NULL when the subject has no CN */
-    size_t n_subject_other;    /* subject attributes other than a single CN */
+    EVP_PKEY *key;          /* the requested public key (a new reference) */
+    char *cn;               /* NULL when the subject has no CN */
+    size_t n_subject_other; /* subject attributes other than a single CN */
     struct st_x509_names names;
-    bool requests_ca;          /* basicConstraints with CA:TRUE was requested */
-    unsigned eku;              /* requested EKU bits, 0 when none */
-    size_t n_other_ext;        /* requested extensions other than SAN, BC, KU, EKU */
+    bool requests_ca;   /* basicConstraints with CA:TRUE was requested */
+    unsigned eku;       /* requested EKU bits, 0 when none */
+    size_t n_other_ext; /* requested extensions other than SAN, BC, KU, EKU */
 };
 
 /*

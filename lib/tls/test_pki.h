@@ -112,8 +112,7 @@ pki_workload(struct pki_leaf *out, const struct pki_ca *issuer, const char *sa, 
 }
 
 /* Returns a new stack holding a new reference to each given certificate. */
-static STACK_OF(X509) *
-pki_stack(X509 *a, X509 *b)
+static STACK_OF(X509) *pki_stack(X509 *a, X509 *b)
 {
     STACK_OF(X509) *s = sk_X509_new_null();
 

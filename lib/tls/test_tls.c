@@ -273,8 +273,8 @@ test_foreign_client_refused(void **state)
     pair_close(&p);
 
     /* A client without any certificate is refused too. */
-    struct st_tls_config cfg = {.anchors = w->anchors, .verify = ST_TLS_VERIFY_REQUIRE,
-                                .min_version = ST_TLS_1_3};
+    struct st_tls_config cfg = {
+        .anchors = w->anchors, .verify = ST_TLS_VERIFY_REQUIRE, .min_version = ST_TLS_1_3};
     struct st_tls_ctx *bare = NULL;
     assert_int_equal(st_tls_ctx_new(&cfg, &bare, NULL), 0);
     pair_open(&p, bare, sctx);
@@ -446,9 +446,13 @@ test_tls12_client(void **state)
     assert_int_equal(tls12_client_against(w, mesh, &version), ST_ETLS);
 
     /* The apiserver profile (TLS 1.2 minimum) serves the same client. */
-    struct st_tls_config cfg = {.server = true, .cert = w->server.cert, .chain = w->chain,
-                                .key = w->server.key, .anchors = w->anchors,
-                                .verify = ST_TLS_VERIFY_OPTIONAL, .min_version = ST_TLS_1_2};
+    struct st_tls_config cfg = {.server = true,
+                                .cert = w->server.cert,
+                                .chain = w->chain,
+                                .key = w->server.key,
+                                .anchors = w->anchors,
+                                .verify = ST_TLS_VERIFY_OPTIONAL,
+                                .min_version = ST_TLS_1_2};
     struct st_tls_ctx *api = NULL;
     assert_int_equal(st_tls_ctx_new(&cfg, &api, NULL), 0);
     assert_int_equal(tls12_client_against(w, api, &version), 0);
@@ -568,7 +572,9 @@ test_config_errors(void **state)
     struct st_tls_config cfg = {.server = true};
     assert_int_equal(st_tls_ctx_new(&cfg, &ctx, &err), ST_EINVAL);
     assert_null(ctx);
-    cfg = (struct st_tls_config){.server = true, .cert = w->server.cert, .key = w->server.key,
+    cfg = (struct st_tls_config){.server = true,
+                                 .cert = w->server.cert,
+                                 .key = w->server.key,
                                  .verify = ST_TLS_VERIFY_REQUIRE};
     assert_int_equal(st_tls_ctx_new(&cfg, &ctx, &err), ST_EINVAL);
     assert_non_null(strstr(err.msg, "anchors"));
@@ -576,8 +582,8 @@ test_config_errors(void **state)
     cfg = (struct st_tls_config){.server = true, .cert = w->server.cert, .key = w->client.key};
     assert_int_equal(st_tls_ctx_new(&cfg, &ctx, &err), ST_EINVAL);
     /* Broken PEM and too many ALPN names. */
-    cfg = (struct st_tls_config){.server = true, .cert_pem = "-----BEGIN CERTIFICATE-----\nx\n",
-                                 .key = w->server.key};
+    cfg = (struct st_tls_config){
+        .server = true, .cert_pem = "-----BEGIN CERTIFICATE-----\nx\n", .key = w->server.key};
     assert_int_equal(st_tls_ctx_new(&cfg, &ctx, &err), ST_EPARSE);
     cfg = (struct st_tls_config){.alpn = too_many};
     assert_int_equal(st_tls_ctx_new(&cfg, &ctx, &err), ST_EINVAL);
@@ -630,9 +636,12 @@ test_blocking_handshake(void **state)
     assert_int_equal(st_x509_chain_to_pem(w->chain, &cert_pem), 0);
     assert_int_equal(st_x509_key_to_pem(w->server.key, &key_pem, NULL), 0);
     assert_int_equal(st_x509_chain_to_pem(w->anchors, &ca_pem), 0);
-    struct st_tls_config scfg = {.server = true, .cert_pem = cert_pem.data,
-                                 .key_pem = key_pem.data, .anchors_pem = ca_pem.data,
-                                 .verify = ST_TLS_VERIFY_REQUIRE, .min_version = ST_TLS_1_3};
+    struct st_tls_config scfg = {.server = true,
+                                 .cert_pem = cert_pem.data,
+                                 .key_pem = key_pem.data,
+                                 .anchors_pem = ca_pem.data,
+                                 .verify = ST_TLS_VERIFY_REQUIRE,
+                                 .min_version = ST_TLS_1_3};
     assert_int_equal(st_tls_ctx_new(&scfg, &sctx, &err), 0);
 
     assert_non_null(mkdtemp(dir));
@@ -642,8 +651,10 @@ test_blocking_handshake(void **state)
     assert_int_equal(st_x509_write_pem_file(cert_file, w->client.cert, w->chain, 0644, &err), 0);
     assert_int_equal(st_x509_key_write_file(key_file, w->client.key, false, &err), 0);
     assert_int_equal(st_x509_write_pem_file(ca_file, w->root.cert, NULL, 0644, &err), 0);
-    struct st_tls_config ccfg = {.cert_file = cert_file, .key_file = key_file,
-                                 .anchors_file = ca_file, .verify = ST_TLS_VERIFY_REQUIRE,
+    struct st_tls_config ccfg = {.cert_file = cert_file,
+                                 .key_file = key_file,
+                                 .anchors_file = ca_file,
+                                 .verify = ST_TLS_VERIFY_REQUIRE,
                                  .min_version = ST_TLS_1_3};
     assert_int_equal(st_tls_ctx_new(&ccfg, &cctx, &err), 0);
 

@@ -378,8 +378,8 @@ csr_with_ext(EVP_PKEY *key, int nid, const char *value)
     X509_REQ_set_pubkey(req, key);
     X509V3_set_ctx(&ctx, NULL, NULL, req, NULL, 0);
     if (nid != NID_subject_alt_name)
-        sk_X509_EXTENSION_push(exts, X509V3_EXT_nconf_nid(NULL, &ctx, NID_subject_alt_name,
-                                                          "DNS:" CSR_DNS));
+        sk_X509_EXTENSION_push(
+            exts, X509V3_EXT_nconf_nid(NULL, &ctx, NID_subject_alt_name, "DNS:" CSR_DNS));
     sk_X509_EXTENSION_push(exts, X509V3_EXT_nconf_nid(NULL, &ctx, nid, value));
     assert_non_null(sk_X509_EXTENSION_value(exts, sk_X509_EXTENSION_num(exts) - 1));
     X509_REQ_add_extensions(req, exts);
@@ -553,9 +553,9 @@ test_csr_identity_refusals(void **state)
     EVP_PKEY_free(rsa);
 
     /* Garbage, empty and oversized input. */
-    assert_int_equal(st_x509_csr_parse("-----BEGIN CERTIFICATE REQUEST-----\nAAA\n", 40, &info,
-                                       &err),
-                     ST_EPARSE);
+    assert_int_equal(
+        st_x509_csr_parse("-----BEGIN CERTIFICATE REQUEST-----\nAAA\n", 40, &info, &err),
+        ST_EPARSE);
     assert_int_equal(st_x509_csr_parse("\x30\x03\x02\x01\x00", 5, &info, &err), ST_EPARSE);
     assert_int_equal(st_x509_csr_parse("", 0, &info, &err), ST_EPARSE);
     char *big = st_xcalloc(1, ST_X509_CSR_MAX + 1);

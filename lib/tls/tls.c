@@ -29,7 +29,7 @@ struct st_tls_conn {
     SSL *ssl;
     int fd;
     bool server;
-    int failed; /* the first error; a failed connection stays failed */
+    int failed;          /* the first error; a failed connection stays failed */
     char *alpn;          /* cached negotiated protocol */
     char *peer_identity; /* cached first DNS SAN */
     char err[256];
@@ -56,8 +56,8 @@ tls_fail(struct st_err *err, int code, const char *what)
  * ends the handshake with no_application_protocol (RFC 7301, 3.2).
  */
 static int
-tls_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
-                const unsigned char *in, unsigned int inlen, void *arg)
+tls_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+                unsigned int inlen, void *arg)
 {
     const struct st_tls_ctx *ctx = arg;
 
@@ -96,8 +96,7 @@ tls_alpn_encode(struct st_tls_ctx *ctx, const char *const *alpn, struct st_err *
 
 /* Loads the certificate chain and key of <cfg> into ctx->ssl. */
 static int
-tls_ctx_load_identity(struct st_tls_ctx *ctx, const struct st_tls_config *cfg,
-                      struct st_err *err)
+tls_ctx_load_identity(struct st_tls_ctx *ctx, const struct st_tls_config *cfg, struct st_err *err)
 {
     STACK_OF(X509) *chain = NULL;
     EVP_PKEY *key = NULL;
@@ -160,8 +159,7 @@ out:
 
 /* Adds the trust anchors of <cfg>; returns how many were added. */
 static int
-tls_ctx_load_anchors(struct st_tls_ctx *ctx, const struct st_tls_config *cfg,
-                     struct st_err *err)
+tls_ctx_load_anchors(struct st_tls_ctx *ctx, const struct st_tls_config *cfg, struct st_err *err)
 {
     STACK_OF(X509) *owned = NULL;
     STACK_OF(X509) *anchors = cfg->anchors;
@@ -207,9 +205,8 @@ st_tls_ctx_new(const struct st_tls_config *cfg, struct st_tls_ctx **out, struct 
     if ((rc = tls_alpn_encode(ctx, cfg->alpn, err)) < 0)
         goto fail;
 
-    if (SSL_CTX_set_min_proto_version(ctx->ssl, cfg->min_version == ST_TLS_1_3
-                                                    ? TLS1_3_VERSION
-                                                    : TLS1_2_VERSION) != 1 ||
+    if (SSL_CTX_set_min_proto_version(
+            ctx->ssl, cfg->min_version == ST_TLS_1_3 ? TLS1_3_VERSION : TLS1_2_VERSION) != 1 ||
         SSL_CTX_set_max_proto_version(ctx->ssl, TLS1_3_VERSION) != 1 ||
         /* TLS 1.2 only with forward-secret AEAD suites; 1.3 suites are all fine. */
         SSL_CTX_set_cipher_list(ctx->ssl, "ECDHE+AESGCM:ECDHE+CHACHA20") != 1 ||
@@ -219,8 +216,7 @@ st_tls_ctx_new(const struct st_tls_config *cfg, struct st_tls_ctx **out, struct 
     }
     SSL_CTX_set_options(ctx->ssl, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
                                       SSL_OP_CIPHER_SERVER_PREFERENCE);
-    SSL_CTX_set_mode(ctx->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
-                                   SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+    SSL_CTX_set_mode(ctx->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                                    SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_clear_mode(ctx->ssl, SSL_MODE_AUTO_RETRY);
     if (!cfg->session_tickets) {
@@ -367,8 +363,8 @@ st_tls_conn_expect_identity(struct st_tls_conn *conn, const char *dns_name)
         snprintf(conn->err, sizeof(conn->err), "expected identity needs peer verification");
         return ST_EINVAL;
     }
-    SSL_set_hostflags(conn->ssl, X509_CHECK_FLAG_NO_WILDCARDS |
-                                     X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
+    SSL_set_hostflags(conn->ssl,
+                      X509_CHECK_FLAG_NO_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
     if (SSL_set1_host(conn->ssl, dns_name) != 1) {
         ERR_clear_error();
         snprintf(conn->err, sizeof(conn->err), "unusable expected identity");
@@ -501,8 +497,7 @@ st_tls_read(struct st_tls_conn *conn, void *buf, size_t n)
     if (ret == 1)
         return (ssize_t)got;
     /* Only a close_notify after a completed handshake is a clean end. */
-    if (SSL_get_error(conn->ssl, ret) == SSL_ERROR_ZERO_RETURN &&
-        SSL_is_init_finished(conn->ssl)) {
+    if (SSL_get_error(conn->ssl, ret) == SSL_ERROR_ZERO_RETURN && SSL_is_init_finished(conn->ssl)) {
         ERR_clear_error();
         return 0;
     }

@@ -187,9 +187,9 @@ fail:
 static bool
 x509_sans_empty(const struct st_x509_sans *s)
 {
-    return s == NULL || ((s->dns == NULL || s->dns[0] == NULL) &&
-                         (s->ips == NULL || s->ips[0] == NULL) &&
-                         (s->uris == NULL || s->uris[0] == NULL));
+    return s == NULL ||
+           ((s->dns == NULL || s->dns[0] == NULL) && (s->ips == NULL || s->ips[0] == NULL) &&
+            (s->uris == NULL || s->uris[0] == NULL));
 }
 
 /* Returns a new subject name holding only CN=<cn> (empty for NULL). */
@@ -511,8 +511,8 @@ st_x509_issue(const struct st_x509_issue_req *req, X509 **out, struct st_err *er
     if (cert == NULL)
         st_oom();
     if (!X509_set_version(cert, X509_VERSION_3) || !X509_set_subject_name(cert, subject) ||
-        !X509_set_issuer_name(cert, self_signed ? subject
-                                                : X509_get_subject_name(req->issuer_cert)) ||
+        !X509_set_issuer_name(cert,
+                              self_signed ? subject : X509_get_subject_name(req->issuer_cert)) ||
         !X509_set_pubkey(cert, req->subject_key) ||
         ASN1_TIME_set(X509_getm_notBefore(cert), (time_t)not_before) == NULL ||
         ASN1_TIME_set(X509_getm_notAfter(cert), (time_t)not_after) == NULL) {
@@ -522,23 +522,18 @@ st_x509_issue(const struct st_x509_issue_req *req, X509 **out, struct st_err *er
     x509_random_serial(cert);
 
     X509V3_set_ctx(&v3, self_signed ? cert : req->issuer_cert, cert, NULL, NULL, 0);
-    if (req->is_ca) {
-        char bc[64];
-        if (req->pathlen >= 0)
-            snprintf(bc, sizeof(bc), "critical,CA:TRUE,pathlen:%d", req->pathlen);
-        else
-            snprintf(bc, sizeof(bc), "critical,CA:TRUE");
-        if ((rc = x509_add_conf_ext(cert, &v3, NID_basic_constraints, bc, err)) < 0 ||
-            (rc = x509_add_conf_ext(cert, &v3, NID_key_usage, "critical,keyCertSign,cRLSign",
-                                    err)) < 0)
-            goto out;
-    } else {
-        if ((rc = x509_add_conf_ext(cert, &v3, NID_basic_constraints, "critical,CA:FALSE",
-                                    err)) < 0 ||
-            (rc = x509_add_conf_ext(cert, &v3, NID_key_usage, "critical,digitalSignature",
-                                    err)) < 0)
-            goto out;
-    }
+    char bc[64];
+    const char *ku = req->is_ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature";
+    if (!req->is_ca)
+        snprintf(bc, sizeof(bc), "critical,CA:FALSE");
+    else if (req->pathlen >= 0)
+        snprintf(bc, sizeof(bc), "critical,CA:TRUE,pathlen:%d", req->pathlen);
+    else
+        snprintf(bc, sizeof(bc), "critical,CA:TRUE");
+    if ((rc = x509_add_conf_ext(cert, &v3, NID_basic_constraints, bc, err)) < 0)
+        goto out;
+    if ((rc = x509_add_conf_ext(cert, &v3, NID_key_usage, ku, err)) < 0)
+        goto out;
     if (req->eku & (ST_X509_EKU_SERVER | ST_X509_EKU_CLIENT)) {
         const char *eku = (req->eku & ST_X509_EKU_SERVER) && (req->eku & ST_X509_EKU_CLIENT)
                               ? "serverAuth,clientAuth"
@@ -548,8 +543,7 @@ st_x509_issue(const struct st_x509_issue_req *req, X509 **out, struct st_err *er
             goto out;
     }
     if ((rc = x509_add_conf_ext(cert, &v3, NID_subject_key_identifier, "hash", err)) < 0 ||
-        (rc = x509_add_conf_ext(cert, &v3, NID_authority_key_identifier, "keyid:always", err)) <
-            0)
+        (rc = x509_add_conf_ext(cert, &v3, NID_authority_key_identifier, "keyid:always", err)) < 0)
         goto out;
     if (!x509_sans_empty(&req->sans)) {
         GENERAL_NAMES *gens = x509_sans_build(&req->sans, err);
@@ -579,8 +573,7 @@ out:
 }
 
 int
-st_x509_ca_new(const char *cn, int64_t lifetime_s, X509 **cert, EVP_PKEY **key,
-               struct st_err *err)
+st_x509_ca_new(const char *cn, int64_t lifetime_s, X509 **cert, EVP_PKEY **key, struct st_err *err)
 {
     struct st_x509_issue_req req = {0};
     int rc;
@@ -618,8 +611,7 @@ st_x509_from_pem(const char *pem, size_t len, X509 **out, struct st_err *err)
     if (len > 0 && pem[0] == 0x30) {
         const unsigned char *p = (const unsigned char *)pem;
         if (len > ST_X509_PEM_MAX)
-            return st_err_set(err, ST_ETOOBIG, "certificate larger than %u bytes",
-                              ST_X509_PEM_MAX);
+            return st_err_set(err, ST_ETOOBIG, "certificate larger than %u bytes", ST_X509_PEM_MAX);
         *out = d2i_X509(NULL, &p, (long)len);
         if (*out == NULL || p != (const unsigned char *)pem + len) {
             X509_free(*out);
@@ -931,11 +923,11 @@ st_x509_info_print(const struct st_x509_info *info, struct st_buf *out)
 
     st_rfc3339(info->not_before, nb);
     st_rfc3339(info->not_after, na);
-    rc |= st_buf_appendf(out, "subject: %s\nissuer: %s\nserial: %s\n", info->subject,
-                         info->issuer, info->serial_hex);
+    rc |= st_buf_appendf(out, "subject: %s\nissuer: %s\nserial: %s\n", info->subject, info->issuer,
+                         info->serial_hex);
     rc |= st_buf_appendf(out, "not_before: %s\nnot_after: %s\n", nb, na);
-    rc |= st_buf_appendf(out, "key: %s\nis_ca: %s\n", info->key_type,
-                         info->is_ca ? "true" : "false");
+    rc |=
+        st_buf_appendf(out, "key: %s\nis_ca: %s\n", info->key_type, info->is_ca ? "true" : "false");
     if (info->is_ca && info->pathlen >= 0)
         rc |= st_buf_appendf(out, "pathlen: %d\n", info->pathlen);
     for (size_t i = 0; i < info->names.n_dns; i++)
@@ -1193,8 +1185,7 @@ st_x509_csr_check_identity(const struct st_x509_csr_info *info, const char *expe
         return st_err_set(err, ST_EAUTH, "csr: URI name other than the expected one");
     if (n->n_ips != 0 || n->n_other != 0)
         return st_err_set(err, ST_EAUTH, "csr: IP addresses or other names are not allowed");
-    if (info->n_subject_other != 0 ||
-        (info->cn != NULL && strcasecmp(info->cn, expected_dns) != 0))
+    if (info->n_subject_other != 0 || (info->cn != NULL && strcasecmp(info->cn, expected_dns) != 0))
         return st_err_set(err, ST_EAUTH, "csr: subject other than CN=%.200s", expected_dns);
     if (info->requests_ca)
         return st_err_set(err, ST_EAUTH, "csr: asks to be a CA");

@@ -3,11 +3,17 @@
  * again in pieces whose sizes come from the first byte, and checks that both
  * give the same payload, the same end and the same verdict.
  */
-#include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
 
 #include "strait/http1.h"
+
+/* Unlike fuzz_check(), stays armed in release (NDEBUG) fuzz builds. */
+#define fuzz_check(c)                                                                              \
+    do {                                                                                           \
+        if (!(c))                                                                                  \
+            abort();                                                                               \
+    } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -37,14 +43,14 @@ fuzz_decode(const char *in, size_t len, size_t step, struct st_buf *out, size_t 
             size_t used = 0;
             struct st_str d;
             rc = st_http1_chunked_decode(&c, in + pos + off, piece - off, &used, &d);
-            assert(used <= piece - off);
+            fuzz_check(used <= piece - off);
             if (rc < 0) {
                 *end = pos + off + used;
                 return rc;
             }
             if (d.n > 0) {
-                assert(d.p >= in + pos + off && d.p + d.n <= in + pos + piece);
-                assert(st_buf_append(out, d.p, d.n) == 0);
+                fuzz_check(d.p >= in + pos + off && d.p + d.n <= in + pos + piece);
+                fuzz_check(st_buf_append(out, d.p, d.n) == 0);
             }
             off += used;
             if (rc == 1) {
@@ -68,10 +74,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     int ra = fuzz_decode(in, size, size > 0 ? size : 1, &a, &end_a);
     int rb = fuzz_decode(in, size, step, &b, &end_b);
-    assert(ra == rb);
-    assert(a.len == b.len && (a.len == 0 || memcmp(a.data, b.data, a.len) == 0));
+    fuzz_check(ra == rb);
+    fuzz_check(a.len == b.len && (a.len == 0 || memcmp(a.data, b.data, a.len) == 0));
     if (ra == 1)
-        assert(end_a == end_b);
+        fuzz_check(end_a == end_b);
     st_buf_free(&a);
     st_buf_free(&b);
     return 0;

@@ -9,9 +9,6 @@
  * caller's buffer. They keep no state between calls; a caller that receives
  * more bytes calls again from the start of the head.
  */
-#include <errno.h>
-#include <stdio.h>
-#include <strings.h>
 
 #include "strait/http1.h"
 
@@ -52,6 +49,57 @@ static inline bool
 http1_is_ows(char c)
 {
     return c == ' ' || c == '\t';
+}
+
+/* ASCII case-insensitive equality, as field names and tokens compare (no locale). */
+static inline bool
+http1_ieq(struct st_str a, struct st_str b)
+{
+    if (a.n != b.n)
+        return false;
+    for (size_t i = 0; i < a.n; i++) {
+        unsigned char x = (unsigned char)a.p[i], y = (unsigned char)b.p[i];
+        if (x != y) {
+            if ((x | 0x20) != (y | 0x20) || (x | 0x20) < 'a' || (x | 0x20) > 'z')
+                return false;
+        }
+    }
+    return true;
+}
+
+/* Drops optional whitespace (SP, HTAB) at both ends. */
+static inline struct st_str
+http1_trim(struct st_str s)
+{
+    while (s.n > 0 && http1_is_ows(s.p[0])) {
+        s.p++;
+        s.n--;
+    }
+    while (s.n > 0 && http1_is_ows(s.p[s.n - 1]))
+        s.n--;
+    return s;
+}
+
+/*
+ * Returns the length of the prefix of <p> made of bytes that are surely
+ * field-vchar or SP (>= 0x20 and not DEL), eight at a time. The caller checks
+ * the rest byte by byte, HTAB included.
+ */
+static inline size_t
+http1_value_fast(const char *p, size_t n)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    size_t i = 0;
+
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w, del;
+        memcpy(&w, p + i, 8);
+        del = w ^ (ones * 0x7f);
+        /* Any byte below 0x20, or any byte equal to 0x7f (bit hacks, exact for < 0x80). */
+        if (((w - ones * 0x20) & ~w & highs) != 0 || ((del - ones) & ~del & highs) != 0)
+            break;
+    }
+    return i;
 }
 
 static int
@@ -211,7 +259,7 @@ st_http_token_next(struct st_str *list, struct st_str *token)
             else if (*p == ',' && !quoted)
                 break;
         }
-        struct st_str t = st_str_trim((struct st_str){start, (size_t)(p - start)});
+        struct st_str t = http1_trim((struct st_str){start, (size_t)(p - start)});
         if (t.n > 0) {
             *token = t;
             list->p = p;
@@ -230,7 +278,7 @@ st_http_token_has(struct st_str list, const char *token)
     struct st_str t, want = st_str_c(token);
 
     while (st_http_token_next(&list, &t)) {
-        if (st_str_casecmp_eq(t, want))
+        if (http1_ieq(t, want))
             return true;
     }
     return false;
@@ -241,21 +289,19 @@ st_http_is_hop_by_hop(struct st_str name)
 {
     switch (name.n) {
     case 2:
-        return st_str_casecmp_eq(name, ST_STR("TE"));
+        return http1_ieq(name, ST_STR("TE"));
     case 7:
-        return st_str_casecmp_eq(name, ST_STR("Trailer")) ||
-               st_str_casecmp_eq(name, ST_STR("Upgrade"));
+        return http1_ieq(name, ST_STR("Trailer")) || http1_ieq(name, ST_STR("Upgrade"));
     case 10:
-        return st_str_casecmp_eq(name, ST_STR("Connection")) ||
-               st_str_casecmp_eq(name, ST_STR("Keep-Alive"));
+        return http1_ieq(name, ST_STR("Connection")) || http1_ieq(name, ST_STR("Keep-Alive"));
     case 16:
-        return st_str_casecmp_eq(name, ST_STR("Proxy-Connection"));
+        return http1_ieq(name, ST_STR("Proxy-Connection"));
     case 17:
-        return st_str_casecmp_eq(name, ST_STR("Transfer-Encoding"));
+        return http1_ieq(name, ST_STR("Transfer-Encoding"));
     case 18:
-        return st_str_casecmp_eq(name, ST_STR("Proxy-Authenticate"));
+        return http1_ieq(name, ST_STR("Proxy-Authenticate"));
     case 19:
-        return st_str_casecmp_eq(name, ST_STR("Proxy-Authorization"));
+        return http1_ieq(name, ST_STR("Proxy-Authorization"));
     default:
         return false;
     }
@@ -265,7 +311,7 @@ size_t
 st_http_header_find(const struct st_http_header *hdrs, size_t n, struct st_str name, size_t from)
 {
     for (size_t i = from; i < n; i++) {
-        if (st_str_casecmp_eq(hdrs[i].name, name))
+        if (http1_ieq(hdrs[i].name, name))
             return i;
     }
     return n;
@@ -287,7 +333,7 @@ st_http_connection_lists(const struct st_http_header *hdrs, size_t n, struct st_
          i = st_http_header_find(hdrs, n, conn, i + 1)) {
         struct st_str list = hdrs[i].value, t;
         while (st_http_token_next(&list, &t)) {
-            if (st_str_casecmp_eq(t, name))
+            if (http1_ieq(t, name))
                 return true;
         }
     }
@@ -375,7 +421,7 @@ http1_transfer_encoding(struct http1_fields *f, struct st_str value)
         struct st_str name = {t.p, i};
         if (i == 0 || (i < t.n && t.p[i] != ';' && !http1_is_ows(t.p[i])))
             return ST_HTTP1_EBAD_TE;
-        if (st_str_casecmp_eq(name, ST_STR("chunked"))) {
+        if (http1_ieq(name, ST_STR("chunked"))) {
             /* chunked takes no parameters (RFC 9112 7.1). */
             if (i != t.n)
                 return ST_HTTP1_EBAD_TE;
@@ -397,41 +443,40 @@ http1_field(struct http1_fields *f, struct st_str name, struct st_str value)
 {
     switch (name.n) {
     case 4:
-        if (st_str_casecmp_eq(name, ST_STR("Host"))) {
+        if (http1_ieq(name, ST_STR("Host"))) {
             f->hosts++;
             f->host = value;
         }
         return 0;
     case 6:
-        if (st_str_casecmp_eq(name, ST_STR("Expect")) &&
-            st_str_casecmp_eq(value, ST_STR("100-continue")))
+        if (http1_ieq(name, ST_STR("Expect")) && http1_ieq(value, ST_STR("100-continue")))
             f->expect_continue = true;
         return 0;
     case 7:
-        if (st_str_casecmp_eq(name, ST_STR("Upgrade"))) {
+        if (http1_ieq(name, ST_STR("Upgrade"))) {
             if (f->upgrades++ == 0)
                 f->upgrade = value;
         }
         return 0;
     case 10:
-        if (st_str_casecmp_eq(name, ST_STR("Connection"))) {
+        if (http1_ieq(name, ST_STR("Connection"))) {
             struct st_str list = value, t;
             while (st_http_token_next(&list, &t)) {
-                if (st_str_casecmp_eq(t, ST_STR("close")))
+                if (http1_ieq(t, ST_STR("close")))
                     f->conn_close = true;
-                else if (st_str_casecmp_eq(t, ST_STR("keep-alive")))
+                else if (http1_ieq(t, ST_STR("keep-alive")))
                     f->conn_keep_alive = true;
-                else if (st_str_casecmp_eq(t, ST_STR("upgrade")))
+                else if (http1_ieq(t, ST_STR("upgrade")))
                     f->conn_upgrade = true;
             }
         }
         return 0;
     case 14:
-        if (st_str_casecmp_eq(name, ST_STR("Content-Length")))
+        if (http1_ieq(name, ST_STR("Content-Length")))
             return http1_content_length(f, value);
         return 0;
     case 17:
-        if (st_str_casecmp_eq(name, ST_STR("Transfer-Encoding")))
+        if (http1_ieq(name, ST_STR("Transfer-Encoding")))
             return http1_transfer_encoding(f, value);
         return 0;
     default:
@@ -461,11 +506,11 @@ http1_field_line(struct http1_fields *f, struct st_str line)
         return ST_HTTP1_EBAD_NAME;
     struct st_str name = {p, i};
     size_t v = i + 1;
-    for (size_t j = v; j < n; j++) {
+    for (size_t j = v + http1_value_fast(p + v, n - v); j < n; j++) {
         if (!http1_is(p[j], C_VALUE))
             return p[j] == '\r' ? ST_HTTP1_EBAD_EOL : ST_HTTP1_EBAD_VALUE;
     }
-    struct st_str value = st_str_trim((struct st_str){p + v, n - v});
+    struct st_str value = http1_trim((struct st_str){p + v, n - v});
     if (f->n >= f->max)
         return ST_HTTP1_ETOO_MANY_HEADERS;
     f->hdrs[f->n].name = name;
@@ -941,7 +986,7 @@ http1_trailer_line(struct st_http1_chunked *c)
             return ST_HTTP1_EBAD_TRAILER;
     }
     struct st_str name = {p, i};
-    struct st_str value = st_str_trim((struct st_str){p + i + 1, n - i - 1});
+    struct st_str value = http1_trim((struct st_str){p + i + 1, n - i - 1});
     if (c->on_trailer != NULL) {
         int rc = c->on_trailer(c->arg, name, value);
         return rc < 0 ? rc : 0;

@@ -481,6 +481,29 @@ test_field_values(void **state)
     /* HTAB inside and obs-text are allowed; surrounding whitespace is trimmed. */
     assert_true(req(S("GET / HTTP/1.1\r\nHost: a\r\nX: \t a\tb \xc3\xa9 \t\r\n\r\n"), &r) > 0);
     assert_str(hdrs[1].value, "a\tb \xc3\xa9");
+
+    /* Every position of a long value, so the word-at-a-time check is covered. */
+    static const char bytes[] = {'\0', '\x01', '\x1f', '\x7f', '\r',
+                                 '\t', '\x80', '\xff', ' ',    '~'};
+    for (size_t pos = 0; pos < 40; pos++) {
+        for (size_t k = 0; k < sizeof(bytes); k++) {
+            char buf[128];
+            int n = snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: a\r\nX: ");
+            memset(buf + n, 'v', 40);
+            buf[n + (int)pos] = bytes[k];
+            memcpy(buf + n + 40, "v\r\n\r\n", 5);
+            int rc = req_rc(buf, (size_t)n + 45);
+            unsigned char c = (unsigned char)bytes[k];
+            if (c == '\r')
+                assert_int_equal(rc, ST_HTTP1_EBAD_EOL);
+            else if (c < 0x20 && c != '\t')
+                assert_int_equal(rc, ST_HTTP1_EBAD_VALUE);
+            else if (c == 0x7f)
+                assert_int_equal(rc, ST_HTTP1_EBAD_VALUE);
+            else
+                assert_int_equal(rc, n + 45);
+        }
+    }
 }
 
 static void

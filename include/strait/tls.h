@@ -6,8 +6,8 @@
  * same call once it is. Handshake deadlines are the caller's (its timers), or
  * st_tls_handshake_blocking's timeout.
  *
- * Writing to a socket whose peer has gone raises SIGPIPE: binaries using this
- * library must ignore SIGPIPE (signal(SIGPIPE, SIG_IGN)).
+ * Sockets are written with MSG_NOSIGNAL, so a peer that has gone yields
+ * -EPIPE rather than SIGPIPE (other fds, such as pipes, still raise it).
  *
  * A context is shared by many connections and threads; each connection holds
  * a reference, so a rotated certificate can replace a context (see

@@ -7,7 +7,10 @@
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
@@ -334,6 +337,122 @@ st_tls_slot_fini(struct st_tls_slot *slot)
     pthread_mutex_destroy(&slot->lock);
 }
 
+/* ---- socket BIO ------------------------------------------------------------------ */
+
+/*
+ * OpenSSL's own socket BIO writes with write(), which raises SIGPIPE when the
+ * peer has gone; a proxy must not die of one reset client. This BIO sends with
+ * MSG_NOSIGNAL instead (plain write() for fds that are not sockets) and
+ * otherwise behaves like the socket BIO: EAGAIN becomes a retry, a read of 0
+ * marks EOF so OpenSSL can tell a missing close_notify. The fd is the BIO's
+ * data; the BIO never closes it.
+ */
+static BIO_METHOD *tls_bio_method;
+static pthread_once_t tls_bio_once = PTHREAD_ONCE_INIT;
+
+static int
+tls_bio_fd(BIO *b)
+{
+    return (int)(intptr_t)BIO_get_data(b);
+}
+
+static int
+tls_bio_write(BIO *b, const char *data, size_t n, size_t *written)
+{
+    int fd = tls_bio_fd(b);
+    ssize_t w;
+
+    BIO_clear_retry_flags(b);
+    do
+        w = send(fd, data, n, MSG_NOSIGNAL);
+    while (w < 0 && errno == EINTR);
+    if (w < 0 && errno == ENOTSOCK) {
+        do
+            w = write(fd, data, n);
+        while (w < 0 && errno == EINTR);
+    }
+    if (w < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            BIO_set_retry_write(b);
+        return 0;
+    }
+    *written = (size_t)w;
+    return 1;
+}
+
+static int
+tls_bio_read(BIO *b, char *data, size_t n, size_t *got)
+{
+    ssize_t r;
+
+    BIO_clear_retry_flags(b);
+    do
+        r = read(tls_bio_fd(b), data, n);
+    while (r < 0 && errno == EINTR);
+    if (r < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            BIO_set_retry_read(b);
+        return 0;
+    }
+    if (r == 0 && n > 0) {
+        BIO_set_flags(b, BIO_FLAGS_IN_EOF);
+        return 0;
+    }
+    *got = (size_t)r;
+    return 1;
+}
+
+static long
+tls_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    switch (cmd) {
+    case BIO_CTRL_FLUSH:
+        return 1;
+    case BIO_CTRL_EOF:
+        return BIO_test_flags(b, BIO_FLAGS_IN_EOF) != 0;
+    case BIO_C_GET_FD:
+        if (ptr != NULL)
+            *(int *)ptr = tls_bio_fd(b);
+        return tls_bio_fd(b);
+    default:
+        return 0;
+    }
+}
+
+static int
+tls_bio_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+static void
+tls_bio_init_method(void)
+{
+    int type = BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR;
+    BIO_METHOD *m = BIO_meth_new(type, "strait socket");
+
+    if (m == NULL || !BIO_meth_set_write_ex(m, tls_bio_write) ||
+        !BIO_meth_set_read_ex(m, tls_bio_read) || !BIO_meth_set_ctrl(m, tls_bio_ctrl) ||
+        !BIO_meth_set_create(m, tls_bio_create))
+        st_oom();
+    tls_bio_method = m;
+}
+
+/* Returns a new BIO on <fd> (borrowed). */
+static BIO *
+tls_bio_new(int fd)
+{
+    BIO *b;
+
+    pthread_once(&tls_bio_once, tls_bio_init_method);
+    b = BIO_new(tls_bio_method);
+    if (b == NULL)
+        st_oom();
+    BIO_set_data(b, (void *)(intptr_t)fd);
+    return b;
+}
+
 /* ---- connections ------------------------------------------------------------- */
 
 struct st_tls_conn *
@@ -345,8 +464,10 @@ st_tls_conn_new(struct st_tls_ctx *ctx, int fd, bool server, const char *sni)
     conn->fd = fd;
     conn->server = server;
     conn->ssl = SSL_new(ctx->ssl);
-    if (conn->ssl == NULL || SSL_set_fd(conn->ssl, fd) != 1)
+    if (conn->ssl == NULL)
         st_oom();
+    BIO *bio = tls_bio_new(fd);
+    SSL_set_bio(conn->ssl, bio, bio); /* one reference, owned by the SSL */
     if (server)
         SSL_set_accept_state(conn->ssl);
     else

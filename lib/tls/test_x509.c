@@ -231,6 +231,17 @@ test_key_pem_and_files(void **state)
                      ST_EPARSE);
     assert_null(back);
 
+    /* An encrypted key is refused without prompting for a passphrase. */
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *enc = NULL;
+    assert_int_equal(PEM_write_bio_PrivateKey(bio, key, EVP_aes_128_cbc(),
+                                              (const unsigned char *)"pw", 2, NULL, NULL),
+                     1);
+    long enc_len = BIO_get_mem_data(bio, &enc);
+    assert_int_equal(st_x509_key_from_pem(enc, (size_t)enc_len, &back, &err), ST_EPARSE);
+    assert_null(back);
+    BIO_free(bio);
+
     assert_non_null(mkdtemp(dir));
     char *path = st_xasprintf("%s/key.pem", dir);
     assert_int_equal(st_x509_key_write_file(path, key, false, &err), 0);

@@ -42,6 +42,16 @@ x509_fail(struct st_err *err, int code, const char *what)
     return st_err_set(err, code, "%s", what);
 }
 
+/*
+ * A passphrase callback that has none. Without it OpenSSL's default callback
+ * would prompt on the terminal for a PEM block that claims to be encrypted.
+ */
+static int
+x509_no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+    return -1;
+}
+
 /* ---- names ------------------------------------------------------------------- */
 
 static void
@@ -300,8 +310,8 @@ st_x509_key_from_pem(const char *pem, size_t len, EVP_PKEY **out, struct st_err 
     bio = BIO_new_mem_buf(pem, (int)len);
     if (bio == NULL)
         st_oom();
-    /* An empty passphrase callback: encrypted keys fail instead of prompting. */
-    *out = PEM_read_bio_PrivateKey(bio, NULL, NULL, (void *)"");
+    /* Encrypted keys fail instead of prompting. */
+    *out = PEM_read_bio_PrivateKey(bio, NULL, x509_no_passphrase, NULL);
     BIO_free(bio);
     if (*out == NULL)
         return x509_fail(err, ST_EPARSE, "cannot parse private key PEM");
@@ -1118,7 +1128,7 @@ st_x509_csr_parse(const char *data, size_t len, struct st_x509_csr_info *out, st
         BIO *bio = BIO_new_mem_buf(data, (int)len);
         if (bio == NULL)
             st_oom();
-        req = PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL);
+        req = PEM_read_bio_X509_REQ(bio, NULL, x509_no_passphrase, NULL);
         BIO_free(bio);
     } else {
         const unsigned char *p = (const unsigned char *)data;

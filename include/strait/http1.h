@@ -160,7 +160,7 @@ int st_http1_parse_request(const char *buf, size_t len, const struct st_http1_li
 /* How the body of a message is delimited. */
 enum st_http1_body {
     ST_HTTP1_BODY_NONE,    /* no body */
-    ST_HTTP1_BODY_LENGTH,  /* exactly content_length bytes */
+    ST_HTTP1_BODY_LENGTH,  /* exactly content_length (> 0) bytes; 0 is BODY_NONE */
     ST_HTTP1_BODY_CHUNKED, /* chunked coding: use st_http1_chunked_decode */
     ST_HTTP1_BODY_CLOSE,   /* responses only: until the server closes */
 };

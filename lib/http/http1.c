@@ -769,6 +769,8 @@ st_http1_parse_request(const char *buf, size_t len, const struct st_http1_limits
 
     if (lim == NULL)
         lim = &dflt;
+    if (len == 0)
+        return 0;
     size_t max_head = http1_max_head(lim);
     size_t window = ST_MIN(len, max_head);
     /* RFC 9112 2.2: empty lines before the request line are ignored. */
@@ -868,6 +870,8 @@ st_http1_parse_response(const char *buf, size_t len, const struct st_http1_limit
 
     if (lim == NULL)
         lim = &dflt;
+    if (len == 0)
+        return 0;
     size_t max_head = http1_max_head(lim);
     int rc = http1_line(buf, 0, ST_MIN(len, max_head), &line, &next);
     if (rc <= 0)

@@ -619,6 +619,23 @@ test_incremental(void **state)
 }
 
 static void
+test_empty_input(void **state)
+{
+    struct st_http1_request r;
+    struct st_http1_response rs;
+    struct st_http1_chunked c;
+    struct st_str data;
+    size_t used = 7;
+
+    assert_int_equal(st_http1_parse_request(NULL, 0, NULL, &r, hdrs, 32), 0);
+    assert_int_equal(st_http1_parse_response(NULL, 0, NULL, &rs, hdrs, 32), 0);
+    st_http1_chunked_init(&c);
+    assert_int_equal(st_http1_chunked_decode(&c, NULL, 0, &used, &data), 0);
+    assert_int_equal(used, 0);
+    assert_int_equal(data.n, 0);
+}
+
+static void
 test_pipelined(void **state)
 {
     static const char in[] = "POST /one HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"
@@ -1401,6 +1418,7 @@ main(void)
         cmocka_unit_test(test_host),
         cmocka_unit_test(test_connection_flags),
         cmocka_unit_test(test_incremental),
+        cmocka_unit_test(test_empty_input),
         cmocka_unit_test(test_pipelined),
         cmocka_unit_test(test_response_basic),
         cmocka_unit_test(test_response_errors),

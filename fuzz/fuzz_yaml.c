@@ -13,8 +13,11 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     /* Small caps keep each run fast while still reaching every cap's error path. */
-    struct st_yaml_limits lim = {.max_bytes = 1 << 16, .max_depth = 32, .max_nodes = 20000,
-                                 .max_docs = 64, .max_scalar_bytes = 1 << 18};
+    struct st_yaml_limits lim = {.max_bytes = 1 << 16,
+                                 .max_depth = 32,
+                                 .max_nodes = 20000,
+                                 .max_docs = 64,
+                                 .max_scalar_bytes = 1 << 18};
     struct st_err err;
     struct st_buf out = ST_BUF_INIT(0);
     json_t *docs = st_yaml_load_all((const char *)data, size, &lim, &err);

@@ -143,8 +143,7 @@ json_t *st_yaml_load_objects(const char *p, size_t n, const struct st_yaml_limit
  * kubeconfig, a single manifest). Returns a new reference to it, JSON null
  * for an empty stream, or NULL with ST_EPARSE when there are more documents.
  */
-json_t *st_yaml_load(const char *p, size_t n, const struct st_yaml_limits *lim,
-                     struct st_err *err);
+json_t *st_yaml_load(const char *p, size_t n, const struct st_yaml_limits *lim, struct st_err *err);
 
 /* ---- JSON -> YAML ------------------------------------------------------------ */
 

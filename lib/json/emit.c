@@ -340,7 +340,8 @@ emit_block(struct emit *e, const json_t *v, size_t col, bool inline_first, size_
         const char *k;
         size_t klen;
         json_t *x;
-        json_object_keylen_foreach((json_t *)v, k, klen, x) {
+        json_object_keylen_foreach((json_t *)v, k, klen, x)
+        {
             if (e->rc != 0)
                 return;
             if (!first || !inline_first)
@@ -363,7 +364,8 @@ emit_block(struct emit *e, const json_t *v, size_t col, bool inline_first, size_
     }
     size_t i;
     json_t *x;
-    json_array_foreach(v, i, x) {
+    json_array_foreach(v, i, x)
+    {
         if (e->rc != 0)
             return;
         if (!first || !inline_first)
@@ -419,7 +421,8 @@ st_yaml_dump_all(const json_t *docs, struct st_buf *out)
 
     if (!json_is_array(docs))
         return ST_EINVAL;
-    json_array_foreach(docs, i, v) {
+    json_array_foreach(docs, i, v)
+    {
         if (i > 0)
             emit_cstr(&e, "---\n");
         else if (json_is_object(v) && json_object_size(v) == 0 && json_array_size(docs) > 1)

@@ -27,10 +27,10 @@ struct yaml_scalar {
     enum yaml_kind kind;
     bool b;
     int64_t i;
-    double d;           /* REAL, INF_NAN, and the float an INT came from */
-    uint64_t u;         /* the exact value of a REAL above int64 written as an integer */
-    bool from_float;    /* written in float syntax (matters for map keys) */
-    bool from_uint;     /* REAL that was written as an integer past int64 */
+    double d;        /* REAL, INF_NAN, and the float an INT came from */
+    uint64_t u;      /* the exact value of a REAL above int64 written as an integer */
+    bool from_float; /* written in float syntax (matters for map keys) */
+    bool from_uint;  /* REAL that was written as an integer past int64 */
 };
 
 /*

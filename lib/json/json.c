@@ -64,8 +64,7 @@ st_json_load_ex(const char *p, size_t n, size_t max_bytes, size_t max_depth, str
     if (max_depth == 0)
         max_depth = ST_JSON_DEFAULT_MAX_DEPTH;
     if (n > max_bytes) {
-        st_err_set(err, ST_ETOOBIG, "JSON input of %zu bytes exceeds the cap of %zu", n,
-                   max_bytes);
+        st_err_set(err, ST_ETOOBIG, "JSON input of %zu bytes exceeds the cap of %zu", n, max_bytes);
         return NULL;
     }
     if (p == NULL) {
@@ -215,7 +214,8 @@ json_out_value(struct json_out *o, const json_t *v, size_t depth)
             break;
         }
         keys = st_xmalloc(n * sizeof(*keys));
-        json_object_keylen_foreach((json_t *)v, k, klen, x) {
+        json_object_keylen_foreach((json_t *)v, k, klen, x)
+        {
             keys[i++] = (struct json_key){k, klen, x};
         }
         if (o->flags & ST_JSON_SORT_KEYS)
@@ -242,7 +242,8 @@ json_out_value(struct json_out *o, const json_t *v, size_t depth)
             break;
         }
         json_out_raw(o, "[", 1);
-        json_array_foreach(v, i, x) {
+        json_array_foreach(v, i, x)
+        {
             if (i > 0)
                 json_out_raw(o, ",", 1);
             json_out_newline(o, depth + 1);
@@ -432,8 +433,8 @@ st_json_bool_or(const json_t *v, const char *path, bool def)
  * a dotted path or from an array, so both are expressed as one iterator.
  */
 struct json_segs {
-    const char *path;         /* dotted form, or NULL */
-    const char *const *segs;  /* array form */
+    const char *path;        /* dotted form, or NULL */
+    const char *const *segs; /* array form */
     size_t n, i;
 };
 

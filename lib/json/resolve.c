@@ -38,8 +38,8 @@ static const char *const resolve_false[] = {"n",     "N",     "no",  "No",  "NO"
                                             "False", "FALSE", "off", "Off", "OFF"};
 static const char *const resolve_null[] = {"~", "null", "Null", "NULL"};
 static const char *const resolve_special[] = {
-    ".inf",  ".Inf",  ".INF",  "+.inf", "+.Inf", "+.INF", "-.inf",
-    "-.Inf", "-.INF", ".nan",  ".NaN",  ".NAN",
+    ".inf",  ".Inf",  ".INF",  "+.inf", "+.Inf", "+.INF",
+    "-.inf", "-.Inf", "-.INF", ".nan",  ".NaN",  ".NAN",
 };
 
 static int

@@ -49,8 +49,7 @@ assert_yaml_json(const char *yaml, const char *expected)
 
 /* Loads YAML that must fail with <code> and a message containing <needle>. */
 static void
-assert_yaml_fails(const char *yaml, const struct st_yaml_limits *lim, int code,
-                  const char *needle)
+assert_yaml_fails(const char *yaml, const struct st_yaml_limits *lim, int code, const char *needle)
 {
     struct st_err err;
     json_t *docs = st_yaml_load_all(yaml, strlen(yaml), lim, &err);
@@ -182,9 +181,10 @@ test_json_dump(void **state)
 static void
 test_json_paths(void **state)
 {
-    const char *text = "{\"metadata\": {\"name\": \"web\", \"labels\": {\"mirror.strait.io/exported\":"
-                       " \"true\"}}, \"spec\": {\"replicas\": 3, \"paused\": false, \"ratio\": 2.0,"
-                       " \"ports\": [{\"port\": 80}, {\"port\": 443}], \"none\": null}}";
+    const char *text =
+        "{\"metadata\": {\"name\": \"web\", \"labels\": {\"mirror.strait.io/exported\":"
+        " \"true\"}}, \"spec\": {\"replicas\": 3, \"paused\": false, \"ratio\": 2.0,"
+        " \"ports\": [{\"port\": 80}, {\"port\": 443}], \"none\": null}}";
     json_t *v = st_json_load(text, strlen(text), 0, NULL);
     const char *label[] = {"metadata", "labels", "mirror.strait.io/exported"};
     int64_t i = 0;
@@ -369,7 +369,8 @@ test_yaml_trafficsplit(void **state)
     }
     assert_string_equal(st_json_str(ts, "spec.backends.2.service"), "backend-two-svc-remote");
     char *yaml = round_trip(ts);
-    assert_non_null(strstr(yaml, "  backends:\n  - service: backend-zero-svc\n    weight: \"500m\"\n"));
+    assert_non_null(
+        strstr(yaml, "  backends:\n  - service: backend-zero-svc\n    weight: \"500m\"\n"));
     free(yaml);
     json_decref(objs);
 }
@@ -414,30 +415,73 @@ test_yaml_scalars(void **state)
         const char *yaml, *json;
     } cases[] = {
         /* Booleans, YAML 1.1 as go-yaml v2 reads them for untyped fields. */
-        {"true", "true"}, {"False", "false"}, {"TRUE", "true"}, {"yes", "true"},
-        {"No", "false"}, {"on", "true"}, {"OFF", "false"}, {"y", "true"}, {"N", "false"},
-        {"tRUE", "\"tRUE\""}, {"yEs", "\"yEs\""},
+        {"true", "true"},
+        {"False", "false"},
+        {"TRUE", "true"},
+        {"yes", "true"},
+        {"No", "false"},
+        {"on", "true"},
+        {"OFF", "false"},
+        {"y", "true"},
+        {"N", "false"},
+        {"tRUE", "\"tRUE\""},
+        {"yEs", "\"yEs\""},
         /* Nulls. */
-        {"null", "null"}, {"~", "null"}, {"Null", "null"}, {"", "null"}, {"nULL", "\"nULL\""},
+        {"null", "null"},
+        {"~", "null"},
+        {"Null", "null"},
+        {"", "null"},
+        {"nULL", "\"nULL\""},
         /* Integers: decimal, sign, hex, 0o and leading-zero octal, binary, '_'. */
-        {"0", "0"}, {"-17", "-17"}, {"+12", "12"}, {"0x1F", "31"}, {"-0x10", "-16"},
-        {"0o17", "15"}, {"0755", "493"}, {"0b101", "5"}, {"1_000", "1000"}, {"09", "9"},
+        {"0", "0"},
+        {"-17", "-17"},
+        {"+12", "12"},
+        {"0x1F", "31"},
+        {"-0x10", "-16"},
+        {"0o17", "15"},
+        {"0755", "493"},
+        {"0b101", "5"},
+        {"1_000", "1000"},
+        {"09", "9"},
         {"9223372036854775807", "9223372036854775807"},
         {"-9223372036854775808", "-9223372036854775808"},
         /* Floats; integral ones become integers as on kubectl's wire. */
-        {"1.5", "1.5"}, {"-0.25", "-0.25"}, {".5", "0.5"}, {"1.0", "1"}, {"1e3", "1000"},
-        {"1.", "1"}, {"2.5e-3", "0.0025"}, {"9223372036854775808", "9.223372036854776e+18"},
-        {"1e400", "\"1e400\""}, {"1_0.5", "10.5"}, {".5_0", "\".5_0\""},
+        {"1.5", "1.5"},
+        {"-0.25", "-0.25"},
+        {".5", "0.5"},
+        {"1.0", "1"},
+        {"1e3", "1000"},
+        {"1.", "1"},
+        {"2.5e-3", "0.0025"},
+        {"9223372036854775808", "9.223372036854776e+18"},
+        {"1e400", "\"1e400\""},
+        {"1_0.5", "10.5"},
+        {".5_0", "\".5_0\""},
         /* Strings that look almost like something else. */
-        {"500m", "\"500m\""}, {"0x", "\"0x\""}, {"1e", "\"1e\""}, {"1.2.3", "\"1.2.3\""},
-        {"2001-12-14", "\"2001-12-14\""}, {"12:30", "\"12:30\""}, {"-x", "\"-x\""},
-        {"<<", "\"<<\""}, {"0x_1F", "31"}, {"- a", "[\"a\"]"},
+        {"500m", "\"500m\""},
+        {"0x", "\"0x\""},
+        {"1e", "\"1e\""},
+        {"1.2.3", "\"1.2.3\""},
+        {"2001-12-14", "\"2001-12-14\""},
+        {"12:30", "\"12:30\""},
+        {"-x", "\"-x\""},
+        {"<<", "\"<<\""},
+        {"0x_1F", "31"},
+        {"- a", "[\"a\"]"},
         /* Quoted, block and tagged scalars are strings; typed tags are checked. */
-        {"\"true\"", "\"true\""}, {"'8888'", "\"8888\""}, {"!!str 123", "\"123\""},
-        {"! 12", "\"12\""}, {"!!int \"12\"", "12"}, {"!!float 1", "1"},
-        {"!!bool yes", "true"}, {"!!null ''", "null"}, {"!custom 12", "\"12\""},
-        {"!!binary aGk=", "\"aGk=\""}, {"|\n  a\n  b\n", "\"a\\nb\\n\""},
-        {">-\n  a\n  b\n", "\"a b\""}, {"\"\\t\\u00e9\"", "\"\\t\xc3\xa9\""},
+        {"\"true\"", "\"true\""},
+        {"'8888'", "\"8888\""},
+        {"!!str 123", "\"123\""},
+        {"! 12", "\"12\""},
+        {"!!int \"12\"", "12"},
+        {"!!float 1", "1"},
+        {"!!bool yes", "true"},
+        {"!!null ''", "null"},
+        {"!custom 12", "\"12\""},
+        {"!!binary aGk=", "\"aGk=\""},
+        {"|\n  a\n  b\n", "\"a\\nb\\n\""},
+        {">-\n  a\n  b\n", "\"a b\""},
+        {"\"\\t\\u00e9\"", "\"\\t\xc3\xa9\""},
     };
     char doc[256], expected[256];
 
@@ -480,17 +524,18 @@ test_yaml_keys(void **state)
 static void
 test_yaml_anchors_merge(void **state)
 {
-    assert_yaml_json("base: &b {x: 1, z: [a, b]}\n"
-                     "m:\n  <<: *b\n  x: 2\n"
-                     "o:\n  z: 0\n  <<: [*b, {w: 1, x: 9}]\n"
-                     "p:\n  x: 0\n  <<: *b\n  <<: {x: 7}\n"
-                     "s: &s hello\n"
-                     "t: *s\n"
-                     "*s : key-from-alias\n",
-                     "[{\"base\":{\"x\":1,\"z\":[\"a\",\"b\"]},\"m\":{\"x\":2,\"z\":[\"a\",\"b\"]},"
-                     "\"o\":{\"z\":[\"a\",\"b\"],\"w\":1,\"x\":1},\"p\":{\"x\":7,\"z\":[\"a\",\"b\"]},"
-                     "\"s\":\"hello\","
-                     "\"t\":\"hello\",\"hello\":\"key-from-alias\"}]");
+    assert_yaml_json(
+        "base: &b {x: 1, z: [a, b]}\n"
+        "m:\n  <<: *b\n  x: 2\n"
+        "o:\n  z: 0\n  <<: [*b, {w: 1, x: 9}]\n"
+        "p:\n  x: 0\n  <<: *b\n  <<: {x: 7}\n"
+        "s: &s hello\n"
+        "t: *s\n"
+        "*s : key-from-alias\n",
+        "[{\"base\":{\"x\":1,\"z\":[\"a\",\"b\"]},\"m\":{\"x\":2,\"z\":[\"a\",\"b\"]},"
+        "\"o\":{\"z\":[\"a\",\"b\"],\"w\":1,\"x\":1},\"p\":{\"x\":7,\"z\":[\"a\",\"b\"]},"
+        "\"s\":\"hello\","
+        "\"t\":\"hello\",\"hello\":\"key-from-alias\"}]");
     /* Aliased values are copies: changing one must not change the other. */
     struct st_err err;
     json_t *v = st_yaml_load("a: &x {k: 1}\nb: *x\n", 19, NULL, &err);
@@ -624,25 +669,65 @@ test_yaml_dump_quoting(void **state)
     static const struct {
         const char *s, *yaml;
     } cases[] = {
-        {"true", "\"true\""}, {"yes", "\"yes\""}, {"Off", "\"Off\""}, {"y", "\"y\""},
-        {"null", "\"null\""}, {"~", "\"~\""}, {"", "\"\""}, {"8888", "\"8888\""},
-        {"1.5", "\"1.5\""}, {"0x1", "\"0x1\""}, {"1e3", "\"1e3\""}, {".inf", "\".inf\""},
-        {" lead", "\" lead\""}, {"trail ", "\"trail \""}, {"a: b", "\"a: b\""},
-        {"a #b", "\"a #b\""}, {"end:", "\"end:\""}, {"-x", "\"-x\""}, {"?x", "\"?x\""},
-        {":x", "\":x\""}, {",x", "\",x\""}, {"[x", "\"[x\""}, {"]x", "\"]x\""},
-        {"{x", "\"{x\""}, {"}x", "\"}x\""}, {"#x", "\"#x\""}, {"&x", "\"&x\""},
-        {"*x", "\"*x\""}, {"!x", "\"!x\""}, {"|x", "\"|x\""}, {">x", "\">x\""},
-        {"'x", "\"'x\""}, {"\"x", "\"\\\"x\""}, {"%x", "\"%x\""}, {"@x", "\"@x\""},
-        {"`x", "\"`x\""}, {"<<", "\"<<\""}, {"tab\there", "\"tab\\there\""},
-        {"bell\a", "\"bell\\x07\""}, {"back\\slash", "back\\slash"},
-        {"2001-12-14", "\"2001-12-14\""}, {"12:30", "\"12:30\""}, {"---", "\"---\""},
-        {"...", "\"...\""}, {"a,b[c]{d}", "a,b[c]{d}"}, {"http://x:80/#f", "http://x:80/#f"},
-        {"caf\xc3\xa9", "caf\xc3\xa9"}, {"nel\xc2\x85", "\"nel\\x85\""},
-        {"ls\xe2\x80\xa8", "\"ls\\u2028\""}, {"bom\xef\xbb\xbf", "\"bom\\uFEFF\""},
-        {"line1\nline2\n", "|\n  line1\n  line2\n"}, {"a\nb", "|-\n  a\n  b\n"},
-        {"a\n\n", "|+\n  a\n\n"}, {"a\n\n  b\n", "|\n  a\n\n    b\n"},
-        {"trail \nx", "\"trail \\nx\""}, {" lead\nx", "\" lead\\nx\""},
-        {"\nfirst", "\"\\nfirst\""}, {"\n", "\"\\n\""}, {"cr\r\nx", "\"cr\\r\\nx\""},
+        {"true", "\"true\""},
+        {"yes", "\"yes\""},
+        {"Off", "\"Off\""},
+        {"y", "\"y\""},
+        {"null", "\"null\""},
+        {"~", "\"~\""},
+        {"", "\"\""},
+        {"8888", "\"8888\""},
+        {"1.5", "\"1.5\""},
+        {"0x1", "\"0x1\""},
+        {"1e3", "\"1e3\""},
+        {".inf", "\".inf\""},
+        {" lead", "\" lead\""},
+        {"trail ", "\"trail \""},
+        {"a: b", "\"a: b\""},
+        {"a #b", "\"a #b\""},
+        {"end:", "\"end:\""},
+        {"-x", "\"-x\""},
+        {"?x", "\"?x\""},
+        {":x", "\":x\""},
+        {",x", "\",x\""},
+        {"[x", "\"[x\""},
+        {"]x", "\"]x\""},
+        {"{x", "\"{x\""},
+        {"}x", "\"}x\""},
+        {"#x", "\"#x\""},
+        {"&x", "\"&x\""},
+        {"*x", "\"*x\""},
+        {"!x", "\"!x\""},
+        {"|x", "\"|x\""},
+        {">x", "\">x\""},
+        {"'x", "\"'x\""},
+        {"\"x", "\"\\\"x\""},
+        {"%x", "\"%x\""},
+        {"@x", "\"@x\""},
+        {"`x", "\"`x\""},
+        {"<<", "\"<<\""},
+        {"tab\there", "\"tab\\there\""},
+        {"bell\a", "\"bell\\x07\""},
+        {"back\\slash", "back\\slash"},
+        {"2001-12-14", "\"2001-12-14\""},
+        {"12:30", "\"12:30\""},
+        {"---", "\"---\""},
+        {"...", "\"...\""},
+        {"a,b[c]{d}", "a,b[c]{d}"},
+        {"http://x:80/#f", "http://x:80/#f"},
+        {"caf\xc3\xa9", "caf\xc3\xa9"},
+        {"nel\xc2\x85", "\"nel\\x85\""},
+        {"ls\xe2\x80\xa8", "\"ls\\u2028\""},
+        {"bom\xef\xbb\xbf", "\"bom\\uFEFF\""},
+        {"line1\nline2\n", "|\n  line1\n  line2\n"},
+        {"a\nb", "|-\n  a\n  b\n"},
+        {"a\n\n", "|+\n  a\n\n"},
+        {"a\n\n  b\n", "|\n  a\n\n    b\n"},
+        {"trail \nx", "\"trail \\nx\""},
+        {" lead\nx", "\" lead\\nx\""},
+        {"\nfirst", "\"\\nfirst\""},
+        {"\n", "\"\\n\""},
+        {"cr\r\nx", "\"cr\\r\\nx\""},
         {"# not a comment\n--- not a marker\n", "|\n  # not a comment\n  --- not a marker\n"},
     };
     char expected[256];
@@ -691,22 +776,14 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_json_load_ok),
-        cmocka_unit_test(test_json_load_errors),
-        cmocka_unit_test(test_json_load_caps),
-        cmocka_unit_test(test_json_dump),
-        cmocka_unit_test(test_json_paths),
-        cmocka_unit_test(test_json_set_del),
-        cmocka_unit_test(test_yaml_streams),
-        cmocka_unit_test(test_yaml_objects_lists),
-        cmocka_unit_test(test_yaml_trafficsplit),
-        cmocka_unit_test(test_yaml_service),
-        cmocka_unit_test(test_yaml_scalars),
-        cmocka_unit_test(test_yaml_keys),
-        cmocka_unit_test(test_yaml_anchors_merge),
-        cmocka_unit_test(test_yaml_caps),
-        cmocka_unit_test(test_yaml_errors),
-        cmocka_unit_test(test_yaml_dump_layout),
+        cmocka_unit_test(test_json_load_ok),       cmocka_unit_test(test_json_load_errors),
+        cmocka_unit_test(test_json_load_caps),     cmocka_unit_test(test_json_dump),
+        cmocka_unit_test(test_json_paths),         cmocka_unit_test(test_json_set_del),
+        cmocka_unit_test(test_yaml_streams),       cmocka_unit_test(test_yaml_objects_lists),
+        cmocka_unit_test(test_yaml_trafficsplit),  cmocka_unit_test(test_yaml_service),
+        cmocka_unit_test(test_yaml_scalars),       cmocka_unit_test(test_yaml_keys),
+        cmocka_unit_test(test_yaml_anchors_merge), cmocka_unit_test(test_yaml_caps),
+        cmocka_unit_test(test_yaml_errors),        cmocka_unit_test(test_yaml_dump_layout),
         cmocka_unit_test(test_yaml_dump_quoting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -21,21 +21,21 @@
 
 /* One open sequence or mapping. */
 struct yaml_frame {
-    json_t *v;          /* array or object being filled; owned */
+    json_t *v; /* array or object being filled; owned */
     bool is_map;
-    long anchor;        /* index into the anchor table, or -1 */
-    size_t nodes0;      /* counters when the collection started, for anchor costs */
+    long anchor;   /* index into the anchor table, or -1 */
+    size_t nodes0; /* counters when the collection started, for anchor costs */
     size_t bytes0;
-    size_t height;      /* levels of nesting inside, this one included */
-    char *key;          /* pending mapping key (owned), NULL when a key is expected */
+    size_t height; /* levels of nesting inside, this one included */
+    char *key;     /* pending mapping key (owned), NULL when a key is expected */
     size_t key_len;
-    bool key_merge;     /* the pending key is the merge key "<<" */
+    bool key_merge; /* the pending key is the merge key "<<" */
 };
 
 /* A completed anchored node, kept for the aliases that follow it. */
 struct yaml_anchor {
-    json_t *v;     /* NULL while its collection is still open */
-    char *text;    /* a scalar's source text (for use as a key), or NULL */
+    json_t *v;  /* NULL while its collection is still open */
+    char *text; /* a scalar's source text (for use as a key), or NULL */
     size_t text_len;
     size_t nodes, bytes, height;
 };
@@ -74,8 +74,7 @@ yaml_limits_fill(struct st_yaml_limits *out, const struct st_yaml_limits *in)
 static int
 yaml_fail(struct yaml_loader *l, int code, const yaml_mark_t *m, const char *what)
 {
-    return st_err_set(l->err, code, "line %zu, column %zu: %s", m->line + 1, m->column + 1,
-                      what);
+    return st_err_set(l->err, code, "line %zu, column %zu: %s", m->line + 1, m->column + 1, what);
 }
 
 static void
@@ -148,7 +147,8 @@ yaml_merge_one(json_t *dst, json_t *src)
     size_t klen;
     json_t *x;
 
-    json_object_keylen_foreach(src, k, klen, x) {
+    json_object_keylen_foreach(src, k, klen, x)
+    {
         json_object_setn(dst, k, klen, x);
     }
 }
@@ -170,7 +170,8 @@ yaml_merge(struct yaml_loader *l, struct yaml_frame *f, json_t *v, const yaml_ma
         return 0;
     }
     if (json_is_array(v)) {
-        json_array_foreach(v, i, x) {
+        json_array_foreach(v, i, x)
+        {
             if (!json_is_object(x))
                 return yaml_fail(l, ST_EPARSE, m,
                                  "map merge requires a mapping or a sequence of mappings");
@@ -216,8 +217,7 @@ yaml_attach(struct yaml_loader *l, json_t *v, size_t height, const yaml_mark_t *
 
 /* Accepts a scalar in key position; <text> is copied. */
 static int
-yaml_take_key(struct yaml_loader *l, const char *text, size_t len, bool merge,
-              const yaml_mark_t *m)
+yaml_take_key(struct yaml_loader *l, const char *text, size_t len, bool merge, const yaml_mark_t *m)
 {
     struct yaml_frame *f = &l->stack[l->depth - 1];
 
@@ -274,12 +274,12 @@ yaml_scalar_resolve(struct yaml_loader *l, const yaml_event_t *ev, struct yaml_s
     if (r->kind == YAML_K_MERGE)
         r->kind = YAML_K_STR;
     if (typed) {
-        bool ok = yaml_tag_is(tag, YAML_NULL_TAG)   ? r->kind == YAML_K_NULL
-                  : yaml_tag_is(tag, YAML_BOOL_TAG) ? r->kind == YAML_K_BOOL
-                  : yaml_tag_is(tag, YAML_INT_TAG)  ? r->kind == YAML_K_INT && !r->from_float
-                                                    : (r->kind == YAML_K_INT ||
-                                                       r->kind == YAML_K_REAL ||
-                                                       r->kind == YAML_K_INF_NAN);
+        bool ok =
+            yaml_tag_is(tag, YAML_NULL_TAG)   ? r->kind == YAML_K_NULL
+            : yaml_tag_is(tag, YAML_BOOL_TAG) ? r->kind == YAML_K_BOOL
+            : yaml_tag_is(tag, YAML_INT_TAG)
+                ? r->kind == YAML_K_INT && !r->from_float
+                : (r->kind == YAML_K_INT || r->kind == YAML_K_REAL || r->kind == YAML_K_INF_NAN);
         if (!ok) {
             snprintf(msg, sizeof(msg), "cannot decode \"%.*s\" as %s", (int)ST_MIN(n, 64), s,
                      (const char *)tag);
@@ -488,8 +488,8 @@ yaml_on_alias(struct yaml_loader *l, const yaml_event_t *ev)
 static int
 yaml_on_start(struct yaml_loader *l, const yaml_event_t *ev, bool is_map)
 {
-    const yaml_char_t *anchor = is_map ? ev->data.mapping_start.anchor
-                                       : ev->data.sequence_start.anchor;
+    const yaml_char_t *anchor =
+        is_map ? ev->data.mapping_start.anchor : ev->data.sequence_start.anchor;
     char msg[96];
     int rc;
 
@@ -623,7 +623,8 @@ yaml_normalize_numbers(json_t *v)
     json_t *x;
 
     if (json_is_object(v)) {
-        json_object_foreach(v, k, x) {
+        json_object_foreach(v, k, x)
+        {
             if (json_is_real(x)) {
                 double d = json_real_value(x);
                 if (d == floor(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0)
@@ -633,7 +634,8 @@ yaml_normalize_numbers(json_t *v)
             }
         }
     } else if (json_is_array(v)) {
-        json_array_foreach(v, i, x) {
+        json_array_foreach(v, i, x)
+        {
             if (json_is_real(x)) {
                 double d = json_real_value(x);
                 if (d == floor(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0)
@@ -762,8 +764,7 @@ st_yaml_load(const char *p, size_t n, const struct st_yaml_limits *lim, struct s
     if (docs == NULL)
         return NULL;
     if (json_array_size(docs) > 1)
-        st_err_set(err, ST_EPARSE, "expected one YAML document, found %zu",
-                   json_array_size(docs));
+        st_err_set(err, ST_EPARSE, "expected one YAML document, found %zu", json_array_size(docs));
     else
         v = json_array_size(docs) == 1 ? json_incref(json_array_get(docs, 0)) : json_null();
     json_decref(docs);
@@ -793,7 +794,8 @@ yaml_flatten(json_t *v, json_t *out, size_t doc, size_t depth, struct st_err *er
         return json_array_append(out, v) == 0 ? 0 : ST_EINVAL;
     if (depth > YAML_DEFAULT_MAX_DEPTH)
         return st_err_set(err, ST_ETOOBIG, "document %zu: lists nested too deeply", doc + 1);
-    json_array_foreach(json_object_get(v, "items"), i, item) {
+    json_array_foreach(json_object_get(v, "items"), i, item)
+    {
         int rc = yaml_flatten(item, out, doc, depth + 1, err);
         if (rc < 0)
             return rc;
@@ -802,8 +804,7 @@ yaml_flatten(json_t *v, json_t *out, size_t doc, size_t depth, struct st_err *er
 }
 
 json_t *
-st_yaml_load_objects(const char *p, size_t n, const struct st_yaml_limits *lim,
-                     struct st_err *err)
+st_yaml_load_objects(const char *p, size_t n, const struct st_yaml_limits *lim, struct st_err *err)
 {
     json_t *docs = yaml_load_stream(p, n, lim, err);
     json_t *out, *v;
@@ -812,7 +813,8 @@ st_yaml_load_objects(const char *p, size_t n, const struct st_yaml_limits *lim,
     if (docs == NULL)
         return NULL;
     out = json_array();
-    json_array_foreach(docs, i, v) {
+    json_array_foreach(docs, i, v)
+    {
         if (yaml_flatten(v, out, i, 0, err) < 0) {
             json_decref(out);
             out = NULL;

@@ -219,6 +219,20 @@ api_fail_code(struct api_ctx *c, int code, const struct st_err *err)
     }
 }
 
+/* True for an absent Content-Type or application/json with parameters. */
+static bool
+api_content_type_json(const char *ct)
+{
+    if (!ct || !*ct)
+        return true;
+    struct st_str t = st_str_c(ct);
+    const char *semi = strchr(ct, ';');
+    if (semi)
+        t.n = (size_t)(semi - ct);
+    t = st_str_trim(t);
+    return st_str_casecmp_eq(t, ST_STR("application/json"));
+}
+
 json_t *
 api_body_object(struct api_ctx *c)
 {
@@ -228,6 +242,12 @@ api_body_object(struct api_ctx *c)
     if (req->body_len > c->a->max_object_bytes) {
         api_fail(c, 413, "RequestEntityTooLarge", NULL,
                  "Request entity too large: limit is %zu", c->a->max_object_bytes);
+        return NULL;
+    }
+    if (!api_content_type_json(req->content_type)) {
+        api_fail(c, 415, "UnsupportedMediaType", NULL,
+                 "the body of the request was in an unknown format - accepted media types "
+                 "include: application/json");
         return NULL;
     }
     json_t *o = json_loadb(req->body ? req->body : "", req->body_len,

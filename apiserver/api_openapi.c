@@ -21,7 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define OPENAPI_PB_TYPE "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+#define OPENAPI_PB_TYPE "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
 
 /* Appends a protobuf length-delimited field; <n> is small (< 128 * 128). */
 static int
@@ -48,12 +48,12 @@ openapi_v2(struct api_ctx *c)
     struct st_buf *out = &c->resp->body;
 
     if (strstr(acc, "protobuf")) {
-        /* gnostic openapi_v2.Document: swagger (1), info (2) {title (1), version (6)}. */
+        /* gnostic openapi_v2.Document: swagger (1), info (2) {title (1), version (2)}. */
         struct st_buf info = ST_BUF_INIT(4096);
         const char *gv = c->a->git_version;
         int rc = openapi_pb_field(&info, 1, "Kubernetes", 10);
         if (rc == 0)
-            rc = openapi_pb_field(&info, 6, gv, strlen(gv));
+            rc = openapi_pb_field(&info, 2, gv, strlen(gv));
         st_buf_reset(out);
         if (rc == 0)
             rc = openapi_pb_field(out, 1, "2.0", 3);

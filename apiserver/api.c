@@ -244,6 +244,18 @@ api_body_object(struct api_ctx *c)
                  "Request entity too large: limit is %zu", c->a->max_object_bytes);
         return NULL;
     }
+    if (api_proto_is(req->content_type)) {
+        struct st_err err = {0};
+        json_t *o = api_proto_decode(req->body ? req->body : "", req->body_len, &err);
+        if (!o) {
+            if (err.code == ST_EINVAL)
+                api_fail(c, 415, "UnsupportedMediaType", NULL, "%s", err.msg);
+            else
+                api_fail(c, 400, "BadRequest", NULL,
+                         "the body of the request could not be decoded: %s", err.msg);
+        }
+        return o;
+    }
     if (!api_content_type_json(req->content_type)) {
         api_fail(c, 415, "UnsupportedMediaType", NULL,
                  "the body of the request was in an unknown format - accepted media types "

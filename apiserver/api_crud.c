@@ -793,8 +793,12 @@ crud_kind_prepare(struct api_ctx *c, const char *name, json_t *obj, const json_t
         else
             json_object_set_new(obj, "status", json_pack("{s:s}", "phase", "Active"));
         json_t *spec = json_object_get(obj, "spec");
-        if (!json_is_object(spec))
-            json_object_set_new(obj, "spec", json_pack("{s:[s]}", "finalizers", "kubernetes"));
+        if (!json_is_object(spec)) {
+            spec = json_object();
+            json_object_set_new(obj, "spec", spec);
+        }
+        if (!json_object_get(spec, "finalizers"))
+            json_object_set_new(spec, "finalizers", json_pack("[s]", "kubernetes"));
         /* Every namespace carries its name as a label, as in Kubernetes. */
         json_t *md = json_object_get(obj, "metadata");
         json_t *labels = json_object_get(md, "labels");
@@ -911,6 +915,14 @@ crud_review(struct api_ctx *c, json_t *body)
         out = auth_token_review(c->a->au, body);
         if (!out)
             st_err_set(&err, ST_EINVAL, "spec.token: Required value");
+    } else if (crud_is(c->res, "authentication.k8s.io", "selfsubjectreviews")) {
+        /* kubectl auth whoami: the requester as TokenReview would describe it. */
+        json_t *groups = json_array();
+        for (size_t i = 0; i < c->user.n_groups; i++)
+            json_array_append_new(groups, json_string(c->user.groups[i]));
+        out = json_pack("{s:{},s:{s:{s:s,s:s,s:o}}}", "metadata", "status", "userInfo",
+                        "username", c->user.name ? c->user.name : "", "uid",
+                        c->user.uid ? c->user.uid : "", "groups", groups);
     } else if (!strcmp(c->res->plural, "selfsubjectrulesreviews")) {
         out = auth_rules_review(c->a->au, &c->user, body, &err);
     } else {

@@ -50,6 +50,8 @@ static const struct registry_builtin registry_builtins[] = {
      "clusterrolebinding", "", "", false, REG_VERBS_ALL, false, true, REG_TABLE_BINDING},
     {"authentication.k8s.io", "v1", "TokenReview", "tokenreviews", "tokenreview", "", "", false,
      REG_CREATE_ONLY, false, false, REG_TABLE_DEFAULT},
+    {"authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews",
+     "selfsubjectreview", "", "", false, REG_CREATE_ONLY, false, false, REG_TABLE_DEFAULT},
     {"authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews",
      "selfsubjectaccessreview", "", "", false, REG_CREATE_ONLY, false, false, REG_TABLE_DEFAULT},
     {"authorization.k8s.io", "v1", "SubjectAccessReview", "subjectaccessreviews",

@@ -959,6 +959,134 @@ test_watch_expired_and_cap(void **state)
     env_close(e);
 }
 
+/* ---- protobuf bodies ------------------------------------------------------------------ */
+
+/* Appends a length-delimited protobuf field (lengths < 16384). */
+static void
+pb_field(struct st_buf *b, unsigned num, const void *p, size_t n)
+{
+    uint8_t h[4];
+    size_t k = 0;
+
+    h[k++] = (uint8_t)(num << 3 | 2);
+    if (n < 128) {
+        h[k++] = (uint8_t)n;
+    } else {
+        h[k++] = (uint8_t)(0x80 | (n & 0x7f));
+        h[k++] = (uint8_t)(n >> 7);
+    }
+    assert_int_equal(st_buf_append(b, h, k), 0);
+    assert_int_equal(st_buf_append(b, p, n), 0);
+}
+
+static void
+pb_str(struct st_buf *b, unsigned num, const char *s)
+{
+    pb_field(b, num, s, strlen(s));
+}
+
+static void
+pb_sub(struct st_buf *b, unsigned num, struct st_buf *sub)
+{
+    pb_field(b, num, sub->data ? sub->data : "", sub->len);
+    st_buf_free(sub);
+}
+
+/* A map<string,string|bytes> entry. */
+static void
+pb_entry(struct st_buf *b, unsigned num, const char *k, const char *v)
+{
+    struct st_buf e = ST_BUF_INIT(0);
+    pb_str(&e, 1, k);
+    pb_str(&e, 2, v);
+    pb_sub(b, num, &e);
+}
+
+/* The "k8s\0" envelope around <raw> of <api_version>/<kind>. */
+static char *
+pb_envelope(const char *api_version, const char *kind, struct st_buf *raw, size_t *n)
+{
+    struct st_buf out = ST_BUF_INIT(0), tm = ST_BUF_INIT(0);
+
+    assert_int_equal(st_buf_append(&out, "k8s\0", 4), 0);
+    pb_str(&tm, 1, api_version);
+    pb_str(&tm, 2, kind);
+    pb_sub(&out, 1, &tm);
+    pb_sub(&out, 2, raw);
+    pb_str(&out, 4, "application/vnd.kubernetes.protobuf");
+    *n = out.len;
+    return st_buf_steal(&out);
+}
+
+static int
+req_pb(struct env *e, const char *path, const char *body, size_t n)
+{
+    struct api_request r = {
+        .method = "POST",
+        .path = path,
+        .content_type = "application/vnd.kubernetes.protobuf",
+        .accept = "application/vnd.kubernetes.protobuf,application/json",
+        .bearer_token = e->token,
+        .body = body,
+        .body_len = n,
+    };
+    api_response_clear(&e->resp);
+    int status = api_handle(e->api, &r, &e->resp);
+    json_decref(e->last);
+    e->last = json_loadb(e->resp.body.data ? e->resp.body.data : "", e->resp.body.len, 0, NULL);
+    return status;
+}
+
+static void
+test_protobuf_bodies(void **state)
+{
+    struct env *e = *state;
+    struct st_buf raw = ST_BUF_INIT(0), md = ST_BUF_INIT(0);
+    size_t n;
+
+    /* kubectl create secret generic s --from-literal=a=b (as client-go encodes it). */
+    pb_str(&md, 1, "pbsecret");
+    pb_str(&md, 2, "");
+    pb_str(&md, 3, "default");
+    pb_entry(&md, 11, "app", "x");
+    pb_sub(&raw, 1, &md);
+    pb_entry(&raw, 2, "a", "b");
+    pb_str(&raw, 3, "Opaque");
+    char *body = pb_envelope("v1", "Secret", &raw, &n);
+    expect(e, req_pb(e, "/api/v1/namespaces/default/secrets", body, n), 201);
+    free(body);
+    assert_string_equal(jstr(e->last, "data.a"), "Yg==");
+    assert_string_equal(jstr(e->last, "metadata.labels.app"), "x");
+    assert_null(st_json_path(e->last, "metadata.generateName"));
+
+    /* kubectl auth can-i list secrets -n default */
+    struct st_buf spec = ST_BUF_INIT(0), ra = ST_BUF_INIT(0);
+    pb_str(&ra, 1, "default");
+    pb_str(&ra, 2, "list");
+    pb_str(&ra, 5, "secrets");
+    pb_sub(&spec, 1, &ra);
+    pb_sub(&raw, 1, &md);
+    pb_sub(&raw, 2, &spec);
+    body = pb_envelope("authorization.k8s.io/v1", "SelfSubjectAccessReview", &raw, &n);
+    expect(e, req_pb(e, "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", body, n), 201);
+    free(body);
+    assert_true(json_is_true(st_json_path(e->last, "status.allowed")));
+
+    /* Kinds without a decoder, and garbage. */
+    pb_sub(&raw, 1, &md);
+    body = pb_envelope("apps/v1", "Deployment", &raw, &n);
+    expect(e, req_pb(e, "/apis/apps/v1/namespaces/default/deployments", body, n), 415);
+    free(body);
+    expect(e, req_pb(e, "/api/v1/namespaces/default/secrets", "k8s\0\x0a\xff", 6), 400);
+    expect(e, req_pb(e, "/api/v1/namespaces/default/secrets", "{}", 2), 400);
+    /* whoami */
+    expect(e, req(e, "POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", "{}"), 201);
+    assert_string_equal(jstr(e->last, "status.userInfo.username"), "admin");
+    expect(e, req_ct(e, "POST", "/api/v1/namespaces/default/configmaps", "application/yaml",
+                     "metadata: {name: y}"),
+           415);
+}
+
 /* ---- CRDs ---------------------------------------------------------------------------- */
 
 /* Creates the CRD from crds/<file> through the API. */
@@ -1122,6 +1250,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_watch_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_from_version_and_selector, setup, teardown),
         cmocka_unit_test(test_watch_expired_and_cap),
+        cmocka_unit_test_setup_teardown(test_protobuf_bodies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crd_lifecycle, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,557 @@
+/*
+ * Tests of requests, watches and informers against fake_apiserver.py, a small
+ * external HTTPS server that speaks the Kubernetes list/watch protocol for
+ * configmaps (started per test group, with a self-signed certificate).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "strait/json.h"
+#include "strait/kube.h"
+
+static char tmpdir[] = "/tmp/test_kube_client.XXXXXX";
+static pid_t server_pid = -1;
+static int server_stdin = -1;
+static int server_port;
+static char server_ca[512];
+
+/* ---- the fake server ------------------------------------------------------------------ */
+
+static int
+setup(void **state)
+{
+    int in[2], out[2];
+    char line[1024];
+    size_t len = 0;
+
+    assert_non_null(mkdtemp(tmpdir));
+    assert_int_equal(pipe(in), 0);
+    assert_int_equal(pipe(out), 0);
+    server_pid = fork();
+    assert_true(server_pid >= 0);
+    if (server_pid == 0) {
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        close(in[1]);
+        close(out[0]);
+        execl(KUBE_PYTHON, KUBE_PYTHON, KUBE_FAKE_SERVER, tmpdir, (char *)NULL);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    server_stdin = in[1];
+    /* Wait up to 20 s for "PORT <n> CA <path>". */
+    uint64_t deadline = st_now_ms() + 20000;
+    while (memchr(line, '\n', len) == NULL) {
+        struct pollfd p = {out[0], POLLIN, 0};
+        uint64_t now = st_now_ms();
+        assert_true(now < deadline);
+        assert_true(poll(&p, 1, (int)(deadline - now)) > 0);
+        ssize_t n = read(out[0], line + len, sizeof(line) - 1 - len);
+        assert_true(n > 0);
+        len += (size_t)n;
+        line[len] = '\0';
+    }
+    close(out[0]);
+    assert_int_equal(sscanf(line, "PORT %d CA %511s", &server_port, server_ca), 2);
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    if (server_stdin >= 0)
+        close(server_stdin); /* the server exits when its stdin closes */
+    if (server_pid > 0) {
+        int st;
+        for (int i = 0; i < 100 && waitpid(server_pid, &st, WNOHANG) == 0; i++)
+            usleep(20000);
+        if (waitpid(server_pid, &st, WNOHANG) == 0) {
+            kill(server_pid, SIGKILL);
+            waitpid(server_pid, &st, 0);
+        }
+    }
+    char *cmd = st_xasprintf("rm -rf '%s'", tmpdir);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+    return 0;
+}
+
+/* A client for the fake server; <user> is the YAML of the user entry. */
+static struct st_kube_client *
+client_with(const char *user, const char *host, const char *sni)
+{
+    struct st_err err;
+    char *text = st_xasprintf("clusters:\n"
+                              "- name: fake\n"
+                              "  cluster:\n"
+                              "    server: https://%s:%d\n"
+                              "    certificate-authority: %s\n"
+                              "%s%s%s"
+                              "users:\n"
+                              "- name: u\n"
+                              "  user: %s\n"
+                              "contexts: [{name: f, context: {cluster: fake, user: u, "
+                              "namespace: test}}]\n"
+                              "current-context: f\n",
+                              host, server_port, server_ca, sni ? "    tls-server-name: " : "",
+                              sni ? sni : "", sni ? "\n" : "", user);
+    struct st_kube_load_opts o = {.allow_file_refs = true, .base_dir = tmpdir};
+    struct st_kube_config *cfg = st_kube_config_from_kubeconfig_text(text, strlen(text), &o, &err);
+    if (cfg == NULL)
+        fail_msg("config: %s", err.msg);
+    struct st_kube_client *c = st_kube_client_new(cfg, &err);
+    assert_non_null(c);
+    st_kube_config_free(cfg);
+    free(text);
+    return c;
+}
+
+static struct st_kube_client *
+client(void)
+{
+    return client_with("{token: tok-1}", "127.0.0.1", NULL);
+}
+
+static void
+control(struct st_kube_client *c, const char *what)
+{
+    struct st_err err;
+    char *p = st_xasprintf("/_control/%s", what);
+    assert_int_equal(st_kube_request(c, "GET", p, NULL, NULL, NULL, NULL, &err), 0);
+    free(p);
+}
+
+static json_t *
+configmap(const char *name, const char *value)
+{
+    return json_pack("{s:s, s:s, s:{s:s}, s:{s:s}}", "apiVersion", "v1", "kind", "ConfigMap",
+                     "metadata", "name", name, "data", "v", value);
+}
+
+static void
+create_cm(struct st_kube_client *c, const char *ns, const char *name, const char *value)
+{
+    struct st_err err;
+    char *path = st_kube_path(NULL, "v1", "configmaps", ns, NULL);
+    json_t *obj = configmap(name, value);
+    if (st_kube_create(c, path, obj, NULL, &err) < 0)
+        fail_msg("create %s/%s: %s", ns, name, err.msg);
+    json_decref(obj);
+    free(path);
+}
+
+/* Returns a new string with the server's current resource version. */
+static char *
+current_rv(struct st_kube_client *c)
+{
+    struct st_err err;
+    json_t *list = NULL;
+    assert_int_equal(st_kube_list(c, "/api/v1/configmaps", NULL, &list, &err), 0);
+    char *rv = st_xstrdup(st_json_str(list, "metadata.resourceVersion"));
+    json_decref(list);
+    return rv;
+}
+
+/* ---- blocking requests ---------------------------------------------------------------- */
+
+static void
+test_path(void **state)
+{
+    char *p = st_kube_path(NULL, "v1", "services", "default", "web");
+    assert_string_equal(p, "/api/v1/namespaces/default/services/web");
+    free(p);
+    p = st_kube_path("split.smi-spec.io", "v1alpha2", "trafficsplits", NULL, NULL);
+    assert_string_equal(p, "/apis/split.smi-spec.io/v1alpha2/trafficsplits");
+    free(p);
+    p = st_kube_path("rbac.authorization.k8s.io", "v1", "clusterroles", "", "system:a b/c");
+    assert_string_equal(p, "/apis/rbac.authorization.k8s.io/v1/clusterroles/system:a%20b%2Fc");
+    free(p);
+}
+
+static void
+test_crud(void **state)
+{
+    struct st_kube_client *c = client();
+    struct st_err err;
+    json_t *out = NULL;
+    long status = 0;
+    char *coll = st_kube_path(NULL, "v1", "configmaps", "crud", NULL);
+    char *path = st_kube_path(NULL, "v1", "configmaps", "crud", "x");
+    json_t *obj = configmap("x", "1");
+
+    assert_string_equal(st_kube_client_namespace(c), "test");
+    assert_int_equal(st_kube_create(c, coll, obj, &out, &err), 0);
+    assert_string_equal(st_json_str(out, "metadata.namespace"), "crud");
+    json_decref(out);
+
+    assert_int_equal(st_kube_create(c, coll, obj, NULL, &err), ST_ECONFLICT);
+    assert_string_equal(err.msg, "configmaps \"x\" already exists");
+
+    assert_int_equal(st_kube_get(c, path, &out, &err), 0);
+    assert_string_equal(st_json_str(out, "data.v"), "1");
+    const char *rv1 = st_json_str(out, "metadata.resourceVersion");
+    assert_non_null(rv1);
+
+    /* PUT with the current version succeeds; with a stale one it conflicts. */
+    json_t *upd = json_deep_copy(out);
+    st_json_set_path(upd, "data.v", json_string("2"));
+    json_t *stored = NULL;
+    assert_int_equal(st_kube_update(c, path, upd, &stored, &err), 0);
+    assert_string_equal(st_json_str(stored, "data.v"), "2");
+    assert_int_equal(st_kube_update(c, path, upd, NULL, &err), ST_ECONFLICT);
+    assert_non_null(strstr(err.msg, "has been modified"));
+    json_decref(upd);
+    json_decref(stored);
+    json_decref(out);
+
+    json_t *patch = json_pack("{s:{s:s}}", "data", "w", "3");
+    assert_int_equal(st_kube_patch(c, path, ST_KUBE_PATCH_MERGE, patch, &out, &err), 0);
+    assert_string_equal(st_json_str(out, "data.v"), "2");
+    assert_string_equal(st_json_str(out, "data.w"), "3");
+    json_decref(out);
+    /* The fake server only knows merge patches: the content type reaches it. */
+    assert_int_equal(st_kube_patch(c, path, ST_KUBE_PATCH_STRATEGIC, patch, NULL, &err),
+                     ST_EPROTO);
+    assert_non_null(strstr(err.msg, "strategic-merge-patch+json"));
+    json_decref(patch);
+
+    assert_int_equal(st_kube_delete(c, path, NULL, &err), 0);
+    assert_int_equal(st_kube_request(c, "GET", path, NULL, NULL, &status, &out, &err),
+                     ST_ENOTFOUND);
+    assert_int_equal(status, 404);
+    assert_string_equal(err.msg, "configmaps \"x\" not found");
+    assert_string_equal(st_json_str(out, "kind"), "Status");
+    json_decref(out);
+    assert_int_equal(st_kube_delete(c, path, NULL, &err), ST_ENOTFOUND);
+
+    json_decref(obj);
+    free(coll);
+    free(path);
+    st_kube_client_free(c);
+}
+
+static void
+test_list_pages(void **state)
+{
+    struct st_kube_client *c = client();
+    struct st_err err;
+    json_t *list = NULL;
+    char name[32];
+
+    for (int i = 0; i < 7; i++) {
+        snprintf(name, sizeof(name), "p%d", i);
+        create_cm(c, "pages", name, "x");
+    }
+    char *coll = st_kube_path(NULL, "v1", "configmaps", "pages", NULL);
+    struct st_kube_list_opts lo = {.limit = 2};
+    assert_int_equal(st_kube_list(c, coll, &lo, &list, &err), 0);
+    json_t *items = json_object_get(list, "items");
+    assert_int_equal(json_array_size(items), 7);
+    assert_string_equal(st_json_str(items, "6.metadata.name"), "p6");
+    assert_non_null(st_json_str(list, "metadata.resourceVersion"));
+    assert_null(st_json_path(list, "metadata.continue"));
+    json_decref(list);
+
+    lo.max_items = 3;
+    assert_int_equal(st_kube_list(c, coll, &lo, &list, &err), ST_ETOOBIG);
+    assert_null(list);
+
+    /* A response past the client's cap fails cleanly. */
+    st_kube_client_set_limits(c, 0, 0, 300);
+    assert_int_equal(st_kube_list(c, coll, NULL, &list, &err), ST_ETOOBIG);
+    assert_non_null(strstr(err.msg, "larger than 300"));
+    free(coll);
+    st_kube_client_free(c);
+}
+
+static void
+test_auth_and_transport_errors(void **state)
+{
+    struct st_err err;
+    long status;
+    struct st_kube_client *c = client_with("{token: wrong}", "127.0.0.1", NULL);
+
+    assert_int_equal(st_kube_request(c, "GET", "/api/v1/namespaces/a/configmaps", NULL, NULL,
+                                     &status, NULL, &err),
+                     ST_EAUTH);
+    assert_int_equal(status, 401);
+    assert_string_equal(err.msg, "Unauthorized");
+    st_kube_client_free(c);
+
+    /* The certificate names fake.kube.test: a matching tls-server-name works, another fails. */
+    c = client_with("{token: tok-1}", "127.0.0.1", "fake.kube.test");
+    assert_int_equal(st_kube_request(c, "GET", "/api/v1/namespaces/a/configmaps", NULL, NULL,
+                                     &status, NULL, &err),
+                     0);
+    st_kube_client_free(c);
+    c = client_with("{token: tok-1}", "127.0.0.1", "other.kube.test");
+    assert_int_equal(st_kube_request(c, "GET", "/api/v1/namespaces/a/configmaps", NULL, NULL,
+                                     &status, NULL, &err),
+                     ST_ETLS);
+    st_kube_client_free(c);
+
+    /* The total timeout. */
+    c = client();
+    st_kube_client_set_limits(c, 0, 300, 0);
+    uint64_t t0 = st_now_ms();
+    assert_int_equal(st_kube_request(c, "GET", "/_control/sleep?ms=3000", NULL, NULL, &status,
+                                     NULL, &err),
+                     ST_ETIMEOUT);
+    assert_true(st_now_ms() - t0 < 2500);
+    st_kube_client_free(c);
+
+    /* Nothing listens on port 1 of 127.0.0.1. */
+    struct st_kube_config cfg = {.server = "https://127.0.0.1:1", .namespace = "default"};
+    c = st_kube_client_new(&cfg, &err);
+    assert_non_null(c);
+    assert_int_equal(st_kube_get(c, "/api/v1/namespaces", NULL, &err), -ECONNREFUSED);
+    st_kube_client_free(c);
+}
+
+static void
+test_token_file_rotation(void **state)
+{
+    struct st_err err;
+    char *tf = st_xasprintf("%s/token", tmpdir);
+    assert_int_equal(st_file_write_atomic(tf, "tok-1\n", 6, 0600), 0);
+    char *user = st_xasprintf("{tokenFile: %s}", tf);
+    struct st_kube_client *c = client_with(user, "127.0.0.1", NULL);
+    struct st_kube_client *admin = client();
+
+    assert_int_equal(st_kube_get(c, "/api/v1/namespaces/r/configmaps", NULL, &err), 0);
+    control(admin, "token?value=tok-2");
+    assert_int_equal(st_kube_get(c, "/api/v1/namespaces/r/configmaps", NULL, &err), ST_EAUTH);
+    assert_int_equal(st_file_write_atomic(tf, "tok-2\n", 6, 0600), 0);
+    assert_int_equal(st_kube_get(c, "/api/v1/namespaces/r/configmaps", NULL, &err), 0);
+    st_kube_client_free(admin);
+    /* Restore the token the other tests use. */
+    control(c, "token?value=tok-1");
+    st_kube_client_free(c);
+    free(user);
+    free(tf);
+}
+
+/* ---- watches ------------------------------------------------------------------------------ */
+
+struct loop_wait {
+    struct st_ev *loop;
+    struct st_ev_timer tick;
+    bool (*pred)(void *);
+    void *arg;
+    uint64_t deadline;
+    bool timed_out;
+};
+
+static void
+wait_tick(struct st_ev *loop, struct st_ev_timer *t)
+{
+    struct loop_wait *w = t->data;
+    if (w->pred(w->arg)) {
+        st_ev_stop(loop);
+        return;
+    }
+    if (st_ev_now_ms(loop) >= w->deadline) {
+        w->timed_out = true;
+        st_ev_stop(loop);
+        return;
+    }
+    st_ev_timer_start(loop, t, 10);
+}
+
+/* Runs <loop> until pred(arg) holds; fails the test after <ms>. */
+#define run_until(loop, pred, arg, ms) run_until_at(loop, pred, arg, ms, __LINE__)
+
+static void
+run_until_at(struct st_ev *loop, bool (*pred)(void *), void *arg, uint64_t ms, int line)
+{
+    struct loop_wait w = {.loop = loop, .pred = pred, .arg = arg};
+    st_ev_update_now(loop);
+    w.deadline = st_ev_now_ms(loop) + ms;
+    st_ev_timer_init(&w.tick, wait_tick, &w);
+    st_ev_timer_start(loop, &w.tick, 0);
+    assert_int_equal(st_ev_run(loop), 0);
+    st_ev_timer_stop(loop, &w.tick);
+    if (w.timed_out)
+        fail_msg("timed out waiting at line %d", line);
+}
+
+struct watch_log {
+    struct st_buf events; /* "TYPE name;" per event */
+    int n;
+    bool done;
+    int done_code;
+    char done_msg[256];
+    struct st_kube_watch *w;
+    bool free_in_event;
+    int want;
+};
+
+static void
+log_event(struct st_kube_watch *w, enum st_kube_event_type t, json_t *obj, void *data)
+{
+    struct watch_log *l = data;
+    const char *name = st_json_str(obj, "metadata.name");
+    assert_int_equal(st_buf_appendf(&l->events, "%s %s;", st_kube_event_name(t),
+                                    name ? name : "-"),
+                     0);
+    l->n++;
+    if (l->free_in_event) {
+        st_kube_watch_free(w);
+        l->w = NULL;
+        l->done = true;
+    }
+}
+
+static void
+log_done(struct st_kube_watch *w, int code, const struct st_err *err, void *data)
+{
+    struct watch_log *l = data;
+    l->done = true;
+    l->done_code = code;
+    st_strlcpy(l->done_msg, err->msg, sizeof(l->done_msg));
+}
+
+static bool
+log_has(void *arg)
+{
+    struct watch_log *l = arg;
+    return l->done || l->n >= l->want;
+}
+
+static bool
+log_has_one(void *arg)
+{
+    return ((struct watch_log *)arg)->n >= 1;
+}
+
+static bool
+log_done_p(void *arg)
+{
+    return ((struct watch_log *)arg)->done;
+}
+
+static void
+test_watch(void **state)
+{
+    struct st_err err;
+    struct st_ev *loop = st_ev_new(&err);
+    struct st_kube_client *c = client();
+    struct st_kube_client *admin = client();
+    struct watch_log l = {ST_BUF_INIT(0)};
+    json_t *list;
+    char *coll = st_kube_path(NULL, "v1", "configmaps", "w", NULL);
+
+    assert_int_equal(st_kube_client_attach(c, loop), 0);
+    create_cm(admin, "w", "before", "0");
+    assert_int_equal(st_kube_list(admin, coll, NULL, &list, &err), 0);
+    struct st_kube_watch_opts wo = {.path = coll,
+                                    .resource_version = st_json_str(list,
+                                                                    "metadata.resourceVersion")};
+    l.w = st_kube_watch_start(c, &wo, log_event, log_done, &l, &err);
+    assert_non_null(l.w);
+    json_decref(list);
+
+    create_cm(admin, "w", "a", "1");
+    create_cm(admin, "other", "not-seen", "1");
+    char *pa = st_kube_path(NULL, "v1", "configmaps", "w", "a");
+    json_t *patch = json_pack("{s:{s:s}}", "data", "v", "2");
+    assert_int_equal(st_kube_patch(admin, pa, ST_KUBE_PATCH_MERGE, patch, NULL, &err), 0);
+    l.want = 2;
+    run_until(loop, log_has, &l, 10000);
+    /* The stream is open now, so the server sends the bookmark to it. */
+    control(admin, "bookmark");
+    assert_int_equal(st_kube_delete(admin, pa, NULL, &err), 0);
+    l.want = 4;
+    run_until(loop, log_has, &l, 10000);
+    if (l.done)
+        fail_msg("watch ended: %d %s", l.done_code, l.done_msg);
+    assert_string_equal(st_buf_cstr(&l.events), "ADDED a;MODIFIED a;BOOKMARK -;DELETED a;");
+
+    /* An ERROR event with 410 ends the watch with ST_EGONE. */
+    control(admin, "expire");
+    run_until(loop, log_done_p, &l, 10000);
+    assert_int_equal(l.done_code, ST_EGONE);
+    assert_string_equal(l.done_msg, "too old resource version");
+    const char *rv = st_kube_watch_resource_version(l.w);
+    assert_true(rv[0] != '\0');
+    st_kube_watch_free(l.w);
+
+    /* A clean end after timeoutSeconds reports 0. */
+    l = (struct watch_log){ST_BUF_INIT(0)};
+    wo.resource_version = NULL;
+    wo.timeout_s = 1;
+    l.w = st_kube_watch_start(c, &wo, log_event, log_done, &l, &err);
+    run_until(loop, log_done_p, &l, 10000);
+    assert_int_equal(l.done_code, 0);
+    st_kube_watch_free(l.w);
+
+    /* A cut stream is an error. */
+    l.done = false;
+    wo.timeout_s = 0;
+    char *rv_now = current_rv(admin);
+    wo.resource_version = rv_now;
+    l.w = st_kube_watch_start(c, &wo, log_event, log_done, &l, &err);
+    create_cm(admin, "w", "b", "1");
+    run_until(loop, log_has_one, &l, 10000);
+    control(admin, "cut");
+    run_until(loop, log_done_p, &l, 10000);
+    assert_true(l.done_code < 0 && l.done_code != ST_EGONE);
+    st_kube_watch_free(l.w);
+    st_buf_free(&l.events);
+
+    /* Freeing from the event callback stops the stream. */
+    free(rv_now);
+    rv_now = current_rv(admin);
+    wo.resource_version = rv_now;
+    struct watch_log l2 = {ST_BUF_INIT(0)};
+    l2.free_in_event = true;
+    l2.w = st_kube_watch_start(c, &wo, log_event, log_done, &l2, &err);
+    create_cm(admin, "w", "c", "1");
+    create_cm(admin, "w", "d", "1");
+    run_until(loop, log_done_p, &l2, 10000);
+    assert_int_equal(l2.n, 1);
+    st_buf_free(&l2.events);
+    free(rv_now);
+
+    /* Watching a version older than the server keeps fails with 410. */
+    control(admin, "compact");
+    struct watch_log l3 = {ST_BUF_INIT(0)};
+    wo.resource_version = "101";
+    l3.w = st_kube_watch_start(c, &wo, log_event, log_done, &l3, &err);
+    run_until(loop, log_done_p, &l3, 10000);
+    assert_int_equal(l3.done_code, ST_EGONE);
+    st_kube_watch_free(l3.w);
+    st_buf_free(&l3.events);
+
+    json_decref(patch);
+    free(pa);
+    free(coll);
+    st_kube_client_free(admin);
+    st_kube_client_free(c);
+    st_ev_free(loop);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_path),
+        cmocka_unit_test(test_crud),
+        cmocka_unit_test(test_list_pages),
+        cmocka_unit_test(test_auth_and_transport_errors),
+        cmocka_unit_test(test_token_file_rotation),
+        cmocka_unit_test(test_watch),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -785,9 +785,12 @@ loadgen_report(struct loadgen *lg)
     fflush(stdout);
     fprintf(stderr,
             "loadgen: window_s=%.3f status_err=%" PRIu64 " io_err=%" PRIu64 " timeouts=%" PRIu64
-            " unsent=%" PRIu64 " connect_err=%" PRIu64 " clamped=%" PRIu64 "\n",
+            " unsent=%" PRIu64 " connect_err=%" PRIu64 " clamped=%" PRIu64 " cpu_ticks=%" PRIu64
+            " completed=%" PRIu64 " mean_ms=%.3f\n",
             (double)window / 1e9, c->status_err, c->io_err, c->timeouts, c->unsent,
-            c->connect_err, lg->hist.clamped);
+            c->connect_err, lg->hist.clamped,
+            lg->cpu_end_ticks - ST_MIN(lg->cpu_start_ticks, lg->cpu_end_ticks),
+            lg->completed_in_window, hist_mean(&lg->hist) / 1e6);
 }
 
 static void

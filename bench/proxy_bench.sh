@@ -1,0 +1,379 @@
+#!/usr/bin/env bash
+# proxy_bench.sh: one run of the strait proxy benchmark on loopback.
+#
+# Paths, all ending at the same nginx backend (one worker, static body):
+#   direct   loadgen -> backend
+#   haproxy  loadgen -> haproxy A -> mTLS 1.3 -> haproxy B -> backend
+#   nginx    loadgen -> nginx A   -> mTLS 1.3 -> nginx B   -> backend
+#   strait   loadgen --proxy -> strait-proxy outbound -> mTLS -> strait-proxy inbound -> backend
+# For each: max throughput (closed loop), p50/p99/p99.9 at fixed open-loop
+# rates, CPU per 1,000 requests of the proxies, RSS idle and under load.
+# The last line compares strait with the others. See bench/README.md.
+#
+# Usage: bench/proxy_bench.sh [--build DIR] [--quick] [--rates "1000 2000"]
+#        [--rate-seconds S] [--max-seconds S] [--paths "direct haproxy nginx strait"]
+set -euo pipefail
+
+time_limit=420 # seconds for the whole run; past that timeout(1) stops it (and the trap cleans up)
+if [ -z "${PROXY_BENCH_BOUNDED:-}" ]; then
+    PROXY_BENCH_BOUNDED=1 exec timeout -k 15 "$time_limit" "$0" "$@"
+fi
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+build=${BUILD:-$here/../build}
+rates="1000 2000"
+rate_s=10
+max_s=5
+warm_s=1
+rate_conns=16
+max_conns=32
+paths="direct haproxy nginx strait"
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --build) build=$2; shift 2 ;;
+    --quick) rate_s=3; max_s=2; shift ;;
+    --rates) rates=$2; shift 2 ;;
+    --rate-seconds) rate_s=$2; shift 2 ;;
+    --max-seconds) max_s=$2; shift 2 ;;
+    --paths) paths=$2; shift 2 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "proxy_bench: unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+
+loadgen=$build/bench/loadgen
+strait_proxy=$build/bin/strait-proxy
+if [ ! -x "$loadgen" ]; then
+    echo "proxy_bench: $loadgen not found; build the 'loadgen' target first" >&2
+    exit 2
+fi
+for tool in haproxy nginx openssl python3 curl; do
+    command -v "$tool" >/dev/null || { echo "proxy_bench: $tool is not installed" >&2; exit 2; }
+done
+
+work=$(mktemp -d /tmp/strait-bench.XXXXXX)
+chmod 0755 "$work"
+pids=() # every process we started, stopped by cleanup
+
+cleanup() {
+    local p
+    for p in "${pids[@]}"; do
+        kill -TERM "$p" 2>/dev/null || true
+    done
+    for p in "${pids[@]}"; do
+        for _ in 1 2 3 4 5 6 7 8 9 10; do
+            kill -0 "$p" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+    pids=()
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'echo "proxy_bench: interrupted" >&2; exit 130' INT TERM
+
+log() { echo "proxy_bench: $*" >&2; }
+
+# Prints <n> distinct free TCP ports on 127.0.0.1, avoiding strait's well-known ones.
+free_ports() {
+    /usr/bin/python3 - "$1" <<'EOF'
+import socket, sys
+n, socks, ports = int(sys.argv[1]), [], []
+reserved = {6443, 4140, 4143, 4191, 8086, 9990}
+while len(ports) < n:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    socks.append(s)
+    if p not in reserved:
+        ports.append(p)
+print(" ".join(map(str, ports)))
+EOF
+}
+
+# Waits up to 5 s for a TCP listener on 127.0.0.1:<port>.
+wait_port() {
+    local port=$1 i
+    for i in $(seq 50); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    log "nothing listens on 127.0.0.1:$port after 5 s"
+    return 1
+}
+
+# Fills a template: fill SRC DST KEY=VALUE...
+fill() {
+    local src=$1 dst=$2 expr=()
+    shift 2
+    for kv in "$@"; do
+        expr+=(-e "s|@${kv%%=*}@|${kv#*=}|g")
+    done
+    sed "${expr[@]}" "$src" >"$dst"
+}
+
+# Sum of VmRSS (KiB) of the given pids.
+rss_kb() {
+    local total=0 p kb
+    for p in "$@"; do
+        kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
+        total=$((total + ${kb:-0}))
+    done
+    echo "$total"
+}
+
+# The value of key=value in a loadgen line.
+field() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k {print $2}'; }
+
+# ---- certificates ---------------------------------------------------------------
+# The same hierarchy as a strait mesh (docs/identity.md): an anchor, an issuer,
+# and one ECDSA P-256 workload certificate per side with its identity as DNS
+# SAN. All three peers use these same keys and chains.
+trust_domain=cluster.local
+client_id=client.bench.serviceaccount.identity.strait.$trust_domain
+server_id=server.bench.serviceaccount.identity.strait.$trust_domain
+
+make_certs() {
+    local d=$work
+    (
+        cd "$d"
+        openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out anchor.key
+        openssl req -x509 -new -key anchor.key -subj /CN=strait-bench-anchor -days 2 \
+            -addext basicConstraints=critical,CA:TRUE \
+            -addext keyUsage=critical,keyCertSign,cRLSign -out anchor.crt
+        openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out issuer.key
+        openssl req -new -key issuer.key -subj "/CN=identity.strait.$trust_domain" -out issuer.csr
+        printf '%s\n' "basicConstraints=critical,CA:TRUE,pathlen:0" \
+            "keyUsage=critical,keyCertSign,cRLSign" "subjectKeyIdentifier=hash" \
+            "authorityKeyIdentifier=keyid" >issuer.ext
+        openssl x509 -req -in issuer.csr -CA anchor.crt -CAkey anchor.key -CAcreateserial \
+            -days 2 -extfile issuer.ext -out issuer.crt
+        local side id
+        for side in client server; do
+            if [ $side = client ]; then id=$client_id; else id=$server_id; fi
+            openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out $side.key
+            openssl req -new -key $side.key -subj "/CN=$id" -out $side.csr
+            printf '%s\n' "basicConstraints=critical,CA:FALSE" \
+                "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth,clientAuth" \
+                "subjectAltName=DNS:$id,URI:spiffe://$trust_domain/ns/bench/sa/$side" \
+                "subjectKeyIdentifier=hash" "authorityKeyIdentifier=keyid" >$side.ext
+            openssl x509 -req -in $side.csr -CA issuer.crt -CAkey issuer.key -CAcreateserial \
+                -days 1 -extfile $side.ext -out $side.crt
+            cat $side.crt issuer.crt >$side-chain.crt
+            cat $side-chain.crt $side.key >$side.pem # HAProxy wants one file
+        done
+        chmod 0600 ./*.key ./*.pem
+    ) >"$work/openssl.log" 2>&1 || { log "openssl failed:"; cat "$work/openssl.log" >&2; exit 1; }
+}
+
+# ---- processes ---------------------------------------------------------------------
+
+start_nginx() { # start_nginx NAME CONF -> sets started_pids (master and workers)
+    local name=$1 conf=$2 master
+    mkdir -p "$work/$name-tmp"
+    nginx -c "$conf" -p "$work" >"$work/$name.out" 2>&1 &
+    master=$!
+    pids+=("$master")
+    sleep 0.3
+    started_pids=("$master" $(pgrep -P "$master" || true))
+}
+
+start_haproxy() { # start_haproxy NAME CFG -> sets started_pids
+    local name=$1 cfg=$2
+    haproxy -f "$cfg" -db >"$work/$name.out" 2>&1 &
+    pids+=("$!")
+    started_pids=("$!")
+}
+
+# Stops the processes of one path (they are also in pids for the final trap).
+stop_pids() {
+    local p
+    for p in "$@"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "$@"; do
+        for _ in 1 2 3 4 5 6 7 8 9 10; do
+            kill -0 "$p" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$p" 2>/dev/null || true
+    done
+}
+
+# ---- fairness check: side B speaks only mutual TLS 1.3 ------------------------------
+
+# check_mtls PORT: "ok" when side B on PORT answers 200 to a client with the
+# client certificate over TLS 1.3, and refuses TLS 1.2 and clients without a
+# certificate (nginx answers those with a 400, HAProxy fails the handshake).
+check_mtls() {
+    local port=$1 url="https://$server_id:$1/" code
+    local common=(-s -o /dev/null --max-time 3 --resolve "$server_id:$port:127.0.0.1"
+        --cacert "$work/anchor.crt")
+    local cert=(--cert "$work/client-chain.crt" --key "$work/client.key")
+    code=$(curl "${common[@]}" "${cert[@]}" --tlsv1.3 -w '%{http_code}' "$url" || true)
+    [ "$code" = 200 ] || { echo "failed(mtls13=$code)"; return; }
+    code=$(curl "${common[@]}" "${cert[@]}" --tls-max 1.2 -w '%{http_code}' "$url" || true)
+    [ "$code" != 200 ] || { echo "failed(tls12_accepted)"; return; }
+    code=$(curl "${common[@]}" -w '%{http_code}' "$url" || true)
+    [ "$code" != 200 ] || { echo "failed(no_client_cert_accepted)"; return; }
+    echo ok
+}
+
+# ---- one path ----------------------------------------------------------------------
+
+declare -A max_rps p99_at
+# measure NAME "CPU/RSS PIDS" "EXTRA FIELDS" LOADGEN-ARGS...
+measure() {
+    local name=$1 watch=$2 extra=$3
+    shift 3
+    local pid_args=() idle_rss="-" line out errors=0 bound
+    local watch_list=${watch// /,}
+    if [ -n "$watch" ]; then
+        pid_args=(--pids "$watch_list")
+        idle_rss=$(rss_kb $watch)
+    fi
+    # A first request must work, or the path is broken and is not measured.
+    if ! out=$("$loadgen" "$@" --rate 10 --conns 1 --duration 0.2 --warmup 0 --timeout 2000 2>&1); then
+        log "$name: the first requests failed: $out"
+        echo "path=$name FAILED (no successful request; see the error above)"
+        return 0
+    fi
+
+    bound=$((max_s + warm_s + 15))
+    line=$(timeout "$bound" "$loadgen" "$@" --max --conns "$max_conns" --duration "$max_s" \
+        --warmup "$warm_s" "${pid_args[@]}" 2>>"$work/loadgen.err") || true
+    local mrps cpu_max rss_load
+    mrps=$(field "$line" achieved_rps)
+    cpu_max=$(field "$line" cpu_ms_per_1k)
+    rss_load=$(field "$line" rss_kb)
+    errors=$((errors + ${line:+$(field "$line" errors)}+0))
+    max_rps[$name]=${mrps:-0}
+
+    local lat="" r cpu_rate="-"
+    for r in $rates; do
+        bound=$((rate_s + warm_s + 20))
+        line=$(timeout "$bound" "$loadgen" "$@" --rate "$r" --conns "$rate_conns" \
+            --duration "$rate_s" --warmup "$warm_s" "${pid_args[@]}" 2>>"$work/loadgen.err") || true
+        if [ -z "$line" ]; then
+            lat+=" @${r}=failed"
+            continue
+        fi
+        lat+=" p50/p99/p999_ms@${r}=$(field "$line" p50_ms)/$(field "$line" p99_ms)/$(field "$line" p999_ms)"
+        errors=$((errors + $(field "$line" errors)))
+        p99_at[$name@$r]=$(field "$line" p99_ms)
+        cpu_rate=$(field "$line" cpu_ms_per_1k)
+        cpu_rate=${cpu_rate:--}
+    done
+    local last_rate=${rates##* }
+    echo "path=$name max_rps=${mrps:-0}${lat} cpu_ms_per_1k@max=${cpu_max:--}" \
+        "cpu_ms_per_1k@${last_rate}=${cpu_rate} rss_idle_kb=${idle_rss}" \
+        "rss_load_kb=${rss_load:--} errors=${errors}${extra:+ $extra}"
+}
+
+# ---- main ------------------------------------------------------------------------------
+
+make_certs
+read -r backend_port ha_a ha_b ng_a ng_b st_out st_in st_adm_a st_adm_b st_in_a st_out_b \
+    <<<"$(free_ports 11)"
+
+mkdir -p "$work/backend-tmp"
+fill "$here/peers/backend-nginx.conf" "$work/backend.conf" DIR="$work" PORT="$backend_port"
+start_nginx backend "$work/backend.conf"
+wait_port "$backend_port"
+backend_pids=("${started_pids[@]}")
+
+echo "# strait proxy benchmark: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)," \
+    "$(haproxy -v | head -1 | cut -d' ' -f1-3), $(nginx -v 2>&1 | cut -d' ' -f3)," \
+    "max ${max_s}s x ${max_conns} conns, rates ${rates} req/s x ${rate_s}s x ${rate_conns} conns"
+
+strait_status="not run"
+for path in $paths; do
+    case "$path" in
+    direct)
+        measure direct "" "" --target "127.0.0.1:$backend_port"
+        ;;
+    haproxy)
+        fill "$here/peers/haproxy-b.cfg" "$work/haproxy-b.cfg" DIR="$work" PORT_B="$ha_b" \
+            BACKEND_PORT="$backend_port"
+        fill "$here/peers/haproxy-a.cfg" "$work/haproxy-a.cfg" DIR="$work" PORT_A="$ha_a" \
+            PORT_B="$ha_b" SERVER_ID="$server_id"
+        start_haproxy haproxy-b "$work/haproxy-b.cfg"; hb=("${started_pids[@]}")
+        start_haproxy haproxy-a "$work/haproxy-a.cfg"; ha=("${started_pids[@]}")
+        wait_port "$ha_a" && wait_port "$ha_b"
+        sleep 0.3
+        measure haproxy "${ha[*]} ${hb[*]}" "mtls_check=$(check_mtls "$ha_b")" \
+            --target "127.0.0.1:$ha_a"
+        stop_pids "${ha[@]}" "${hb[@]}"
+        ;;
+    nginx)
+        fill "$here/peers/nginx-b.conf" "$work/nginx-b.conf" DIR="$work" PORT_B="$ng_b" \
+            BACKEND_PORT="$backend_port"
+        fill "$here/peers/nginx-a.conf" "$work/nginx-a.conf" DIR="$work" PORT_A="$ng_a" \
+            PORT_B="$ng_b" SERVER_ID="$server_id"
+        start_nginx nginx-b "$work/nginx-b.conf"; nb=("${started_pids[@]}")
+        start_nginx nginx-a "$work/nginx-a.conf"; na=("${started_pids[@]}")
+        wait_port "$ng_a" && wait_port "$ng_b"
+        measure nginx "${na[*]} ${nb[*]}" "mtls_check=$(check_mtls "$ng_b")" \
+            --target "127.0.0.1:$ng_a"
+        stop_pids "${na[@]}" "${nb[@]}"
+        ;;
+    strait)
+        if [ ! -x "$strait_proxy" ]; then
+            strait_status="strait-proxy not available ($strait_proxy not built)"
+            echo "path=strait skipped: $strait_status"
+            continue
+        fi
+        # The client side's routes send the backend's authority to the server
+        # side's inbound port, expecting the server identity; the inbound side
+        # forwards to the backend port named by the authority.
+        authority="backend.bench.svc.$trust_domain:$backend_port"
+        fill "$here/peers/strait-routes.json" "$work/strait-routes.json" \
+            AUTHORITY="$authority" INBOUND="127.0.0.1:$st_in" SERVER_ID="$server_id" \
+            BACKEND_PORT="$backend_port"
+        "$strait_proxy" --outbound "127.0.0.1:$st_out" --inbound "127.0.0.1:$st_in_a" \
+            --admin "127.0.0.1:$st_adm_a" --identity-cert "$work/client-chain.crt" \
+            --identity-key "$work/client.key" --trust-anchors "$work/anchor.crt" \
+            --routes "$work/strait-routes.json" >"$work/strait-a.out" 2>&1 &
+        pids+=("$!"); sa=$!
+        "$strait_proxy" --outbound "127.0.0.1:$st_out_b" --inbound "127.0.0.1:$st_in" \
+            --admin "127.0.0.1:$st_adm_b" --identity-cert "$work/server-chain.crt" \
+            --identity-key "$work/server.key" --trust-anchors "$work/anchor.crt" \
+            >"$work/strait-b.out" 2>&1 &
+        pids+=("$!"); sb=$!
+        if ! wait_port "$st_out" || ! wait_port "$st_in"; then
+            strait_status="strait-proxy did not start"
+            log "strait-proxy did not start; its output:"
+            cat "$work/strait-a.out" "$work/strait-b.out" >&2 || true
+            echo "path=strait skipped: $strait_status"
+            stop_pids "$sa" "$sb"
+            continue
+        fi
+        sleep 0.3
+        measure strait "$sa $sb" "" --proxy "127.0.0.1:$st_out" --target "$authority"
+        strait_status=ok
+        stop_pids "$sa" "$sb"
+        ;;
+    *)
+        log "unknown path $path"
+        ;;
+    esac
+done
+
+# ---- comparison --------------------------------------------------------------------------
+
+ratio() { # ratio A B: A/B with two decimals, n/a when either is missing or zero
+    awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "n/a" }'
+}
+last_rate=${rates##* }
+s=${max_rps[strait]:-0}
+added=$(awk -v s="${p99_at[strait@$last_rate]:-}" -v d="${p99_at[direct@$last_rate]:-}" \
+    'BEGIN { if (s != "" && d != "") printf "%.3f", s - d; else print "n/a" }')
+if [ "$strait_status" != ok ]; then
+    echo "# strait: $strait_status; its ratios are n/a"
+fi
+echo "ratio strait/haproxy=$(ratio "$s" "${max_rps[haproxy]:-0}")" \
+    "strait/nginx=$(ratio "$s" "${max_rps[nginx]:-0}")" \
+    "strait/direct=$(ratio "$s" "${max_rps[direct]:-0}") added_p99_ms=$added"

@@ -96,8 +96,8 @@ EOF
 
 # Waits up to 5 s for a TCP listener on 127.0.0.1:<port>.
 wait_port() {
-    local port=$1 i
-    for i in $(seq 50); do
+    local port=$1
+    for _ in $(seq 50); do
         if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             return 0
         fi
@@ -180,7 +180,7 @@ start_nginx() { # start_nginx NAME CONF -> sets started_pids (master and workers
     master=$!
     pids+=("$master")
     sleep 0.3
-    started_pids=("$master" $(pgrep -P "$master" || true))
+    mapfile -t started_pids < <(echo "$master"; pgrep -P "$master" || true)
 }
 
 start_haproxy() { # start_haproxy NAME CFG -> sets started_pids
@@ -222,55 +222,29 @@ check_mtls() {
     echo ok
 }
 
-# ---- one path ----------------------------------------------------------------------
+# ---- running loadgen -------------------------------------------------------------------
 
-declare -A max_rps p99_at
-# measure NAME "CPU/RSS PIDS" "EXTRA FIELDS" LOADGEN-ARGS...
-measure() {
-    local name=$1 watch=$2 extra=$3
-    shift 3
-    local pid_args=() idle_rss="-" line out errors=0 bound
-    local watch_list=${watch// /,}
-    if [ -n "$watch" ]; then
-        pid_args=(--pids "$watch_list")
-        idle_rss=$(rss_kb $watch)
+declare -A lg_args watch_pids status extra idle_rss best_max cpu_max rss_load errs lat \
+    cpu_rate p99_at
+
+# run_loadgen PATH MODE-ARGS...: prints loadgen's line ("" if it failed).
+run_loadgen() {
+    local path=$1 bound pid_args=()
+    shift
+    if [ -n "${watch_pids[$path]}" ]; then
+        pid_args=(--pids "${watch_pids[$path]// /,}")
     fi
-    # A first request must work, or the path is broken and is not measured.
-    if ! out=$("$loadgen" "$@" --rate 10 --conns 1 --duration 0.2 --warmup 0 --timeout 2000 2>&1); then
-        log "$name: the first requests failed: $out"
-        echo "path=$name FAILED (no successful request; see the error above)"
-        return 0
-    fi
+    bound=$((rate_s > max_s ? rate_s + warm_s + 20 : max_s + warm_s + 20))
+    # shellcheck disable=SC2086 # lg_args holds several words on purpose
+    timeout "$bound" "$loadgen" ${lg_args[$path]} "$@" "${pid_args[@]}" \
+        2>>"$work/loadgen-$path.err" || true
+}
 
-    bound=$((max_s + warm_s + 15))
-    line=$(timeout "$bound" "$loadgen" "$@" --max --conns "$max_conns" --duration "$max_s" \
-        --warmup "$warm_s" "${pid_args[@]}" 2>>"$work/loadgen.err") || true
-    local mrps cpu_max rss_load
-    mrps=$(field "$line" achieved_rps)
-    cpu_max=$(field "$line" cpu_ms_per_1k)
-    rss_load=$(field "$line" rss_kb)
-    errors=$((errors + ${line:+$(field "$line" errors)}+0))
-    max_rps[$name]=${mrps:-0}
-
-    local lat="" r cpu_rate="-"
-    for r in $rates; do
-        bound=$((rate_s + warm_s + 20))
-        line=$(timeout "$bound" "$loadgen" "$@" --rate "$r" --conns "$rate_conns" \
-            --duration "$rate_s" --warmup "$warm_s" "${pid_args[@]}" 2>>"$work/loadgen.err") || true
-        if [ -z "$line" ]; then
-            lat+=" @${r}=failed"
-            continue
-        fi
-        lat+=" p50/p99/p999_ms@${r}=$(field "$line" p50_ms)/$(field "$line" p99_ms)/$(field "$line" p999_ms)"
-        errors=$((errors + $(field "$line" errors)))
-        p99_at[$name@$r]=$(field "$line" p99_ms)
-        cpu_rate=$(field "$line" cpu_ms_per_1k)
-        cpu_rate=${cpu_rate:--}
-    done
-    local last_rate=${rates##* }
-    echo "path=$name max_rps=${mrps:-0}${lat} cpu_ms_per_1k@max=${cpu_max:--}" \
-        "cpu_ms_per_1k@${last_rate}=${cpu_rate} rss_idle_kb=${idle_rss}" \
-        "rss_load_kb=${rss_load:--} errors=${errors}${extra:+ $extra}"
+# The number of errors in a loadgen line, or 1 for a run that printed nothing.
+line_errors() {
+    local e
+    e=$(field "$1" errors)
+    echo "${e:-1}"
 }
 
 # ---- main ------------------------------------------------------------------------------
@@ -283,17 +257,22 @@ mkdir -p "$work/backend-tmp"
 fill "$here/peers/backend-nginx.conf" "$work/backend.conf" DIR="$work" PORT="$backend_port"
 start_nginx backend "$work/backend.conf"
 wait_port "$backend_port"
-backend_pids=("${started_pids[@]}")
 
 echo "# strait proxy benchmark: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)," \
     "$(haproxy -v | head -1 | cut -d' ' -f1-3), $(nginx -v 2>&1 | cut -d' ' -f3)," \
-    "max ${max_s}s x ${max_conns} conns, rates ${rates} req/s x ${rate_s}s x ${rate_conns} conns"
+    "max: best of 2 x ${max_s}s x ${max_conns} conns, rates ${rates} req/s x ${rate_s}s" \
+    "x ${rate_conns} conns"
 
-strait_status="not run"
+# Start every path's proxies first: idle they cost nothing, and the
+# measurements below can then take turns so that a burst of load from
+# elsewhere on the machine hits all paths alike rather than one of them.
+active=()
 for path in $paths; do
     case "$path" in
     direct)
-        measure direct "" "" --target "127.0.0.1:$backend_port"
+        lg_args[direct]="--target 127.0.0.1:$backend_port"
+        watch_pids[direct]=""
+        extra[direct]=""
         ;;
     haproxy)
         fill "$here/peers/haproxy-b.cfg" "$work/haproxy-b.cfg" DIR="$work" PORT_B="$ha_b" \
@@ -302,11 +281,14 @@ for path in $paths; do
             PORT_B="$ha_b" SERVER_ID="$server_id"
         start_haproxy haproxy-b "$work/haproxy-b.cfg"; hb=("${started_pids[@]}")
         start_haproxy haproxy-a "$work/haproxy-a.cfg"; ha=("${started_pids[@]}")
-        wait_port "$ha_a" && wait_port "$ha_b"
-        sleep 0.3
-        measure haproxy "${ha[*]} ${hb[*]}" "mtls_check=$(check_mtls "$ha_b")" \
-            --target "127.0.0.1:$ha_a"
-        stop_pids "${ha[@]}" "${hb[@]}"
+        if ! wait_port "$ha_a" || ! wait_port "$ha_b"; then
+            cat "$work/haproxy-a.out" "$work/haproxy-b.out" >&2 || true
+            status[haproxy]="haproxy did not start"
+            continue
+        fi
+        lg_args[haproxy]="--target 127.0.0.1:$ha_a"
+        watch_pids[haproxy]="${ha[*]} ${hb[*]}"
+        extra[haproxy]="mtls_check=$(check_mtls "$ha_b")"
         ;;
     nginx)
         fill "$here/peers/nginx-b.conf" "$work/nginx-b.conf" DIR="$work" PORT_B="$ng_b" \
@@ -315,20 +297,23 @@ for path in $paths; do
             PORT_B="$ng_b" SERVER_ID="$server_id"
         start_nginx nginx-b "$work/nginx-b.conf"; nb=("${started_pids[@]}")
         start_nginx nginx-a "$work/nginx-a.conf"; na=("${started_pids[@]}")
-        wait_port "$ng_a" && wait_port "$ng_b"
-        measure nginx "${na[*]} ${nb[*]}" "mtls_check=$(check_mtls "$ng_b")" \
-            --target "127.0.0.1:$ng_a"
-        stop_pids "${na[@]}" "${nb[@]}"
+        if ! wait_port "$ng_a" || ! wait_port "$ng_b"; then
+            cat "$work/nginx-a.out" "$work/nginx-b.out" >&2 || true
+            status[nginx]="nginx did not start"
+            continue
+        fi
+        lg_args[nginx]="--target 127.0.0.1:$ng_a"
+        watch_pids[nginx]="${na[*]} ${nb[*]}"
+        extra[nginx]="mtls_check=$(check_mtls "$ng_b")"
         ;;
     strait)
         if [ ! -x "$strait_proxy" ]; then
-            strait_status="strait-proxy not available ($strait_proxy not built)"
-            echo "path=strait skipped: $strait_status"
+            status[strait]="strait-proxy not available ($strait_proxy not built)"
             continue
         fi
         # The client side's routes send the backend's authority to the server
         # side's inbound port, expecting the server identity; the inbound side
-        # forwards to the backend port named by the authority.
+        # forwards to the backend port named there.
         authority="backend.bench.svc.$trust_domain:$backend_port"
         fill "$here/peers/strait-routes.json" "$work/strait-routes.json" \
             AUTHORITY="$authority" INBOUND="127.0.0.1:$st_in" SERVER_ID="$server_id" \
@@ -337,43 +322,110 @@ for path in $paths; do
             --admin "127.0.0.1:$st_adm_a" --identity-cert "$work/client-chain.crt" \
             --identity-key "$work/client.key" --trust-anchors "$work/anchor.crt" \
             --routes "$work/strait-routes.json" >"$work/strait-a.out" 2>&1 &
-        pids+=("$!"); sa=$!
+        sa=$!
+        pids+=("$sa")
         "$strait_proxy" --outbound "127.0.0.1:$st_out_b" --inbound "127.0.0.1:$st_in" \
             --admin "127.0.0.1:$st_adm_b" --identity-cert "$work/server-chain.crt" \
             --identity-key "$work/server.key" --trust-anchors "$work/anchor.crt" \
             >"$work/strait-b.out" 2>&1 &
-        pids+=("$!"); sb=$!
+        sb=$!
+        pids+=("$sb")
         if ! wait_port "$st_out" || ! wait_port "$st_in"; then
-            strait_status="strait-proxy did not start"
             log "strait-proxy did not start; its output:"
             cat "$work/strait-a.out" "$work/strait-b.out" >&2 || true
-            echo "path=strait skipped: $strait_status"
+            status[strait]="strait-proxy not available (it did not start)"
             stop_pids "$sa" "$sb"
             continue
         fi
-        sleep 0.3
-        measure strait "$sa $sb" "" --proxy "127.0.0.1:$st_out" --target "$authority"
-        strait_status=ok
-        stop_pids "$sa" "$sb"
+        lg_args[strait]="--proxy 127.0.0.1:$st_out --target $authority"
+        watch_pids[strait]="$sa $sb"
+        extra[strait]=""
         ;;
     *)
         log "unknown path $path"
+        status[$path]="unknown path"
+        continue
         ;;
     esac
+    # A few requests must work, or the path is broken and is not measured.
+    # shellcheck disable=SC2086
+    if ! out=$("$loadgen" ${lg_args[$path]} --rate 20 --conns 1 --duration 0.25 --warmup 0 \
+        --timeout 2000 2>&1); then
+        log "$path: the first requests failed: $out"
+        status[$path]="no successful request"
+        continue
+    fi
+    active+=("$path")
+done
+sleep 0.5
+for path in "${active[@]}"; do
+    idle_rss[$path]=-
+    if [ -n "${watch_pids[$path]}" ]; then
+        # shellcheck disable=SC2086
+        idle_rss[$path]=$(rss_kb ${watch_pids[$path]})
+    fi
+    best_max[$path]=0 cpu_max[$path]=- rss_load[$path]=0 errs[$path]=0 lat[$path]=""
+    cpu_rate[$path]=-
 done
 
-# ---- comparison --------------------------------------------------------------------------
+# Max throughput, closed loop: two turns over all paths, the better one counts.
+for _ in 1 2; do
+    for path in "${active[@]}"; do
+        line=$(run_loadgen "$path" --max --conns "$max_conns" --duration "$max_s" \
+            --warmup "$warm_s")
+        errs[$path]=$((${errs[$path]} + $(line_errors "$line")))
+        r=$(field "$line" achieved_rps)
+        if [ -n "$r" ] && [ "$r" -gt "${best_max[$path]}" ]; then
+            best_max[$path]=$r
+            c=$(field "$line" cpu_ms_per_1k)
+            cpu_max[$path]=${c:--}
+        fi
+        k=$(field "$line" rss_kb)
+        if [ -n "$k" ] && [ "$k" -gt "${rss_load[$path]}" ]; then
+            rss_load[$path]=$k
+        fi
+    done
+done
+
+# Latency at fixed rates, open loop, all paths at one rate before the next rate.
+for r in $rates; do
+    for path in "${active[@]}"; do
+        line=$(run_loadgen "$path" --rate "$r" --conns "$rate_conns" --duration "$rate_s" \
+            --warmup "$warm_s")
+        errs[$path]=$((${errs[$path]} + $(line_errors "$line")))
+        if [ -z "$line" ]; then
+            lat[$path]+=" p50/p99/p999_ms@${r}=failed"
+            continue
+        fi
+        lat[$path]+=" p50/p99/p999_ms@${r}=$(field "$line" p50_ms)/$(field "$line" p99_ms)"
+        lat[$path]+="/$(field "$line" p999_ms)"
+        p99_at[$path@$r]=$(field "$line" p99_ms)
+        c=$(field "$line" cpu_ms_per_1k)
+        cpu_rate[$path]=${c:--}
+    done
+done
+
+# ---- report --------------------------------------------------------------------------
+
+last_rate=${rates##* }
+for path in $paths; do
+    if [ -n "${status[$path]:-}" ]; then
+        echo "path=$path skipped: ${status[$path]}"
+        continue
+    fi
+    rl=${rss_load[$path]}
+    if [ "$rl" = 0 ]; then rl=-; fi
+    echo "path=$path max_rps=${best_max[$path]}${lat[$path]}" \
+        "cpu_ms_per_1k@max=${cpu_max[$path]} cpu_ms_per_1k@${last_rate}=${cpu_rate[$path]}" \
+        "rss_idle_kb=${idle_rss[$path]} rss_load_kb=$rl errors=${errs[$path]}${extra[$path]:+ ${extra[$path]}}"
+done
 
 ratio() { # ratio A B: A/B with two decimals, n/a when either is missing or zero
     awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "n/a" }'
 }
-last_rate=${rates##* }
-s=${max_rps[strait]:-0}
+s=${best_max[strait]:-0}
 added=$(awk -v s="${p99_at[strait@$last_rate]:-}" -v d="${p99_at[direct@$last_rate]:-}" \
     'BEGIN { if (s != "" && d != "") printf "%.3f", s - d; else print "n/a" }')
-if [ "$strait_status" != ok ]; then
-    echo "# strait: $strait_status; its ratios are n/a"
-fi
-echo "ratio strait/haproxy=$(ratio "$s" "${max_rps[haproxy]:-0}")" \
-    "strait/nginx=$(ratio "$s" "${max_rps[nginx]:-0}")" \
-    "strait/direct=$(ratio "$s" "${max_rps[direct]:-0}") added_p99_ms=$added"
+echo "ratio strait/haproxy=$(ratio "$s" "${best_max[haproxy]:-0}")" \
+    "strait/nginx=$(ratio "$s" "${best_max[nginx]:-0}")" \
+    "strait/direct=$(ratio "$s" "${best_max[direct]:-0}") added_p99_ms=$added"

@@ -319,13 +319,15 @@ for path in $paths; do
             AUTHORITY="$authority" INBOUND="127.0.0.1:$st_in" SERVER_ID="$server_id" \
             BACKEND_PORT="$backend_port"
         "$strait_proxy" --outbound "127.0.0.1:$st_out" --inbound "127.0.0.1:$st_in_a" \
-            --admin "127.0.0.1:$st_adm_a" --identity-cert "$work/client-chain.crt" \
+            --admin "127.0.0.1:$st_adm_a" --threads 1 --namespace bench \
+            --cluster-domain "$trust_domain" --log-level warn --identity-cert "$work/client-chain.crt" \
             --identity-key "$work/client.key" --trust-anchors "$work/anchor.crt" \
             --routes "$work/strait-routes.json" >"$work/strait-a.out" 2>&1 &
         sa=$!
         pids+=("$sa")
         "$strait_proxy" --outbound "127.0.0.1:$st_out_b" --inbound "127.0.0.1:$st_in" \
-            --admin "127.0.0.1:$st_adm_b" --identity-cert "$work/server-chain.crt" \
+            --admin "127.0.0.1:$st_adm_b" --threads 1 --namespace bench \
+            --cluster-domain "$trust_domain" --log-level warn --identity-cert "$work/server-chain.crt" \
             --identity-key "$work/server.key" --trust-anchors "$work/anchor.crt" \
             >"$work/strait-b.out" 2>&1 &
         sb=$!

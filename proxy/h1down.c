@@ -1,0 +1,583 @@
+/*
+ * The outbound port: plaintext connections from the local app. Each one
+ * speaks HTTP/1.1 (absolute-form through http_proxy, or origin-form with a
+ * Host after an iptables redirect), CONNECT, Upgrade, or HTTP/2 with prior
+ * knowledge (handed to h2srv.c). HTTP/1 requests become exchanges whose
+ * upstream is an HTTP/2 stream to a peer proxy; bodies flow through the
+ * exchange's bounded pipes in both directions.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "identity.h"
+#include "proxy.h"
+
+#define H1DOWN_IN_MAX (PROXY_MAX_HEAD_BYTES + PROXY_IO_CHUNK)
+#define H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+enum h1down_state { H1D_HEAD, H1D_EXCHANGE, H1D_CLOSING };
+enum h1down_framing { H1D_NONE, H1D_LENGTH, H1D_CHUNKED, H1D_CLOSE };
+
+struct h1down {
+    struct client cl;
+    struct conn *c;
+    struct proxy_thread *th;
+    struct st_buf in;
+    enum h1down_state state;
+    struct xchg *x;
+    /* Request body. */
+    enum st_http1_body req_framing;
+    uint64_t req_left;
+    struct st_http1_chunked chunked;
+    struct hmsg *req_trailers;
+    bool req_done;
+    /* Response. */
+    bool head_written, resp_done, head_method;
+    enum h1down_framing resp_framing;
+    uint64_t resp_left;
+    int minor;
+    bool keep_alive, eof, draining;
+};
+
+static void h1down_run(struct h1down *d);
+
+static void
+h1down_wake(void *side)
+{
+    h1down_run(side);
+}
+
+static const struct side_ops h1down_ops = {h1down_wake};
+
+static void
+h1down_free(struct h1down *d)
+{
+    if (d->x != NULL) {
+        xchg_detach_down(d->x);
+        d->x = NULL;
+    }
+    if (d->c != NULL) {
+        conn_close(d->c);
+        free(d->c);
+    }
+    client_unregister(d->th, &d->cl);
+    if (d->req_trailers != NULL) {
+        hmsg_free(d->req_trailers);
+        free(d->req_trailers);
+    }
+    st_buf_free(&d->in);
+    free(d);
+}
+
+static void
+h1down_conn_cb(struct conn *c, unsigned events)
+{
+    ST_UNUSED(events);
+    h1down_run(c->owner);
+}
+
+static void
+h1down_idle(struct st_ev *loop, struct st_ev_timer *t)
+{
+    struct h1down *d = t->data;
+
+    ST_UNUSED(loop);
+    if (d->state == H1D_HEAD && d->in.len > 0) {
+        /* A head that takes too long: 408, then close. */
+        static const char r408[] = "HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n"
+                                   "connection: close\r\n\r\n";
+        (void)conn_queue(d->c, r408, sizeof(r408) - 1);
+        d->state = H1D_CLOSING;
+        h1down_run(d);
+        return;
+    }
+    if (d->state != H1D_EXCHANGE)
+        h1down_free(d);
+}
+
+static void
+h1down_arm_idle(struct h1down *d)
+{
+    st_ev_timer_init(&d->c->timer, h1down_idle, d);
+    st_ev_timer_start(d->th->loop, &d->c->timer, d->th->px->cfg.idle_timeout_ms);
+}
+
+static void
+h1down_drain(struct client *cl)
+{
+    struct h1down *d = ST_CONTAINER_OF(cl, struct h1down, cl);
+
+    d->draining = true;
+    d->keep_alive = false;
+    if (d->state == H1D_HEAD && d->in.len == 0)
+        h1down_free(d);
+}
+
+void
+h1down_accept(struct proxy_thread *th, int fd)
+{
+    struct h1down *d = st_xcalloc(1, sizeof(*d));
+
+    d->th = th;
+    d->c = st_xmalloc(sizeof(*d->c));
+    conn_init(d->c, th, fd, NULL, false, h1down_conn_cb, d);
+    d->c->tcp = stats_tcp(th->stats, "direction=\"outbound\",peer=\"src\",tls=\"false\"");
+    stats_tcp_open(d->c->tcp);
+    st_sock_set_nodelay(fd, true);
+    st_buf_init(&d->in, H1DOWN_IN_MAX);
+    client_register(th, &d->cl, h1down_drain);
+    h1down_arm_idle(d);
+}
+
+/* Reads more input; > 0 bytes, 0 at the end, -EAGAIN, or an error. */
+static ssize_t
+h1down_fill(struct h1down *d)
+{
+    ssize_t r;
+
+    if (d->eof)
+        return 0;
+    if (d->in.len >= H1DOWN_IN_MAX)
+        return -ENOBUFS;
+    if (st_buf_reserve(&d->in, ST_MIN((size_t)PROXY_IO_CHUNK, H1DOWN_IN_MAX - d->in.len)) < 0)
+        return -ENOBUFS;
+    r = conn_read(d->c, d->in.data + d->in.len,
+                  ST_MIN(d->in.cap - d->in.len, H1DOWN_IN_MAX - d->in.len));
+    if (r > 0) {
+        d->in.len += (size_t)r;
+        d->in.data[d->in.len] = '\0';
+    } else if (r == 0) {
+        d->eof = true;
+    }
+    return r;
+}
+
+/* Queues a complete error answer and switches to closing. */
+static void
+h1down_error(struct h1down *d, int status, const char *reason)
+{
+    struct st_buf b = ST_BUF_INIT(0);
+    int rc = st_buf_appendf(&b,
+                            "HTTP/1.1 %d %s\r\ncontent-type: text/plain\r\ncontent-length: %zu\r\n"
+                            "connection: close\r\n\r\n%s\n",
+                            status, st_http_status_reason(status), strlen(reason) + 1, reason);
+    if (rc == 0)
+        (void)conn_queue(d->c, b.data, b.len);
+    st_buf_free(&b);
+    d->state = H1D_CLOSING;
+}
+
+static int
+h1down_trailer(void *arg, struct st_str name, struct st_str value)
+{
+    struct h1down *d = arg;
+
+    if (d->req_trailers == NULL) {
+        d->req_trailers = st_xmalloc(sizeof(*d->req_trailers));
+        hmsg_init(d->req_trailers);
+    }
+    return hmsg_add(d->req_trailers, name.p, name.n, value.p, value.n);
+}
+
+/* Builds the exchange for a parsed request head, or answers it directly. */
+static void
+h1down_start(struct h1down *d, const struct st_http1_request *req, size_t head_len)
+{
+    struct proxy_thread *th = d->th;
+    struct xchg *x;
+    int rc = 0;
+
+    if (!identity_ready(th->px->id)) {
+        h1down_error(d, 503, "strait-proxy: no identity certificate yet; meshed traffic is off");
+        return;
+    }
+
+    if (req->host.n == 0) {
+        h1down_error(d, 400, "the request names no authority (Host)");
+        return;
+    }
+    if (req->method_id == ST_HTTP_CONNECT || req->upgrade) {
+        char *authority = st_str_dup(req->host);
+        struct st_buf pre = ST_BUF_INIT(0);
+        if (req->upgrade) {
+            /* Re-send the head in origin form; the app answers 101 through the tunnel. */
+            struct st_http_header hdrs[PROXY_MAX_FIELDS + 1];
+            size_t n = 0;
+            hdrs[n++] = (struct st_http_header){ST_STR("Host"), req->host};
+            for (size_t i = 0; i < req->num_headers && n < ST_ARRAY_LEN(hdrs); i++) {
+                struct st_str nm = req->headers[i].name;
+                if (st_str_casecmp_eq(nm, ST_STR("host")) ||
+                    st_str_casecmp_eq(nm, ST_STR("proxy-connection")) ||
+                    st_str_casecmp_eq(nm, ST_STR("proxy-authorization")))
+                    continue;
+                hdrs[n++] = req->headers[i];
+            }
+            struct st_str target = req->form == ST_HTTP1_FORM_ABSOLUTE
+                                       ? (struct st_str){req->path.p, req->target.n -
+                                                                          (size_t)(req->path.p -
+                                                                                   req->target.p)}
+                                       : req->target;
+            if (req->path.p == NULL || target.n == 0)
+                target = ST_STR("/");
+            rc = st_http1_write_request_head(&pre, req->method, target, 1, hdrs, n);
+        }
+        if (rc == 0)
+            rc = st_buf_append(&pre, d->in.data + head_len, d->in.len - head_len);
+        if (rc < 0) {
+            st_buf_free(&pre);
+            free(authority);
+            h1down_error(d, 400, "cannot forward this request head");
+            return;
+        }
+        struct conn *c = d->c;
+        d->c = NULL;
+        st_ev_timer_stop(th->loop, &c->timer);
+        opaque_connect(th, c, authority, &pre, req->method_id == ST_HTTP_CONNECT);
+        st_buf_free(&pre);
+        free(authority);
+        h1down_free(d);
+        return;
+    }
+
+    x = xchg_new(th, XCHG_OUTBOUND);
+    x->req.method = st_str_dup(req->method);
+    x->req.scheme = st_xstrdup("http");
+    x->req.authority = st_str_dup(req->host);
+    if (req->form == ST_HTTP1_FORM_ABSOLUTE) {
+        x->req.path = req->query.p != NULL
+                          ? st_xasprintf(ST_STR_FMT "?" ST_STR_FMT, ST_STR_ARG(req->path),
+                                         ST_STR_ARG(req->query))
+                          : st_str_dup(req->path);
+    } else {
+        x->req.path = st_str_dup(req->target);
+    }
+    for (size_t i = 0; i < req->num_headers && rc == 0; i++) {
+        char *name = st_str_dup(req->headers[i].name);
+        for (char *p = name; *p != '\0'; p++)
+            *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+        bool skip = hmsg_hop_by_hop(name) || strcmp(name, "expect") == 0 ||
+                    st_http_connection_lists(req->headers, req->num_headers,
+                                             req->headers[i].name) ||
+                    strncmp(name, "strait-", 7) == 0;
+        if (!skip && strcmp(name, "te") == 0)
+            skip = true;
+        if (!skip)
+            rc = hmsg_add(&x->req, name, strlen(name), req->headers[i].value.p,
+                          req->headers[i].value.n);
+        free(name);
+    }
+    const struct st_http_header *te = st_http_header_get(req->headers, req->num_headers, "te");
+    if (rc == 0 && te != NULL && st_http_token_has(te->value, "trailers"))
+        rc = hmsg_add(&x->req, "te", 2, "trailers", 8);
+    if (rc < 0) {
+        /* Never routed: nothing to count; the exchange is freed by the detach. */
+        xchg_attach_down(x, d, &h1down_ops);
+        xchg_detach_down(x);
+        h1down_error(d, 431, "too many or too large header fields");
+        return;
+    }
+    x->req.content_length = req->content_length;
+
+    d->x = x;
+    d->state = H1D_EXCHANGE;
+    d->minor = req->minor_version;
+    d->keep_alive = req->keep_alive && !d->draining;
+    d->head_method = req->method_id == ST_HTTP_HEAD;
+    d->head_written = d->resp_done = false;
+    d->req_framing = st_http1_request_body(req);
+    d->req_left = d->req_framing == ST_HTTP1_BODY_LENGTH ? (uint64_t)req->content_length : 0;
+    d->req_done = d->req_framing == ST_HTTP1_BODY_NONE ||
+                  (d->req_framing == ST_HTTP1_BODY_LENGTH && d->req_left == 0);
+    st_http1_chunked_init(&d->chunked);
+    d->chunked.on_trailer = h1down_trailer;
+    d->chunked.arg = d;
+    x->reqbody.eof = d->req_done;
+    st_buf_consume(&d->in, head_len);
+    st_ev_timer_stop(th->loop, &d->c->timer);
+    xchg_attach_down(x, d, &h1down_ops);
+    route_request(x);
+    if (!x->aborted && req->expect_continue && !d->req_done) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        (void)conn_queue(d->c, cont, sizeof(cont) - 1);
+    }
+}
+
+/* Moves request body bytes from the socket into the exchange. Returns < 0 on a fatal error. */
+static int
+h1down_pump_request(struct h1down *d)
+{
+    struct xchg *x = d->x;
+    bool pushed = false;
+
+    while (!d->req_done && !pipe_full(&x->reqbody)) {
+        if (d->in.len == 0) {
+            ssize_t r = h1down_fill(d);
+            if (r == -EAGAIN)
+                break;
+            if (r <= 0) {
+                xchg_abort(x, 400, "the client closed the connection in the middle of the body");
+                return -EPIPE;
+            }
+        }
+        if (d->req_framing == ST_HTTP1_BODY_LENGTH) {
+            size_t n = (size_t)ST_MIN((uint64_t)d->in.len, d->req_left);
+            if (pipe_push(&x->reqbody, d->in.data, n) < 0)
+                return ST_ETOOBIG;
+            st_buf_consume(&d->in, n);
+            d->req_left -= n;
+            d->req_done = d->req_left == 0;
+            pushed = true;
+        } else {
+            size_t used = 0;
+            struct st_str data;
+            int rc = st_http1_chunked_decode(&d->chunked, d->in.data, d->in.len, &used, &data);
+            if (rc < 0) {
+                xchg_abort(x, st_http1_error_status(rc), st_http1_error_reason(rc));
+                return rc;
+            }
+            if (data.n > 0 && pipe_push(&x->reqbody, data.p, data.n) < 0)
+                return ST_ETOOBIG;
+            st_buf_consume(&d->in, used);
+            pushed = pushed || data.n > 0;
+            if (rc == 1) {
+                d->req_done = true;
+                x->reqbody.trailers = d->req_trailers;
+                d->req_trailers = NULL;
+            }
+        }
+    }
+    if (d->req_done && !x->reqbody.eof) {
+        x->reqbody.eof = true;
+        pushed = true;
+    }
+    if (pushed)
+        xchg_wake_up(x);
+    return 0;
+}
+
+static int
+h1down_write_head(struct h1down *d)
+{
+    struct xchg *x = d->x;
+    struct st_http_header hdrs[PROXY_MAX_FIELDS + 2];
+    size_t n = 0;
+    int status = x->resp.status;
+    bool has_cl = false;
+
+    if (d->head_method || status == 204 || status == 304 || status < 200) {
+        d->resp_framing = H1D_NONE;
+    } else if (hmsg_get(&x->resp, "content-length") != NULL) {
+        uint64_t v;
+        if (st_parse_u64(st_str_c(hmsg_get(&x->resp, "content-length")), INT64_MAX, &v) < 0)
+            return ST_EPROTO;
+        d->resp_framing = H1D_LENGTH;
+        d->resp_left = v;
+    } else if (d->minor == 1) {
+        d->resp_framing = H1D_CHUNKED;
+    } else {
+        d->resp_framing = H1D_CLOSE;
+        d->keep_alive = false;
+    }
+    if (!d->req_done)
+        d->keep_alive = false; /* the rest of the body cannot be skipped safely */
+    for (size_t i = 0; i < x->resp.n && n < PROXY_MAX_FIELDS; i++) {
+        if (hmsg_hop_by_hop(x->resp.f[i].name))
+            continue;
+        if (strcmp(x->resp.f[i].name, "content-length") == 0) {
+            if (has_cl || d->resp_framing == H1D_CHUNKED || d->resp_framing == H1D_CLOSE)
+                continue;
+            has_cl = true;
+        }
+        hdrs[n++] = (struct st_http_header){st_str_c(x->resp.f[i].name),
+                                            st_str_c(x->resp.f[i].value)};
+    }
+    if (d->resp_framing == H1D_CHUNKED)
+        hdrs[n++] = (struct st_http_header){ST_STR("transfer-encoding"), ST_STR("chunked")};
+    if (!d->keep_alive)
+        hdrs[n++] = (struct st_http_header){ST_STR("connection"), ST_STR("close")};
+    return st_http1_write_response_head(&d->c->out, status, ST_STR(""), d->minor, hdrs, n);
+}
+
+/* Moves response bytes from the exchange to the socket's output. */
+static int
+h1down_pump_response(struct h1down *d)
+{
+    struct xchg *x = d->x;
+    char buf[PROXY_IO_CHUNK];
+    int rc;
+
+    if (!d->head_written) {
+        if (!x->resp_ready)
+            return 0;
+        if ((rc = h1down_write_head(d)) < 0)
+            return rc;
+        d->head_written = true;
+    }
+    while (d->c->out.len < PROXY_OUT_HIGH && x->respbody.buf.len > 0) {
+        size_t n = pipe_take(&x->respbody, buf, sizeof(buf));
+        if (d->resp_framing == H1D_NONE)
+            continue;
+        if (d->resp_framing == H1D_LENGTH) {
+            if (n > d->resp_left)
+                return ST_EPROTO;
+            d->resp_left -= n;
+            rc = conn_queue(d->c, buf, n);
+        } else if (d->resp_framing == H1D_CHUNKED) {
+            rc = st_http1_append_chunk(&d->c->out, buf, n);
+        } else {
+            rc = conn_queue(d->c, buf, n);
+        }
+        if (rc < 0)
+            return rc;
+    }
+    if (x->respbody.unacked > 0)
+        xchg_wake_up(x);
+    if (x->respbody.eof && x->respbody.buf.len == 0 && !d->resp_done) {
+        if (d->resp_framing == H1D_LENGTH && d->resp_left != 0)
+            return ST_EPROTO;
+        if (d->resp_framing == H1D_CHUNKED) {
+            rc = conn_queue(d->c, "0\r\n", 3);
+            struct hmsg *t = x->respbody.trailers;
+            for (size_t i = 0; t != NULL && i < t->n && rc == 0; i++)
+                if (!hmsg_hop_by_hop(t->f[i].name) && strchr(t->f[i].value, '\r') == NULL &&
+                    strchr(t->f[i].value, '\n') == NULL)
+                    rc = st_buf_appendf(&d->c->out, "%s: %s\r\n", t->f[i].name, t->f[i].value);
+            if (rc == 0)
+                rc = conn_queue(d->c, "\r\n", 2);
+            if (rc < 0)
+                return rc;
+        }
+        d->resp_done = true;
+        xchg_count(x, true);
+    }
+    return 0;
+}
+
+static void
+h1down_run(struct h1down *d)
+{
+    for (;;) {
+        if (d->state == H1D_HEAD) {
+            struct st_http1_request req;
+            struct st_http_header hdrs[PROXY_MAX_FIELDS];
+            int rc = 0;
+
+            if (d->in.len > 0) {
+                size_t m = ST_MIN(d->in.len, sizeof(H2_PREFACE) - 1);
+                if (memcmp(d->in.data, H2_PREFACE, m) == 0) {
+                    if (d->in.len < sizeof(H2_PREFACE) - 1) {
+                        rc = 0;
+                    } else {
+                        struct conn *c = d->c;
+                        d->c = NULL;
+                        st_ev_timer_stop(d->th->loop, &c->timer);
+                        if (!identity_ready(d->th->px->id)) {
+                            conn_close(c);
+                            free(c);
+                        } else {
+                            h2srv_start(d->th, c, XCHG_OUTBOUND, NULL, d->in.data, d->in.len);
+                        }
+                        h1down_free(d);
+                        return;
+                    }
+                } else {
+                    rc = st_http1_parse_request(d->in.data, d->in.len, NULL, &req, hdrs,
+                                                ST_ARRAY_LEN(hdrs));
+                }
+            }
+            if (rc > 0) {
+                h1down_start(d, &req, (size_t)rc);
+                if (d->c == NULL)
+                    return; /* handed over */
+                continue;
+            }
+            if (rc < 0) {
+                h1down_error(d, st_http1_error_status(rc), st_http1_error_reason(rc));
+                continue;
+            }
+            if (d->draining && d->in.len == 0) {
+                h1down_free(d);
+                return;
+            }
+            ssize_t r = h1down_fill(d);
+            if (r == -EAGAIN)
+                break;
+            if (r == -ENOBUFS) {
+                h1down_error(d, 431, "request head too large");
+                continue;
+            }
+            if (r <= 0) {
+                h1down_free(d);
+                return;
+            }
+            if (d->in.len == (size_t)r)
+                h1down_arm_idle(d); /* the first bytes of a head: the head timer runs */
+            continue;
+        }
+
+        if (d->state == H1D_EXCHANGE) {
+            struct xchg *x = d->x;
+            if (x->aborted && !d->head_written) {
+                int status = x->abort_status != 0 ? x->abort_status : 502;
+                char *reason = st_xasprintf("strait-proxy: %s",
+                                            x->abort_reason != NULL ? x->abort_reason : "");
+                xchg_count(x, false);
+                h1down_error(d, status, reason);
+                free(reason);
+                xchg_detach_down(x);
+                d->x = NULL;
+                continue;
+            }
+            if (x->aborted) {
+                h1down_free(d);
+                return;
+            }
+            if (h1down_pump_request(d) < 0 && !x->aborted) {
+                xchg_abort(x, 400, "bad request body");
+                continue;
+            }
+            if (x->aborted)
+                continue;
+            int rc = h1down_pump_response(d);
+            if (rc < 0) {
+                xchg_abort(x, 502, "bad response from upstream");
+                if (d->head_written) {
+                    h1down_free(d);
+                    return;
+                }
+                continue;
+            }
+            rc = conn_flush(d->c);
+            if (rc < 0 && rc != -EAGAIN) {
+                h1down_free(d);
+                return;
+            }
+            if (d->resp_done && rc == 0) {
+                bool again = d->req_done && d->keep_alive && !d->eof;
+                xchg_detach_down(x);
+                d->x = NULL;
+                if (!again) {
+                    h1down_free(d);
+                    return;
+                }
+                d->state = H1D_HEAD;
+                h1down_arm_idle(d);
+                continue;
+            }
+            /* The client left before the answer (an EOF seen while reading the body is handled there). */
+            if (d->eof && !d->req_done) {
+                h1down_free(d);
+                return;
+            }
+            break;
+        }
+
+        /* H1D_CLOSING: write what is queued, then close. */
+        int rc = conn_flush(d->c);
+        if (rc == -EAGAIN)
+            break;
+        h1down_free(d);
+        return;
+    }
+}

@@ -1,0 +1,328 @@
+/*
+ * strait-proxy internals shared by its modules: configuration, the per-thread
+ * state, byte-stream connections (plain or TLS), HTTP message heads, body
+ * pipes and exchanges (one request/response between a downstream and an
+ * upstream side). See docs/proxy.md for the model.
+ *
+ * Everything except the identity slots, the stats registry and the draining
+ * flag belongs to one loop thread.
+ */
+#ifndef STRAIT_PROXY_H
+#define STRAIT_PROXY_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "strait/core.h"
+#include "strait/ev.h"
+#include "strait/http1.h"
+#include "strait/sock.h"
+#include "strait/tls.h"
+
+#include "discovery.h"
+#include "stats.h"
+
+/* ALPN names spoken between proxies. */
+#define PROXY_ALPN_H2 "h2"
+#define PROXY_ALPN_OPAQUE "strait.io/transport/1"
+/* The header that tells the receiving proxy where a request goes. */
+#define PROXY_DST_HEADER "strait-dst"
+/* Set by the inbound side on requests to the app: the verified client identity. */
+#define PROXY_CLIENT_ID_HEADER "strait-client-id"
+/* Hop counter that lets a gateway detect loops. */
+#define PROXY_HOPS_HEADER "strait-hops"
+#define PROXY_MAX_HOPS 4
+
+#define PROXY_IO_CHUNK 16384
+#define PROXY_PIPE_HIGH (64 * 1024)      /* a producer stops above this */
+#define PROXY_H2_WINDOW (256 * 1024)     /* per-stream receive window */
+#define PROXY_PIPE_MAX (2 * PROXY_H2_WINDOW + PROXY_PIPE_HIGH)
+#define PROXY_OUT_HIGH (128 * 1024)      /* queued output before producers pause */
+#define PROXY_OUT_MAX (4 * 1024 * 1024)  /* hard cap of one connection's output */
+#define PROXY_MAX_FIELDS 100             /* header fields of one message */
+#define PROXY_MAX_HEAD_BYTES (64 * 1024) /* bytes of one head (names + values) */
+
+struct proxy_config {
+    struct st_sockaddr outbound, inbound, admin;
+    const char *identity_cert, *identity_key, *trust_anchors;
+    const char *routes;
+    const char *forward_host; /* inbound forwards to forward_host:<target port> */
+    const char *namespace_;   /* for short authorities */
+    const char *cluster_domain;
+    bool gateway;
+    int threads;
+    uint32_t connect_timeout_ms;
+    uint32_t idle_timeout_ms;
+    uint32_t request_timeout_ms; /* until the response head */
+    uint32_t drain_timeout_ms;
+    uint32_t handshake_timeout_ms;
+    uint32_t reload_interval_ms;
+    size_t max_conns;   /* accepted connections per thread */
+    uint32_t max_streams; /* concurrent HTTP/2 streams per connection */
+};
+
+struct identity;
+struct proxy_thread;
+
+/* Process-wide state; the threads share it read-only except where noted. */
+struct proxy {
+    struct proxy_config cfg;
+    struct identity *id; /* thread-safe */
+    struct stats_registry *stats;
+    struct proxy_thread **threads;
+    int n_threads;
+    atomic_bool draining;
+    atomic_int running; /* threads still running their loop */
+};
+
+struct list {
+    struct list *prev, *next;
+};
+
+static inline void
+list_init(struct list *l)
+{
+    l->prev = l->next = l;
+}
+
+static inline void
+list_add(struct list *head, struct list *e)
+{
+    e->next = head->next;
+    e->prev = head;
+    head->next->prev = e;
+    head->next = e;
+}
+
+static inline void
+list_del(struct list *e)
+{
+    if (e->next != NULL && e->next != e) {
+        e->prev->next = e->next;
+        e->next->prev = e->prev;
+    }
+    e->prev = e->next = e;
+}
+
+static inline bool
+list_empty(const struct list *l)
+{
+    return l->next == l;
+}
+
+/* The state of one loop thread. */
+struct proxy_thread {
+    struct proxy *px;
+    int index;
+    struct st_ev *loop;
+    int out_fd, in_fd;
+    struct st_ev_io out_io, in_io;
+    struct discovery *disc;
+    struct stats *stats; /* this thread's counters */
+    struct st_rng rng;
+    struct list peers;     /* struct peer: pooled HTTP/2 connections to other proxies */
+    struct list app_idle;  /* struct h1up: idle keep-alive connections to apps */
+    struct list clients;   /* struct client: accepted connections (for draining) */
+    size_t n_conns;        /* accepted connections open */
+    struct st_ev_timer tick; /* reloads, drain checks */
+    uint64_t drain_deadline;
+    bool draining;
+};
+
+/* ---- connections ------------------------------------------------------------ */
+
+struct conn;
+typedef void conn_cb(struct conn *c, unsigned events);
+
+/*
+ * One socket, plain or TLS, watched edge-triggered for reading and writing at
+ * once; the owner's callback tries to make progress both ways on every event.
+ */
+struct conn {
+    int fd;
+    struct st_tls_conn *tls;
+    struct st_ev_io io;
+    struct proxy_thread *th;
+    conn_cb *cb;
+    void *owner;
+    struct st_buf out; /* queued output, capped at PROXY_OUT_MAX */
+    bool handshaken;
+    bool wr_shut;
+    struct st_ev_timer timer; /* free for the owner */
+    struct st_ev_defer kick;
+    uint64_t rbytes, wbytes;
+    struct stats_series *tcp; /* tcp_* series, or NULL */
+    uint64_t opened_ms;
+};
+
+/*
+ * Takes ownership of <fd> and starts watching it. <tls_ctx> (borrowed, may be
+ * NULL for plain) makes it a TLS connection; <server> picks the side.
+ */
+void conn_init(struct conn *c, struct proxy_thread *th, int fd, struct st_tls_ctx *tls_ctx,
+               bool server, conn_cb *cb, void *owner);
+/* Hands the connection to a new owner. */
+void conn_rebind(struct conn *c, conn_cb *cb, void *owner);
+/* 0 when the TLS handshake is done (or plain), -EAGAIN to wait, else an error. */
+int conn_handshake(struct conn *c);
+/* Bytes read (> 0), 0 at the end, -EAGAIN, or an error. */
+ssize_t conn_read(struct conn *c, void *buf, size_t n);
+/* Queues bytes; ST_ETOOBIG past PROXY_OUT_MAX. */
+int conn_queue(struct conn *c, const void *p, size_t n);
+/* Writes queued output: 0 when all is written, -EAGAIN when some is left, or an error. */
+int conn_flush(struct conn *c);
+/* Sends the end of the stream (close_notify or FIN) once the output is flushed. */
+void conn_shutdown_write(struct conn *c);
+/* Re-runs the owner callback on the next loop iteration (after a pause). */
+void conn_kick(struct conn *c);
+/* Stops watching, frees TLS state and closes the fd. Idempotent. */
+void conn_close(struct conn *c);
+bool conn_is_open(const struct conn *c);
+
+/* ---- HTTP messages ----------------------------------------------------------- */
+
+struct hfield {
+    char *name; /* lower case */
+    char *value;
+};
+
+/* A request or response head, or a trailer section, in HTTP/2 terms. Owned strings. */
+struct hmsg {
+    char *method, *scheme, *authority, *path; /* requests */
+    int status;                               /* responses */
+    struct hfield *f;
+    size_t n, cap;
+    size_t bytes;
+    int64_t content_length; /* -1 unknown */
+};
+
+void hmsg_init(struct hmsg *m);
+void hmsg_free(struct hmsg *m);
+/* Adds a field (name lowered); ST_ETOOBIG past the caps. */
+int hmsg_add(struct hmsg *m, const char *name, size_t nn, const char *value, size_t vn);
+/* The first value of <name> (lower case), or NULL. */
+const char *hmsg_get(const struct hmsg *m, const char *name);
+void hmsg_del(struct hmsg *m, const char *name);
+/* True for fields that must not cross a hop (HTTP/1 hop-by-hop, HTTP/2 forbidden). */
+bool hmsg_hop_by_hop(const char *name);
+
+/* A bounded byte queue for one body direction. */
+struct pipe {
+    struct st_buf buf;
+    uint64_t total;     /* bytes ever pushed */
+    size_t unacked;     /* bytes taken but not yet acknowledged to an HTTP/2 producer */
+    bool eof;
+    struct hmsg *trailers; /* owned, may be NULL */
+};
+
+void pipe_init(struct pipe *p);
+void pipe_free(struct pipe *p);
+int pipe_push(struct pipe *p, const void *data, size_t n);
+/* Copies up to <n> bytes out and drops them. */
+size_t pipe_take(struct pipe *p, void *out, size_t n);
+bool pipe_full(const struct pipe *p);
+
+/* ---- exchanges ----------------------------------------------------------------- */
+
+struct xchg;
+
+/* What an exchange tells a side. */
+struct side_ops {
+    /* Something changed; look at the exchange and make progress. */
+    void (*wake)(void *side);
+};
+
+enum xchg_dir { XCHG_OUTBOUND, XCHG_INBOUND };
+
+/*
+ * One request and its response between a downstream side (the client's
+ * connection or stream) and an upstream side (the peer stream or the app
+ * connection). Each side attaches itself and detaches when done; the last
+ * detach frees the exchange. A side wakes the other through xchg_wake_*,
+ * which runs the other side from a deferred call, never re-entrantly.
+ */
+struct xchg {
+    struct proxy_thread *th;
+    enum xchg_dir dir;
+    struct hmsg req, resp;
+    bool resp_ready;    /* resp holds the final head */
+    bool continue_seen; /* a 100 Continue came from upstream */
+    struct pipe reqbody, respbody;
+    bool aborted;
+    int abort_status;  /* status for a downstream that has not answered yet */
+    char *abort_reason;
+    void *down, *up;
+    const struct side_ops *down_ops, *up_ops;
+    struct st_ev_defer down_defer, up_defer;
+    struct st_ev_timer timer; /* request timeout */
+    /* Routing and metrics. */
+    struct disc_table *table; /* reference */
+    struct disc_endpoint *ep; /* borrowed from table */
+    char *dst;                /* strait-dst value sent or received */
+    char *labels;             /* metric labels of this request */
+    char *peer_id;            /* server_id (outbound) or client_id (inbound) */
+    uint64_t start_ms;
+    bool counted;
+};
+
+struct xchg *xchg_new(struct proxy_thread *th, enum xchg_dir dir);
+void xchg_attach_down(struct xchg *x, void *side, const struct side_ops *ops);
+void xchg_attach_up(struct xchg *x, void *side, const struct side_ops *ops);
+void xchg_detach_down(struct xchg *x);
+void xchg_detach_up(struct xchg *x);
+void xchg_wake_down(struct xchg *x);
+void xchg_wake_up(struct xchg *x);
+/* Marks the exchange failed and wakes both sides; <status> answers a client not yet answered. */
+void xchg_abort(struct xchg *x, int status, const char *reason);
+/* Records the response in the metrics once (at the end of the response or on failure). */
+void xchg_count(struct xchg *x, bool ok);
+/* Starts the request timeout. */
+void xchg_start_timer(struct xchg *x);
+
+/*
+ * Routes <x> (its req head is complete) to an upstream: the outbound path
+ * resolves req.authority through discovery and opens a peer stream; the
+ * inbound path forwards to the app. On failure the exchange is aborted with
+ * a status. Used by both the HTTP/1 and the HTTP/2 downstream sides.
+ */
+void route_request(struct xchg *x);
+
+/* ---- modules ---------------------------------------------------------------------- */
+
+/* h1down.c: accepted plaintext connections on the outbound port. */
+void h1down_accept(struct proxy_thread *th, int fd);
+/* h2srv.c: an HTTP/2 server session on <c> (taken over); <pre> are bytes already read. */
+void h2srv_start(struct proxy_thread *th, struct conn *c, enum xchg_dir dir, const char *peer_id,
+                 const void *pre, size_t pre_len);
+/* peer.c: attaches an HTTP/2 stream to a peer proxy as the upstream of <x>. */
+void peer_attach(struct xchg *x, struct disc_endpoint *ep);
+void peer_drain_all(struct proxy_thread *th);
+/* h1up.c: attaches a connection to the app at <addr> as the upstream of <x>. */
+void h1up_attach(struct xchg *x, const struct st_sockaddr *addr);
+void h1up_close_idle(struct proxy_thread *th);
+/* inbound.c: accepted TLS connections on the inbound port. */
+void inbound_accept(struct proxy_thread *th, int fd);
+/* opaque.c: CONNECT and Upgrade from an app, and opaque streams arriving inbound. */
+void opaque_connect(struct proxy_thread *th, struct conn *client, const char *authority,
+                    struct st_buf *preface, bool reply_200);
+void opaque_inbound(struct proxy_thread *th, struct conn *c, const char *peer_id);
+/* admin.c */
+int admin_start(struct proxy *px, struct proxy_thread *th, struct st_err *err);
+
+/*
+ * A registry of accepted connections, so that a drain can ask each to finish.
+ * <drain> is called once on SIGTERM.
+ */
+struct client {
+    struct list link;
+    void (*drain)(struct client *cl);
+};
+void client_register(struct proxy_thread *th, struct client *cl, void (*drain)(struct client *));
+void client_unregister(struct proxy_thread *th, struct client *cl);
+
+/* Canonical form of an authority for routing and labels: host[:port], port default 80. */
+char *proxy_authority_canon(const struct proxy_config *cfg, const char *authority);
+
+#endif

@@ -1,0 +1,496 @@
+/*
+ * Message heads, body pipes, exchanges and request routing: the glue between
+ * the downstream sides (h1down.c, h2srv.c) and the upstream sides (peer.c,
+ * h1up.c).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "identity.h"
+#include "proxy.h"
+
+/* ---- heads ----------------------------------------------------------------- */
+
+void
+hmsg_init(struct hmsg *m)
+{
+    memset(m, 0, sizeof(*m));
+    m->content_length = -1;
+}
+
+void
+hmsg_free(struct hmsg *m)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        free(m->f[i].name);
+        free(m->f[i].value);
+    }
+    free(m->f);
+    free(m->method);
+    free(m->scheme);
+    free(m->authority);
+    free(m->path);
+    hmsg_init(m);
+}
+
+int
+hmsg_add(struct hmsg *m, const char *name, size_t nn, const char *value, size_t vn)
+{
+    if (m->n >= PROXY_MAX_FIELDS || m->bytes + nn + vn + 32 > PROXY_MAX_HEAD_BYTES)
+        return ST_ETOOBIG;
+    if (m->n == m->cap) {
+        m->cap = m->cap != 0 ? m->cap * 2 : 16;
+        m->f = st_xrealloc(m->f, m->cap * sizeof(*m->f));
+    }
+    char *lname = st_xstrndup(name, nn);
+    for (size_t i = 0; i < nn; i++)
+        lname[i] = (char)tolower((unsigned char)lname[i]);
+    m->f[m->n].name = lname;
+    m->f[m->n].value = st_xstrndup(value, vn);
+    m->n++;
+    m->bytes += nn + vn + 32;
+    return 0;
+}
+
+const char *
+hmsg_get(const struct hmsg *m, const char *name)
+{
+    for (size_t i = 0; i < m->n; i++)
+        if (strcmp(m->f[i].name, name) == 0)
+            return m->f[i].value;
+    return NULL;
+}
+
+void
+hmsg_del(struct hmsg *m, const char *name)
+{
+    size_t j = 0;
+
+    for (size_t i = 0; i < m->n; i++) {
+        if (strcmp(m->f[i].name, name) == 0) {
+            free(m->f[i].name);
+            free(m->f[i].value);
+        } else {
+            m->f[j++] = m->f[i];
+        }
+    }
+    m->n = j;
+}
+
+bool
+hmsg_hop_by_hop(const char *name)
+{
+    static const char *const hop[] = {"connection", "keep-alive", "proxy-connection",
+                                      "transfer-encoding", "upgrade", "te", "trailer",
+                                      "proxy-authenticate", "proxy-authorization", "host",
+                                      "http2-settings"};
+
+    for (size_t i = 0; i < ST_ARRAY_LEN(hop); i++)
+        if (strcmp(name, hop[i]) == 0)
+            return true;
+    return false;
+}
+
+/* ---- pipes -------------------------------------------------------------------- */
+
+void
+pipe_init(struct pipe *p)
+{
+    memset(p, 0, sizeof(*p));
+    st_buf_init(&p->buf, PROXY_PIPE_MAX);
+}
+
+void
+pipe_free(struct pipe *p)
+{
+    st_buf_free(&p->buf);
+    if (p->trailers != NULL) {
+        hmsg_free(p->trailers);
+        free(p->trailers);
+        p->trailers = NULL;
+    }
+}
+
+int
+pipe_push(struct pipe *p, const void *data, size_t n)
+{
+    int rc = st_buf_append(&p->buf, data, n);
+
+    if (rc == 0)
+        p->total += n;
+    return rc;
+}
+
+size_t
+pipe_take(struct pipe *p, void *out, size_t n)
+{
+    n = ST_MIN(n, p->buf.len);
+    if (n > 0) {
+        memcpy(out, p->buf.data, n);
+        st_buf_consume(&p->buf, n);
+        p->unacked += n;
+    }
+    return n;
+}
+
+bool
+pipe_full(const struct pipe *p)
+{
+    return p->buf.len >= PROXY_PIPE_HIGH;
+}
+
+/* ---- exchanges ------------------------------------------------------------------ */
+
+static void
+xchg_down_defer(struct st_ev *loop, struct st_ev_defer *d)
+{
+    struct xchg *x = d->data;
+
+    ST_UNUSED(loop);
+    if (x->down != NULL)
+        x->down_ops->wake(x->down);
+}
+
+static void
+xchg_up_defer(struct st_ev *loop, struct st_ev_defer *d)
+{
+    struct xchg *x = d->data;
+
+    ST_UNUSED(loop);
+    if (x->up != NULL)
+        x->up_ops->wake(x->up);
+}
+
+struct xchg *
+xchg_new(struct proxy_thread *th, enum xchg_dir dir)
+{
+    struct xchg *x = st_xcalloc(1, sizeof(*x));
+
+    x->th = th;
+    x->dir = dir;
+    hmsg_init(&x->req);
+    hmsg_init(&x->resp);
+    pipe_init(&x->reqbody);
+    pipe_init(&x->respbody);
+    st_ev_defer_init(&x->down_defer, xchg_down_defer, x);
+    st_ev_defer_init(&x->up_defer, xchg_up_defer, x);
+    x->start_ms = st_ev_now_ms(th->loop);
+    return x;
+}
+
+static void
+xchg_observe(struct xchg *x, bool ok)
+{
+    if (x->ep != NULL) {
+        balance_observe(x->ep, st_ev_now_ms(x->th->loop) - x->start_ms, ok,
+                        st_ev_now_ms(x->th->loop));
+        x->ep = NULL;
+    }
+}
+
+static void
+xchg_free(struct xchg *x)
+{
+    if (!x->counted && (x->resp_ready || x->abort_status != 0))
+        xchg_count(x, !x->aborted);
+    xchg_observe(x, !x->aborted);
+    st_ev_defer_cancel(x->th->loop, &x->down_defer);
+    st_ev_defer_cancel(x->th->loop, &x->up_defer);
+    st_ev_timer_stop(x->th->loop, &x->timer);
+    hmsg_free(&x->req);
+    hmsg_free(&x->resp);
+    pipe_free(&x->reqbody);
+    pipe_free(&x->respbody);
+    discovery_table_unref(x->table);
+    free(x->abort_reason);
+    free(x->dst);
+    free(x->labels);
+    free(x->peer_id);
+    free(x);
+}
+
+void
+xchg_attach_down(struct xchg *x, void *side, const struct side_ops *ops)
+{
+    x->down = side;
+    x->down_ops = ops;
+}
+
+void
+xchg_attach_up(struct xchg *x, void *side, const struct side_ops *ops)
+{
+    x->up = side;
+    x->up_ops = ops;
+}
+
+void
+xchg_detach_down(struct xchg *x)
+{
+    x->down = NULL;
+    st_ev_defer_cancel(x->th->loop, &x->down_defer);
+    if (x->up == NULL) {
+        xchg_free(x);
+        return;
+    }
+    /* The client is gone: an upstream still running must stop. */
+    if (!(x->reqbody.eof && x->respbody.eof && x->respbody.buf.len == 0))
+        xchg_abort(x, 0, "client went away");
+    else
+        xchg_wake_up(x);
+}
+
+void
+xchg_detach_up(struct xchg *x)
+{
+    x->up = NULL;
+    st_ev_defer_cancel(x->th->loop, &x->up_defer);
+    if (x->down == NULL) {
+        xchg_free(x);
+        return;
+    }
+    if (!x->respbody.eof)
+        xchg_abort(x, 502, "upstream went away");
+    else
+        xchg_wake_down(x);
+}
+
+void
+xchg_wake_down(struct xchg *x)
+{
+    if (x->down != NULL)
+        st_ev_defer_schedule(x->th->loop, &x->down_defer);
+}
+
+void
+xchg_wake_up(struct xchg *x)
+{
+    if (x->up != NULL)
+        st_ev_defer_schedule(x->th->loop, &x->up_defer);
+}
+
+void
+xchg_abort(struct xchg *x, int status, const char *reason)
+{
+    if (x->aborted)
+        return;
+    x->aborted = true;
+    if (!x->resp_ready && status != 0)
+        x->abort_status = status;
+    x->abort_reason = st_xstrdup(reason != NULL ? reason : "request failed");
+    xchg_observe(x, false);
+    xchg_wake_down(x);
+    xchg_wake_up(x);
+}
+
+void
+xchg_count(struct xchg *x, bool ok)
+{
+    const char *grpc = NULL;
+    int status;
+
+    if (x->counted || x->labels == NULL)
+        return;
+    x->counted = true;
+    status = x->resp_ready ? x->resp.status : x->abort_status;
+    if (x->resp_ready) {
+        grpc = hmsg_get(&x->resp, "grpc-status");
+        if (grpc == NULL && x->respbody.trailers != NULL)
+            grpc = hmsg_get(x->respbody.trailers, "grpc-status");
+    }
+    bool success = ok && status > 0 && status < 500 && (grpc == NULL || strcmp(grpc, "0") == 0);
+    stats_response(x->th->stats, x->labels, status, success,
+                   st_ev_now_ms(x->th->loop) - x->start_ms);
+}
+
+static void
+xchg_timeout(struct st_ev *loop, struct st_ev_timer *t)
+{
+    struct xchg *x = t->data;
+
+    ST_UNUSED(loop);
+    if (!x->resp_ready)
+        xchg_abort(x, 504, "the upstream did not answer in time");
+}
+
+void
+xchg_start_timer(struct xchg *x)
+{
+    if (x->th->px->cfg.request_timeout_ms == 0)
+        return;
+    st_ev_timer_init(&x->timer, xchg_timeout, x);
+    st_ev_timer_start(x->th->loop, &x->timer, x->th->px->cfg.request_timeout_ms);
+}
+
+/* ---- routing ---------------------------------------------------------------------- */
+
+char *
+proxy_authority_canon(const struct proxy_config *cfg, const char *authority)
+{
+    return discovery_canon(st_str_c(authority), cfg->namespace_, cfg->cluster_domain);
+}
+
+static char *
+route_labels(const char *dir, const char *authority, const char *ns, const char *svc,
+             const char *id_key, const char *id)
+{
+    char *a = stats_escape(authority), *n = stats_escape(ns), *s = stats_escape(svc),
+         *i = stats_escape(id);
+    char *l;
+
+    if (ns != NULL)
+        l = st_xasprintf("direction=\"%s\",authority=\"%s\",dst_namespace=\"%s\","
+                         "dst_service=\"%s\",tls=\"true\",%s=\"%s\"",
+                         dir, a, n, s, id_key, i);
+    else
+        l = st_xasprintf("direction=\"%s\",authority=\"%s\",tls=\"true\",%s=\"%s\"", dir, a,
+                         id_key, i);
+    free(a);
+    free(n);
+    free(s);
+    free(i);
+    return l;
+}
+
+/* Sends <x> to a peer proxy for the canonical authority <canon>. */
+static void
+route_outbound(struct xchg *x, const char *canon, const char *shown_authority)
+{
+    struct proxy_thread *th = x->th;
+    struct disc_target tg;
+    char reason[400];
+    int rc;
+
+    rc = discovery_resolve(discovery_table(th->disc), canon, &th->rng, st_ev_now_ms(th->loop),
+                           &tg);
+    if (rc == ST_ENOTFOUND) {
+        snprintf(reason, sizeof(reason), "no route to %.300s", canon);
+        xchg_abort(x, 502, reason);
+        return;
+    }
+    if (rc < 0) {
+        snprintf(reason, sizeof(reason), "no endpoints for %.300s", canon);
+        xchg_abort(x, 503, reason);
+        return;
+    }
+    x->table = discovery_table_ref(discovery_table(th->disc));
+    x->ep = tg.ep;
+    if (tg.ep->target_authority != NULL) {
+        x->dst = st_xstrdup(tg.ep->target_authority);
+    } else {
+        const char *colon = strrchr(tg.svc->authority, ':');
+        size_t hn = colon != NULL ? (size_t)(colon - tg.svc->authority) : 0;
+        x->dst = st_xasprintf("%.*s:%u", (int)hn, tg.svc->authority,
+                              tg.ep->target_port != 0 ? tg.ep->target_port : tg.svc->port);
+    }
+    free(x->labels);
+    x->labels = route_labels(x->dir == XCHG_OUTBOUND ? "outbound" : "inbound", shown_authority,
+                             tg.svc->namespace_, tg.svc->name, "server_id", tg.ep->identity);
+    stats_request(th->stats, x->labels);
+    balance_start(tg.ep);
+    xchg_start_timer(x);
+    peer_attach(x, tg.ep);
+}
+
+void
+route_request(struct xchg *x)
+{
+    struct proxy_thread *th = x->th;
+    const struct proxy_config *cfg = &th->px->cfg;
+    const char *authority = x->req.authority != NULL ? x->req.authority : "";
+    char *canon = NULL;
+
+    if (x->dir == XCHG_OUTBOUND) {
+        canon = proxy_authority_canon(cfg, authority);
+        if (canon == NULL) {
+            xchg_abort(x, 400, "the request names no valid authority");
+            return;
+        }
+        route_outbound(x, canon, authority);
+        free(canon);
+        return;
+    }
+
+    /* Inbound: strait-dst names where the request goes. */
+    const char *dst = hmsg_get(&x->req, PROXY_DST_HEADER);
+    if (dst == NULL)
+        dst = authority;
+    canon = proxy_authority_canon(cfg, dst);
+    if (canon == NULL) {
+        xchg_abort(x, 400, "the request names no valid destination");
+        return;
+    }
+    if (cfg->gateway) {
+        const char *hops = hmsg_get(&x->req, PROXY_HOPS_HEADER);
+        uint64_t n = 0;
+        char *suffix = st_xasprintf(".svc.%s", cfg->cluster_domain);
+        const char *colon = strrchr(canon, ':');
+        bool local = colon != NULL && (size_t)(colon - canon) > strlen(suffix) &&
+                     strncmp(colon - strlen(suffix), suffix, strlen(suffix)) == 0;
+        free(suffix);
+        if (hops != NULL && st_parse_u64(st_str_c(hops), 1000, &n) < 0)
+            n = PROXY_MAX_HOPS;
+        if (!local) {
+            xchg_abort(x, 403, "the gateway only forwards to its own cluster domain");
+        } else if (n + 1 >= PROXY_MAX_HOPS) {
+            xchg_abort(x, 508, "routing loop detected");
+        } else {
+            char nb[24];
+            snprintf(nb, sizeof(nb), "%llu", (unsigned long long)n + 1);
+            hmsg_del(&x->req, PROXY_HOPS_HEADER);
+            hmsg_add(&x->req, PROXY_HOPS_HEADER, strlen(PROXY_HOPS_HEADER), nb, strlen(nb));
+            hmsg_del(&x->req, PROXY_DST_HEADER);
+            route_outbound(x, canon, authority);
+        }
+        free(canon);
+        return;
+    }
+
+    struct st_sockaddr addr;
+    const char *colon = strrchr(canon, ':');
+    char *text = st_xasprintf("%s:%s", cfg->forward_host, colon + 1);
+    int rc = st_sock_parse_addr(text, &addr);
+    if (rc < 0) {
+        char *t6 = st_xasprintf("[%s]:%s", cfg->forward_host, colon + 1);
+        rc = st_sock_parse_addr(t6, &addr);
+        free(t6);
+    }
+    free(text);
+    free(canon);
+    if (rc < 0) {
+        xchg_abort(x, 500, "bad inbound forward address");
+        return;
+    }
+    hmsg_del(&x->req, PROXY_DST_HEADER);
+    hmsg_del(&x->req, PROXY_CLIENT_ID_HEADER);
+    hmsg_del(&x->req, PROXY_HOPS_HEADER);
+    if (x->peer_id != NULL)
+        hmsg_add(&x->req, PROXY_CLIENT_ID_HEADER, strlen(PROXY_CLIENT_ID_HEADER), x->peer_id,
+                 strlen(x->peer_id));
+    free(x->labels);
+    x->labels = route_labels("inbound", authority, NULL, NULL, "client_id",
+                             x->peer_id != NULL ? x->peer_id : "");
+    stats_request(th->stats, x->labels);
+    xchg_start_timer(x);
+    h1up_attach(x, &addr);
+}
+
+/* ---- clients --------------------------------------------------------------------- */
+
+void
+client_register(struct proxy_thread *th, struct client *cl, void (*drain)(struct client *))
+{
+    cl->drain = drain;
+    list_add(&th->clients, &cl->link);
+    th->n_conns++;
+}
+
+void
+client_unregister(struct proxy_thread *th, struct client *cl)
+{
+    if (cl->link.next == NULL || list_empty(&cl->link))
+        return;
+    list_del(&cl->link);
+    th->n_conns--;
+}

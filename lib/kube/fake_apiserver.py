@@ -110,7 +110,7 @@ class Handler(BaseHTTPRequestHandler):
             elif what == "token":
                 s.token = q["value"]
             elif what == "compact":
-                s.compacted = s.rv + 1
+                s.compacted = s.rv
                 s.events = []
             elif what == "cut":
                 s.cut_gen += 1

@@ -45,6 +45,7 @@ struct st_kube_informer {
     enum inf_next next;
     struct st_rng rng;
 
+    int gone_streak; /* 410s since the last successful list */
     bool synced;
     bool dead;
     int busy;
@@ -180,6 +181,22 @@ inf_schedule(struct st_kube_informer *inf, enum inf_next next, uint64_t ms)
     st_ev_timer_start(inf->c->loop, &inf->timer, ms);
 }
 
+/*
+ * After a 410 the first relist starts at once; if 410s keep coming (e.g. a
+ * continue token that expires on every page) they back off like errors.
+ */
+static void inf_backoff(struct st_kube_informer *inf);
+
+static void
+inf_gone(struct st_kube_informer *inf)
+{
+    inf->stats.gone++;
+    if (inf->gone_streak++ == 0)
+        inf_schedule(inf, INF_NEXT_RELIST, 0);
+    else
+        inf_backoff(inf);
+}
+
 /* Waits one back-off step (jittered +-20%), then relists; the step doubles up to the max. */
 static void
 inf_backoff(struct st_kube_informer *inf)
@@ -234,8 +251,7 @@ inf_watch_done(struct st_kube_watch *w, int code, const struct st_err *err, void
             inf->next = INF_NEXT_REWATCH;
         }
     } else if (code == ST_EGONE) {
-        inf->stats.gone++;
-        inf_schedule(inf, INF_NEXT_RELIST, 0);
+        inf_gone(inf);
     } else {
         inf_error(inf, err);
         inf_backoff(inf);
@@ -309,9 +325,7 @@ inf_list_done(int code, long status, json_t *resp, const struct st_err *err, voi
         free(inf->cont);
         inf->cont = NULL;
         if (code == ST_EGONE) {
-            /* The continue token expired: start over at once. */
-            inf->stats.gone++;
-            inf_schedule(inf, INF_NEXT_RELIST, 0);
+            inf_gone(inf); /* the continue token expired: start over */
         } else {
             inf_error(inf, err);
             inf_backoff(inf);
@@ -364,6 +378,7 @@ inf_list_done(int code, long status, json_t *resp, const struct st_err *err, voi
     inf_reconcile(inf);
     inf->stats.lists++;
     inf->backoff = 0;
+    inf->gone_streak = 0;
     if (!inf->synced && !inf->dead) {
         inf->synced = true;
         if (inf->h.on_synced != NULL)

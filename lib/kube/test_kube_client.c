@@ -488,6 +488,7 @@ test_watch(void **state)
     st_kube_watch_free(l.w);
 
     /* A clean end after timeoutSeconds reports 0. */
+    st_buf_free(&l.events);
     l = (struct watch_log){ST_BUF_INIT(0)};
     wo.resource_version = NULL;
     wo.timeout_s = 1;
@@ -542,6 +543,249 @@ test_watch(void **state)
     st_ev_free(loop);
 }
 
+/* ---- informers ---------------------------------------------------------------------------- */
+
+struct inf_log {
+    int adds, updates, deletes, synced, errors;
+    struct st_buf log;
+    struct st_kube_informer *inf;
+    bool free_on_add;
+    bool freed;
+};
+
+static void
+inf_on_add(struct st_kube_informer *inf, json_t *obj, void *data)
+{
+    struct inf_log *l = data;
+    l->adds++;
+    assert_int_equal(st_buf_appendf(&l->log, "+%s;", st_json_str(obj, "metadata.name")), 0);
+    if (l->free_on_add && !l->freed) {
+        st_kube_informer_free(inf);
+        l->freed = true;
+    }
+}
+
+static void
+inf_on_update(struct st_kube_informer *inf, json_t *old_obj, json_t *new_obj, void *data)
+{
+    struct inf_log *l = data;
+    l->updates++;
+    assert_string_equal(st_json_str(old_obj, "metadata.name"),
+                        st_json_str(new_obj, "metadata.name"));
+    assert_string_not_equal(st_json_str(old_obj, "metadata.resourceVersion"),
+                            st_json_str(new_obj, "metadata.resourceVersion"));
+    /* The cache already holds the new object. */
+    assert_ptr_equal(st_kube_informer_get(inf, "inf", st_json_str(new_obj, "metadata.name")),
+                     new_obj);
+    assert_int_equal(st_buf_appendf(&l->log, "~%s;", st_json_str(new_obj, "metadata.name")), 0);
+}
+
+static void
+inf_on_delete(struct st_kube_informer *inf, json_t *obj, void *data)
+{
+    struct inf_log *l = data;
+    l->deletes++;
+    assert_null(st_kube_informer_get(inf, "inf", st_json_str(obj, "metadata.name")));
+    assert_int_equal(st_buf_appendf(&l->log, "-%s;", st_json_str(obj, "metadata.name")), 0);
+}
+
+static void
+inf_on_synced(struct st_kube_informer *inf, void *data)
+{
+    ((struct inf_log *)data)->synced++;
+}
+
+static void
+inf_on_error(struct st_kube_informer *inf, const struct st_err *err, void *data)
+{
+    ((struct inf_log *)data)->errors++;
+}
+
+static bool
+inf_synced_p(void *arg)
+{
+    struct inf_log *l = arg;
+    return st_kube_informer_has_synced(l->inf);
+}
+
+struct inf_expect {
+    struct inf_log *l;
+    int adds, updates, deletes;
+    uint64_t watches; /* wait for more than this many watches, if set */
+    uint64_t failures; /* wait for at least this many failures */
+};
+
+static bool
+inf_counts_p(void *arg)
+{
+    struct inf_expect *e = arg;
+    if (getenv("KUBE_TEST_DEBUG")) {
+        struct st_kube_informer_stats st;
+        st_kube_informer_stats(e->l->inf, &st);
+        fprintf(stderr, "log %s lists %lu watches %lu gone %lu fail %lu\n",
+                st_buf_cstr(&e->l->log), (unsigned long)st.lists, (unsigned long)st.watches,
+                (unsigned long)st.gone, (unsigned long)st.failures);
+    }
+    struct st_kube_informer_stats st;
+    st_kube_informer_stats(e->l->inf, &st);
+    return e->l->adds >= e->adds && e->l->updates >= e->updates && e->l->deletes >= e->deletes &&
+           (e->watches == 0 || st.watches > e->watches) && st.failures >= e->failures;
+}
+
+static bool
+count_one(json_t *obj, void *data)
+{
+    (*(int *)data)++;
+    return true;
+}
+
+static void
+test_informer(void **state)
+{
+    struct st_err err;
+    struct st_ev *loop = st_ev_new(&err);
+    struct st_kube_client *c = client();
+    struct st_kube_client *admin = client();
+    struct inf_log l = {.log = ST_BUF_INIT(0)};
+    struct st_kube_informer_stats stats;
+    char name[16];
+
+    for (int i = 0; i < 5; i++) {
+        snprintf(name, sizeof(name), "i%d", i);
+        create_cm(admin, "inf", name, "0");
+    }
+    create_cm(admin, "inf-other", "elsewhere", "0");
+    assert_int_equal(st_kube_client_attach(c, loop), 0);
+    struct st_kube_informer_opts io = {.version = "v1", .resource = "configmaps",
+                                       .namespace = "inf", .page_limit = 2,
+                                       .backoff_min_ms = 50, .backoff_max_ms = 400};
+    struct st_kube_informer_handlers h = {inf_on_add, inf_on_update, inf_on_delete,
+                                          inf_on_synced, inf_on_error, &l};
+    l.inf = st_kube_informer_new(c, &io, &h, &err);
+    assert_non_null(l.inf);
+    assert_false(st_kube_informer_has_synced(l.inf));
+    run_until(loop, inf_synced_p, &l, 10000);
+    assert_int_equal(l.synced, 1);
+    assert_int_equal(l.adds, 5);
+    assert_int_equal(st_kube_informer_count(l.inf), 5);
+    assert_non_null(st_kube_informer_get(l.inf, "inf", "i3"));
+    assert_null(st_kube_informer_get(l.inf, "inf-other", "elsewhere"));
+
+    /* Changes through the watch. */
+    create_cm(admin, "inf", "i5", "0");
+    char *p0 = st_kube_path(NULL, "v1", "configmaps", "inf", "i0");
+    char *p1 = st_kube_path(NULL, "v1", "configmaps", "inf", "i1");
+    json_t *patch = json_pack("{s:{s:s}}", "data", "v", "9");
+    assert_int_equal(st_kube_patch(admin, p0, ST_KUBE_PATCH_MERGE, patch, NULL, &err), 0);
+    assert_int_equal(st_kube_delete(admin, p1, NULL, &err), 0);
+    struct inf_expect e = {&l, 6, 1, 1};
+    run_until(loop, inf_counts_p, &e, 10000);
+    assert_string_equal(st_buf_cstr(&l.log), "+i0;+i1;+i2;+i3;+i4;+i5;~i0;-i1;");
+    assert_string_equal(st_json_str(st_kube_informer_get(l.inf, "inf", "i0"), "data.v"), "9");
+    assert_int_equal(st_kube_informer_count(l.inf), 5);
+
+    /* Changes the watch never sees, then 410: the relist reconciles them. */
+    control(admin, "silent_delete?ns=inf&name=i2");
+    control(admin, "silent_label?ns=inf&name=i3&key=k&value=v");
+    control(admin, "compact");
+    control(admin, "expire");
+    e = (struct inf_expect){&l, 6, 2, 2};
+    run_until(loop, inf_counts_p, &e, 10000);
+    assert_null(st_kube_informer_get(l.inf, "inf", "i2"));
+    assert_string_equal(st_json_str(st_kube_informer_get(l.inf, "inf", "i3"), "metadata.labels.k"),
+                        "v");
+    st_kube_informer_stats(l.inf, &stats);
+    assert_true(stats.gone >= 1);
+    assert_int_equal(stats.lists, 2);
+    assert_int_equal(l.synced, 1);
+
+    /* A cut stream: back off, relist, watch again; new objects arrive. */
+    control(admin, "cut");
+    create_cm(admin, "inf", "i6", "0");
+    e = (struct inf_expect){&l, 7, 2, 2, 0, 1};
+    run_until(loop, inf_counts_p, &e, 10000);
+    st_kube_informer_stats(l.inf, &stats);
+    assert_true(stats.failures >= 1);
+    assert_true(l.errors >= 1);
+
+    /* An object that arrives through the new watch shows that the stream is open. */
+    create_cm(admin, "inf", "i6b", "0");
+    e = (struct inf_expect){&l, 8, 2, 2};
+    run_until(loop, inf_counts_p, &e, 10000);
+    st_kube_informer_stats(l.inf, &stats);
+
+    /* A clean end resumes the watch from the last version, without a relist. */
+    uint64_t lists = stats.lists, watches = stats.watches;
+    control(admin, "end");
+    create_cm(admin, "inf", "i7", "0");
+    /* i7 may come on the old stream or on the resumed one; either way a new watch starts. */
+    e = (struct inf_expect){&l, 9, 2, 2, watches};
+    run_until(loop, inf_counts_p, &e, 10000);
+    st_kube_informer_stats(l.inf, &stats);
+    assert_int_equal(stats.lists, lists);
+    assert_true(stats.watches > watches);
+
+    int n = 0;
+    st_kube_informer_foreach(l.inf, count_one, &n);
+    assert_int_equal(n, (int)st_kube_informer_count(l.inf));
+    assert_int_equal(n, 7); /* i0 i3 i4 i5 i6 i6b i7 */
+
+    st_kube_informer_free(l.inf);
+    json_decref(patch);
+    free(p0);
+    free(p1);
+    st_buf_free(&l.log);
+    st_kube_client_free(admin);
+    st_kube_client_free(c);
+    st_ev_free(loop);
+}
+
+static bool
+inf_freed_p(void *arg)
+{
+    return ((struct inf_log *)arg)->freed;
+}
+
+static bool
+never_p(void *arg)
+{
+    return false;
+}
+
+static void
+test_informer_free_in_callback(void **state)
+{
+    struct st_err err;
+    struct st_ev *loop = st_ev_new(&err);
+    struct st_kube_client *c = client();
+    struct inf_log l = {.log = ST_BUF_INIT(0), .free_on_add = true};
+
+    assert_int_equal(st_kube_client_attach(c, loop), 0);
+    struct st_kube_informer_opts io = {.version = "v1", .resource = "configmaps",
+                                       .namespace = "inf"};
+    struct st_kube_informer_handlers h = {.on_add = inf_on_add, .data = &l};
+    l.inf = st_kube_informer_new(c, &io, &h, &err);
+    run_until(loop, inf_freed_p, &l, 10000);
+    assert_int_equal(l.adds, 1);
+    /* Let the loop run on: nothing of the informer may be touched any more. */
+    struct loop_wait w = {.loop = loop, .pred = never_p};
+    st_ev_update_now(loop);
+    w.deadline = st_ev_now_ms(loop) + 200;
+    st_ev_timer_init(&w.tick, wait_tick, &w);
+    st_ev_timer_start(loop, &w.tick, 0);
+    st_ev_run(loop);
+    assert_int_equal(l.adds, 1);
+
+    /* An informer on a client without a loop is refused. */
+    struct st_kube_client *c2 = client();
+    assert_null(st_kube_informer_new(c2, &io, &h, &err));
+    assert_int_equal(err.code, ST_EINVAL);
+    st_kube_client_free(c2);
+    st_buf_free(&l.log);
+    st_kube_client_free(c);
+    st_ev_free(loop);
+}
+
 int
 main(void)
 {
@@ -552,6 +796,8 @@ main(void)
         cmocka_unit_test(test_auth_and_transport_errors),
         cmocka_unit_test(test_token_file_rotation),
         cmocka_unit_test(test_watch),
+        cmocka_unit_test(test_informer),
+        cmocka_unit_test(test_informer_free_in_callback),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

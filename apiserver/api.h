@@ -61,6 +61,13 @@ struct api_request {
     const char *user_agent;   /* or NULL */
     const char *body;         /* request body (need not be NUL-terminated) */
     size_t body_len;
+    /*
+     * Impersonation (kubectl --as / --as-group): the Impersonate-User header
+     * and every Impersonate-Group header joined with ','; NULL when absent.
+     * The caller must hold the "impersonate" permission (403 otherwise).
+     */
+    const char *impersonate_user;
+    const char *impersonate_groups;
 };
 
 /*

@@ -41,6 +41,8 @@ struct env {
     json_t *last;          /* the last response body, parsed (NULL if not JSON) */
     const char *token;     /* bearer token for the next requests */
     const char *accept;    /* Accept for the next requests */
+    const char *as;        /* Impersonate-User for the next requests */
+    const char *as_groups; /* Impersonate-Group values, joined with ',' */
 };
 
 static int
@@ -124,6 +126,8 @@ req_ct(struct env *e, const char *method, const char *path, const char *ctype, c
         .bearer_token = e->token,
         .body = body,
         .body_len = body ? strlen(body) : 0,
+        .impersonate_user = e->as,
+        .impersonate_groups = e->as_groups,
     };
     api_response_clear(&e->resp);
     int status = api_handle(e->api, &r, &e->resp);
@@ -303,6 +307,10 @@ test_namespace_and_default_sa(void **state)
                   "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"a1\"}}"),
            201);
     assert_string_equal(jstr(e->last, "status.phase"), "Active");
+    assert_string_equal(jstr(e->last, "spec.finalizers.0"), "kubernetes");
+    assert_string_equal(st_json_strv(e->last, (const char *[]){"metadata", "labels",
+                                                               "kubernetes.io/metadata.name"}, 3),
+                        "a1");
     assert_int_equal(strlen(jstr(e->last, "metadata.uid")), 36);
     assert_true(*jstr(e->last, "metadata.resourceVersion"));
     assert_true(*jstr(e->last, "metadata.creationTimestamp"));
@@ -695,6 +703,24 @@ test_auth_errors_and_reviews(void **state)
     e->token = tok;
     expect(e, req(e, "GET", "/api/v1/namespaces/ns1/services", NULL), 200);
     expect(e, req(e, "GET", "/api/v1/namespaces/default/services", NULL), 403);
+
+    /* Impersonation: bob may not impersonate; the admin may, and then acts as bob. */
+    e->as = "admin";
+    expect(e, req(e, "GET", "/api/v1/namespaces/ns1/services", NULL), 403);
+    assert_string_equal(msg(e), "users \"admin\" is forbidden: User "
+                                "\"system:serviceaccount:ns1:bob\" cannot impersonate resource "
+                                "\"users\" in API group \"\" at the cluster scope");
+    e->token = ADMIN;
+    e->as = "system:serviceaccount:ns1:bob";
+    expect(e, req(e, "GET", "/api/v1/namespaces/ns1/services", NULL), 200);
+    expect(e, req(e, "GET", "/api/v1/namespaces/default/services", NULL), 403);
+    assert_true(strstr(msg(e), "User \"system:serviceaccount:ns1:bob\" cannot list") != NULL);
+    e->as = "someone";
+    e->as_groups = "system:masters";
+    expect(e, req(e, "GET", "/api/v1/namespaces/default/services", NULL), 200);
+    e->as = NULL;
+    expect(e, req(e, "GET", "/api/v1/namespaces/default/services", NULL), 400);
+    e->as_groups = NULL;
 
     /* TokenReview. */
     e->token = ADMIN;

@@ -15,7 +15,7 @@
  *
  * With --pids it also reads utime+stime of those processes at the start and
  * at the end of the measured window (CPU per 1,000 requests) and samples
- * their VmRSS every 100 ms (the largest sum is reported).
+ * their VmRSS every 100 ms (the largest sum is reported, and each one's largest).
  *
  * One thread, one st_ev loop. The only output is one line on stdout; the
  * error breakdown goes to stderr.
@@ -135,7 +135,8 @@ struct loadgen {
     struct st_ev_timer phase_timer;
     struct st_ev_timer sample_timer;
     uint64_t cpu_start_ticks, cpu_end_ticks;
-    uint64_t rss_max_kb;
+    uint64_t rss_max_kb;                  /* largest sum over the pids */
+    uint64_t rss_each_kb[LOADGEN_MAX_PIDS]; /* largest value of each pid */
 
     struct loadgen_counts c;
     struct hist hist;
@@ -226,8 +227,12 @@ static void
 loadgen_sample_rss(struct loadgen *lg)
 {
     uint64_t kb = 0;
-    for (size_t i = 0; i < lg->o.npids; i++)
-        kb += loadgen_proc_rss_kb(lg->o.pids[i]);
+    for (size_t i = 0; i < lg->o.npids; i++) {
+        uint64_t one = loadgen_proc_rss_kb(lg->o.pids[i]);
+        if (one > lg->rss_each_kb[i])
+            lg->rss_each_kb[i] = one;
+        kb += one;
+    }
     if (kb > lg->rss_max_kb)
         lg->rss_max_kb = kb;
 }
@@ -779,7 +784,9 @@ loadgen_report(struct loadgen *lg)
         double cpu_ms = hz > 0 ? (double)ticks * 1000.0 / (double)hz : 0.0;
         double per_1k =
             lg->completed_in_window ? cpu_ms * 1000.0 / (double)lg->completed_in_window : 0.0;
-        printf(" cpu_ms_per_1k=%.1f rss_kb=%" PRIu64, per_1k, lg->rss_max_kb);
+        printf(" cpu_ms_per_1k=%.1f rss_kb=%" PRIu64 " rss_kb_each=", per_1k, lg->rss_max_kb);
+        for (size_t i = 0; i < lg->o.npids; i++)
+            printf("%s%" PRIu64, i ? "," : "", lg->rss_each_kb[i]);
     }
     printf("\n");
     fflush(stdout);

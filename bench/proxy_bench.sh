@@ -224,8 +224,8 @@ check_mtls() {
 
 # ---- running loadgen -------------------------------------------------------------------
 
-declare -A lg_args watch_pids status extra idle_rss best_max cpu_max rss_load errs lat \
-    cpu_rate p99_at
+declare -A lg_args watch_pids side_a_n status extra idle_rss best_max cpu_max rss_load_a \
+    rss_load_b errs lat cpu_rate p99_at
 
 # run_loadgen PATH MODE-ARGS...: prints loadgen's line ("" if it failed).
 run_loadgen() {
@@ -288,6 +288,7 @@ for path in $paths; do
         fi
         lg_args[haproxy]="--target 127.0.0.1:$ha_a"
         watch_pids[haproxy]="${ha[*]} ${hb[*]}"
+        side_a_n[haproxy]=${#ha[@]}
         extra[haproxy]="mtls_check=$(check_mtls "$ha_b")"
         ;;
     nginx)
@@ -304,6 +305,7 @@ for path in $paths; do
         fi
         lg_args[nginx]="--target 127.0.0.1:$ng_a"
         watch_pids[nginx]="${na[*]} ${nb[*]}"
+        side_a_n[nginx]=${#na[@]}
         extra[nginx]="mtls_check=$(check_mtls "$ng_b")"
         ;;
     strait)
@@ -341,6 +343,7 @@ for path in $paths; do
         fi
         lg_args[strait]="--proxy 127.0.0.1:$st_out --target $authority"
         watch_pids[strait]="$sa $sb"
+        side_a_n[strait]=1
         extra[strait]=""
         ;;
     *)
@@ -363,10 +366,12 @@ sleep 0.5
 for path in "${active[@]}"; do
     idle_rss[$path]=-
     if [ -n "${watch_pids[$path]}" ]; then
-        # shellcheck disable=SC2086
-        idle_rss[$path]=$(rss_kb ${watch_pids[$path]})
+        read -r -a w <<<"${watch_pids[$path]}"
+        n=${side_a_n[$path]}
+        idle_rss[$path]="$(rss_kb "${w[@]:0:n}")+$(rss_kb "${w[@]:n}")"
     fi
-    best_max[$path]=0 cpu_max[$path]=- rss_load[$path]=0 errs[$path]=0 lat[$path]=""
+    best_max[$path]=0 cpu_max[$path]=- rss_load_a[$path]=0 rss_load_b[$path]=0 errs[$path]=0
+    lat[$path]=""
     cpu_rate[$path]=-
 done
 
@@ -382,9 +387,17 @@ for _ in 1 2; do
             c=$(field "$line" cpu_ms_per_1k)
             cpu_max[$path]=${c:--}
         fi
-        k=$(field "$line" rss_kb)
-        if [ -n "$k" ] && [ "$k" -gt "${rss_load[$path]}" ]; then
-            rss_load[$path]=$k
+        # Peak RSS of each side: the sum of its processes' peaks.
+        each=$(field "$line" rss_kb_each)
+        if [ -n "$each" ]; then
+            read -r -a k <<<"${each//,/ }"
+            n=${side_a_n[$path]}
+            a=0 b=0
+            for i in "${!k[@]}"; do
+                if [ "$i" -lt "$n" ]; then a=$((a + k[i])); else b=$((b + k[i])); fi
+            done
+            if [ "$a" -gt "${rss_load_a[$path]}" ]; then rss_load_a[$path]=$a; fi
+            if [ "$b" -gt "${rss_load_b[$path]}" ]; then rss_load_b[$path]=$b; fi
         fi
     done
 done
@@ -415,8 +428,8 @@ for path in $paths; do
         echo "path=$path skipped: ${status[$path]}"
         continue
     fi
-    rl=${rss_load[$path]}
-    if [ "$rl" = 0 ]; then rl=-; fi
+    rl="${rss_load_a[$path]}+${rss_load_b[$path]}"
+    if [ "$rl" = 0+0 ]; then rl=-; fi
     echo "path=$path max_rps=${best_max[$path]}${lat[$path]}" \
         "cpu_ms_per_1k@max=${cpu_max[$path]} cpu_ms_per_1k@${last_rate}=${cpu_rate[$path]}" \
         "rss_idle_kb=${idle_rss[$path]} rss_load_kb=$rl errors=${errs[$path]}${extra[$path]:+ ${extra[$path]}}"

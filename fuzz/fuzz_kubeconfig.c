@@ -24,7 +24,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             continue;
         }
-        if (!st_str_has_prefix(cfg->server, "https://") && !st_str_has_prefix(cfg->server, "http://"))
+        if (!st_str_has_prefix(cfg->server, "https://") &&
+            !st_str_has_prefix(cfg->server, "http://"))
             abort();
         if (cfg->namespace == NULL || cfg->namespace[0] == '\0' || cfg->token_file != NULL)
             abort();

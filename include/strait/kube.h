@@ -237,8 +237,8 @@ struct st_kube_watch_opts {
     const char *resource_version; /* start after this version; NULL or "" = server's choice */
     const char *label_selector;
     const char *field_selector;
-    unsigned timeout_s;  /* server-side timeoutSeconds; 0 = 300 */
-    size_t max_line;     /* cap on one event's JSON; 0 = 16 MiB */
+    unsigned timeout_s; /* server-side timeoutSeconds; 0 = 300 */
+    size_t max_line;    /* cap on one event's JSON; 0 = 16 MiB */
 };
 
 /*
@@ -318,8 +318,7 @@ bool st_kube_informer_has_synced(const struct st_kube_informer *inf);
  * Returns the cached object <ns>/<name> (<ns> NULL or "" for cluster-scoped
  * objects), borrowed until the informer's next change, or NULL.
  */
-json_t *st_kube_informer_get(const struct st_kube_informer *inf, const char *ns,
-                             const char *name);
+json_t *st_kube_informer_get(const struct st_kube_informer *inf, const char *ns, const char *name);
 
 /* Number of cached objects. */
 size_t st_kube_informer_count(const struct st_kube_informer *inf);

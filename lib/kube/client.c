@@ -126,9 +126,9 @@ st_kube_client_new(const struct st_kube_config *cfg, struct st_err *err)
         /* The URL names the TLS name (for SNI and verification); we dial the real host. */
         c->url_base = st_xasprintf(ST_STR_FMT "://%s:%llu%s", ST_STR_ARG(scheme),
                                    cfg->tls_server_name, (unsigned long long)port, rest);
-        c->connect_to = st_xasprintf("%s:%llu:" ST_STR_FMT ":%llu", cfg->tls_server_name,
-                                     (unsigned long long)port, ST_STR_ARG(host),
-                                     (unsigned long long)port);
+        c->connect_to =
+            st_xasprintf("%s:%llu:" ST_STR_FMT ":%llu", cfg->tls_server_name,
+                         (unsigned long long)port, ST_STR_ARG(host), (unsigned long long)port);
     } else {
         c->url_base = st_xstrdup(cfg->server);
     }
@@ -363,6 +363,11 @@ kube_status_error(long status, const json_t *resp, struct st_err *err)
             code = kube_status_code((long)sc);
         return st_err_set(err, code, "%s", msg);
     }
+    if (status == 0) {
+        int64_t sc = st_json_int_or(resp, "code", 0);
+        return st_err_set(err, sc ? kube_status_code((long)sc) : ST_EPROTO,
+                          "kube: watch ERROR event (code %lld)", (long long)sc);
+    }
     return st_err_set(err, code, "kube: the server answered HTTP %ld", status);
 }
 
@@ -388,8 +393,8 @@ client_write(char *p, size_t size, size_t nmemb, void *data)
 
 int
 st_kube_request(struct st_kube_client *c, const char *method, const char *path_and_query,
-                const char *content_type, const json_t *body, long *http_status,
-                json_t **response, struct st_err *err)
+                const char *content_type, const json_t *body, long *http_status, json_t **response,
+                struct st_err *err)
 {
     struct client_body rb = {ST_BUF_INIT(c->max_response), false};
     struct st_buf req = ST_BUF_INIT(c->max_response);
@@ -416,8 +421,8 @@ st_kube_request(struct st_kube_client *c, const char *method, const char *path_a
             st_err_set(err, rc, "kube: request body too large");
             goto out;
         }
-        char *ct = st_xasprintf("Content-Type: %s", content_type ? content_type
-                                                                 : "application/json");
+        char *ct =
+            st_xasprintf("Content-Type: %s", content_type ? content_type : "application/json");
         hdrs = curl_slist_append(hdrs, ct);
         free(ct);
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, st_buf_cstr(&req));

@@ -66,8 +66,7 @@ config_merge_list(struct config_merge *m, const json_t *doc, const char *key, co
     json_array_foreach(list, i, e) {
         const char *name = st_json_str(e, "name");
         if (name == NULL || name[0] == '\0')
-            return st_err_set(err, ST_EPARSE, "kubeconfig %s: %s[%zu] has no name", origin, key,
-                              i);
+            return st_err_set(err, ST_EPARSE, "kubeconfig %s: %s[%zu] has no name", origin, key, i);
         json_t *body = json_object_get(e, body_key);
         if (body != NULL && !json_is_object(body) && !json_is_null(body))
             return st_err_set(err, ST_EPARSE, "kubeconfig %s: %s %s: %s is not a mapping", origin,
@@ -99,8 +98,7 @@ config_merge_doc(struct config_merge *m, const json_t *doc, const char *dir, con
         return rc;
     json_t *cur = json_object_get(doc, "current-context");
     if (cur != NULL && !json_is_null(cur) && !json_is_string(cur))
-        return st_err_set(err, ST_EPARSE, "kubeconfig %s: current-context is not a string",
-                          origin);
+        return st_err_set(err, ST_EPARSE, "kubeconfig %s: current-context is not a string", origin);
     if (json_is_string(cur) && json_string_length(cur) > 0 &&
         json_object_get(m->root, "current-context") == NULL)
         json_object_set(m->root, "current-context", cur);
@@ -111,8 +109,8 @@ static int
 config_merge_text(struct config_merge *m, const char *text, size_t n, const char *dir,
                   const char *origin, struct st_err *err)
 {
-    struct st_yaml_limits lim = {.max_bytes = KUBE_MAX_KUBECONFIG, .max_depth = 32,
-                                 .max_nodes = 100000, .max_docs = 4};
+    struct st_yaml_limits lim = {
+        .max_bytes = KUBE_MAX_KUBECONFIG, .max_depth = 32, .max_nodes = 100000, .max_docs = 4};
     struct st_err yerr;
     json_t *doc = st_yaml_load(text, n, &lim, &yerr);
 
@@ -144,12 +142,14 @@ config_merge_file(struct config_merge *m, const char *path, struct st_err *err)
  * new string, or NULL with <err> set when file references are not allowed.
  */
 static char *
-config_resolve(const struct config_merge *m, const json_t *rec, const char *path,
-               const char *field, struct st_err *err)
+config_resolve(const struct config_merge *m, const json_t *rec, const char *path, const char *field,
+               struct st_err *err)
 {
     if (!m->allow_file_refs) {
-        st_err_set(err, ST_EINVAL, "kubeconfig: %s refers to a local file, which is not "
-                   "allowed here; use the inline -data form", field);
+        st_err_set(err, ST_EINVAL,
+                   "kubeconfig: %s refers to a local file, which is not "
+                   "allowed here; use the inline -data form",
+                   field);
         return NULL;
     }
     const char *dir = json_string_value(json_object_get(rec, "dir"));
@@ -245,8 +245,8 @@ config_resolve_context(const struct config_merge *m, const struct st_kube_load_o
                        struct st_err *err)
 {
     struct st_kube_config *cfg = NULL;
-    const char *ctx_name = opts && opts->context ? opts->context
-                                                 : st_json_str(m->root, "current-context");
+    const char *ctx_name =
+        opts && opts->context ? opts->context : st_json_str(m->root, "current-context");
     int rc;
 
     if (ctx_name == NULL || ctx_name[0] == '\0') {
@@ -262,22 +262,25 @@ config_resolve_context(const struct config_merge *m, const struct st_kube_load_o
     const char *cluster_name = st_json_str(cv, "cluster");
     const char *user_name = st_json_str(cv, "user");
     if (cluster_name == NULL || cluster_name[0] == '\0') {
-        st_err_set(err, ST_ENOTFOUND, "kubeconfig: context \"%.100s\" names no cluster",
-                   ctx_name);
+        st_err_set(err, ST_ENOTFOUND, "kubeconfig: context \"%.100s\" names no cluster", ctx_name);
         return NULL;
     }
     const json_t *cluster = json_object_get(json_object_get(m->root, "clusters"), cluster_name);
     if (cluster == NULL) {
-        st_err_set(err, ST_ENOTFOUND, "kubeconfig: cluster \"%.100s\" of context \"%.100s\" "
-                   "not found", cluster_name, ctx_name);
+        st_err_set(err, ST_ENOTFOUND,
+                   "kubeconfig: cluster \"%.100s\" of context \"%.100s\" "
+                   "not found",
+                   cluster_name, ctx_name);
         return NULL;
     }
     const json_t *user = NULL;
     if (user_name != NULL && user_name[0] != '\0') {
         user = json_object_get(json_object_get(m->root, "users"), user_name);
         if (user == NULL) {
-            st_err_set(err, ST_ENOTFOUND, "kubeconfig: user \"%.100s\" of context \"%.100s\" "
-                       "not found", user_name, ctx_name);
+            st_err_set(err, ST_ENOTFOUND,
+                       "kubeconfig: user \"%.100s\" of context \"%.100s\" "
+                       "not found",
+                       user_name, ctx_name);
             return NULL;
         }
     }
@@ -310,24 +313,30 @@ config_resolve_context(const struct config_merge *m, const struct st_kube_load_o
     }
     cfg->insecure = st_json_bool_or(kv, "insecure-skip-tls-verify", false);
     if (cfg->insecure && !(opts && opts->allow_insecure)) {
-        st_err_set(err, ST_EINVAL, "kubeconfig: cluster \"%.100s\" sets insecure-skip-tls-verify, "
-                   "which is refused", cluster_name);
+        st_err_set(err, ST_EINVAL,
+                   "kubeconfig: cluster \"%.100s\" sets insecure-skip-tls-verify, "
+                   "which is refused",
+                   cluster_name);
         goto fail;
     }
     if ((rc = config_load_pem(m, cluster, "certificate-authority", "certificate authority",
                               &cfg->ca_pem, err)) < 0)
         goto fail;
     if (cfg->insecure && cfg->ca_pem.len > 0) {
-        st_err_set(err, ST_EINVAL, "kubeconfig: cluster \"%.100s\" sets both a certificate "
-                   "authority and insecure-skip-tls-verify", cluster_name);
+        st_err_set(err, ST_EINVAL,
+                   "kubeconfig: cluster \"%.100s\" sets both a certificate "
+                   "authority and insecure-skip-tls-verify",
+                   cluster_name);
         goto fail;
     }
 
     if (user != NULL) {
         const json_t *uv = json_object_get(user, "v");
         if (json_object_get(uv, "exec") != NULL || json_object_get(uv, "auth-provider") != NULL) {
-            st_err_set(err, ST_EINVAL, "kubeconfig: user \"%.100s\" uses an exec or auth-provider "
-                       "plugin, which is not supported", user_name);
+            st_err_set(err, ST_EINVAL,
+                       "kubeconfig: user \"%.100s\" uses an exec or auth-provider "
+                       "plugin, which is not supported",
+                       user_name);
             goto fail;
         }
         if ((rc = config_load_pem(m, user, "client-certificate", "client certificate",
@@ -335,8 +344,10 @@ config_resolve_context(const struct config_merge *m, const struct st_kube_load_o
             (rc = config_load_pem(m, user, "client-key", "client key", &cfg->key_pem, err)) < 0)
             goto fail;
         if ((cfg->cert_pem.len > 0) != (cfg->key_pem.len > 0)) {
-            st_err_set(err, ST_EINVAL, "kubeconfig: user \"%.100s\" has a client certificate "
-                       "without a key or a key without a certificate", user_name);
+            st_err_set(err, ST_EINVAL,
+                       "kubeconfig: user \"%.100s\" has a client certificate "
+                       "without a key or a key without a certificate",
+                       user_name);
             goto fail;
         }
         const char *token = st_json_str(uv, "token");
@@ -394,7 +405,8 @@ config_in_cluster(const struct st_kube_load_opts *opts, struct st_err *err)
     uint64_t portnum;
 
     if (host == NULL || host[0] == '\0' || port == NULL || port[0] == '\0') {
-        st_err_set(err, ST_EINVAL, "in-cluster: KUBERNETES_SERVICE_HOST and "
+        st_err_set(err, ST_EINVAL,
+                   "in-cluster: KUBERNETES_SERVICE_HOST and "
                    "KUBERNETES_SERVICE_PORT must be set");
         return NULL;
     }
@@ -416,8 +428,7 @@ config_in_cluster(const struct st_kube_load_opts *opts, struct st_err *err)
     else
         cfg->server = st_xasprintf("https://%s:%s", host, port);
     cfg->token_file = st_xasprintf("%s/token", dir);
-    if (config_read_file(cfg->token_file, KUBE_MAX_TOKEN, &cfg->token, "in-cluster token", err) <
-        0)
+    if (config_read_file(cfg->token_file, KUBE_MAX_TOKEN, &cfg->token, "in-cluster token", err) < 0)
         goto fail;
     config_trim_token(&cfg->token);
     path = st_xasprintf("%s/ca.crt", dir);

@@ -34,10 +34,10 @@ struct st_kube_informer {
     size_t max_objects;
     struct st_kube_informer_handlers h;
 
-    json_t *cache;  /* key -> object */
-    json_t *fresh;  /* key -> object, the relist in progress */
-    char *cont;     /* continue token of the relist in progress */
-    char *rv;       /* version to watch from */
+    json_t *cache; /* key -> object */
+    json_t *fresh; /* key -> object, the relist in progress */
+    char *cont;    /* continue token of the relist in progress */
+    char *rv;      /* version to watch from */
     struct kube_xfer *list_x;
     struct st_kube_watch *watch;
     uint64_t watch_started;
@@ -468,8 +468,8 @@ st_kube_informer_new(struct st_kube_client *c, const struct st_kube_informer_opt
     inf->label_selector = inf_dup_or_null(opts->label_selector);
     inf->field_selector = inf_dup_or_null(opts->field_selector);
     inf->page_limit = opts->page_limit ? opts->page_limit : INF_DEFAULT_PAGE;
-    inf->watch_timeout_s = opts->watch_timeout_s ? opts->watch_timeout_s
-                                                 : INF_DEFAULT_WATCH_TIMEOUT_S;
+    inf->watch_timeout_s =
+        opts->watch_timeout_s ? opts->watch_timeout_s : INF_DEFAULT_WATCH_TIMEOUT_S;
     inf->backoff_min = opts->backoff_min_ms ? opts->backoff_min_ms : INF_DEFAULT_BACKOFF_MIN_MS;
     inf->backoff_max = opts->backoff_max_ms ? opts->backoff_max_ms : INF_DEFAULT_BACKOFF_MAX_MS;
     if (inf->backoff_max < inf->backoff_min)

@@ -42,10 +42,10 @@ struct st_kube_client {
     struct st_ev *loop;
     CURLM *multi;
     struct st_ev_timer timer;
-    struct kube_sock *socks;  /* sockets curl asked us to watch */
-    struct kube_xfer *xfers;  /* live transfers (watches, async lists) */
-    int in_curl;              /* depth of curl_multi_* calls on the stack */
-    struct st_ev_defer reap;  /* frees transfers released inside curl calls */
+    struct kube_sock *socks; /* sockets curl asked us to watch */
+    struct kube_xfer *xfers; /* live transfers (watches, async lists) */
+    int in_curl;             /* depth of curl_multi_* calls on the stack */
+    struct st_ev_defer reap; /* frees transfers released inside curl calls */
 };
 
 /* Percent-encodes <s> for a path segment or a query value into <out>. */

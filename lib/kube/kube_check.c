@@ -29,8 +29,7 @@ static json_t *
 check_cm(const char *name, const char *app)
 {
     return json_pack("{s:s, s:s, s:{s:s, s:{s:s}}, s:{s:s}}", "apiVersion", "v1", "kind",
-                     "ConfigMap", "metadata", "name", name, "labels", "app", app, "data", "v",
-                     "1");
+                     "ConfigMap", "metadata", "name", name, "labels", "app", app, "data", "v", "1");
 }
 
 static void
@@ -152,8 +151,8 @@ static void
 check_tick(struct st_ev *loop, struct st_ev_timer *t)
 {
     struct check_wait *w = t->data;
-    bool done = w->ci->want > 0 ? w->ci->events >= w->ci->want
-                                : st_kube_informer_has_synced(w->inf);
+    bool done =
+        w->ci->want > 0 ? w->ci->events >= w->ci->want : st_kube_informer_has_synced(w->inf);
     if (done || st_ev_now_ms(loop) >= w->deadline) {
         w->timed_out = !done;
         st_ev_stop(loop);
@@ -199,11 +198,13 @@ check_informer(struct st_kube_client *c)
     json_decref(other);
 
     CHECK(st_kube_client_attach(c, loop) == 0, "attach");
-    struct st_kube_informer_opts io = {.version = "v1", .resource = "configmaps",
-                                       .namespace = check_ns, .label_selector = "app=inf",
+    struct st_kube_informer_opts io = {.version = "v1",
+                                       .resource = "configmaps",
+                                       .namespace = check_ns,
+                                       .label_selector = "app=inf",
                                        .page_limit = 2};
-    struct st_kube_informer_handlers h = {.on_add = check_add, .on_update = check_update,
-                                          .on_delete = check_delete, .data = &ci};
+    struct st_kube_informer_handlers h = {
+        .on_add = check_add, .on_update = check_update, .on_delete = check_delete, .data = &ci};
     struct st_kube_informer *inf = st_kube_informer_new(c, &io, &h, &err);
     CHECK(inf != NULL, "informer: %s", err.msg);
     check_run(loop, &ci, inf);

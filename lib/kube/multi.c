@@ -36,7 +36,7 @@ struct kube_xfer {
     char errbuf[CURL_ERROR_SIZE];
     struct kube_xfer *prev, *next; /* c->xfers */
     bool in_multi;
-    bool released; /* the owner let go; torn down by the reap */
+    bool released;      /* the owner let go; torn down by the reap */
     struct st_buf body; /* buffered body, or the watch's partial line */
     bool overflow;
     void *alloc; /* what to free: the xfer itself or the watch around it */
@@ -379,8 +379,8 @@ multi_buffered_done(struct kube_xfer *x, CURLcode cc)
 
     curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
     if (x->overflow) {
-        code = st_err_set(&err, ST_ETOOBIG, "kube: response larger than %zu bytes",
-                          c->max_response);
+        code =
+            st_err_set(&err, ST_ETOOBIG, "kube: response larger than %zu bytes", c->max_response);
     } else if (cc != CURLE_OK) {
         code = kube_curl_error(cc, x->errbuf, &err);
     } else {
@@ -442,8 +442,6 @@ watch_line(struct st_kube_watch *w, const char *p, size_t n)
     }
     if (strcmp(type, "ERROR") == 0) {
         rc = kube_status_error(0, obj, &w->fail);
-        if (rc == ST_EPROTO && st_json_int_or(obj, "code", 0) == 0)
-            rc = st_err_set(&w->fail, ST_EPROTO, "kube watch: ERROR event without a Status");
         goto out;
     }
     if (strcmp(type, "ADDED") == 0)
@@ -494,8 +492,10 @@ watch_write(char *p, size_t size, size_t nmemb, void *data)
         const char *nl = memchr(p + off, '\n', n - off);
         size_t take = nl ? (size_t)(nl - (p + off)) : n - off;
         if (x->body.len + take > w->max_line) {
-            w->fail_code = st_err_set(&w->fail, ST_ETOOBIG, "kube watch: event larger than "
-                                      "%zu bytes", w->max_line);
+            w->fail_code = st_err_set(&w->fail, ST_ETOOBIG,
+                                      "kube watch: event larger than "
+                                      "%zu bytes",
+                                      w->max_line);
             return 0;
         }
         if (st_buf_append(&x->body, p + off, take) < 0) {

@@ -221,8 +221,7 @@ test_crud(void **state)
     assert_string_equal(st_json_str(out, "data.w"), "3");
     json_decref(out);
     /* The fake server only knows merge patches: the content type reaches it. */
-    assert_int_equal(st_kube_patch(c, path, ST_KUBE_PATCH_STRATEGIC, patch, NULL, &err),
-                     ST_EPROTO);
+    assert_int_equal(st_kube_patch(c, path, ST_KUBE_PATCH_STRATEGIC, patch, NULL, &err), ST_EPROTO);
     assert_non_null(strstr(err.msg, "strategic-merge-patch+json"));
     json_decref(patch);
 
@@ -305,9 +304,9 @@ test_auth_and_transport_errors(void **state)
     c = client();
     st_kube_client_set_limits(c, 0, 300, 0);
     uint64_t t0 = st_now_ms();
-    assert_int_equal(st_kube_request(c, "GET", "/_control/sleep?ms=3000", NULL, NULL, &status,
-                                     NULL, &err),
-                     ST_ETIMEOUT);
+    assert_int_equal(
+        st_kube_request(c, "GET", "/_control/sleep?ms=3000", NULL, NULL, &status, NULL, &err),
+        ST_ETIMEOUT);
     assert_true(st_now_ms() - t0 < 2500);
     st_kube_client_free(c);
 
@@ -402,8 +401,7 @@ log_event(struct st_kube_watch *w, enum st_kube_event_type t, json_t *obj, void 
 {
     struct watch_log *l = data;
     const char *name = st_json_str(obj, "metadata.name");
-    assert_int_equal(st_buf_appendf(&l->events, "%s %s;", st_kube_event_name(t),
-                                    name ? name : "-"),
+    assert_int_equal(st_buf_appendf(&l->events, "%s %s;", st_kube_event_name(t), name ? name : "-"),
                      0);
     l->n++;
     if (l->free_in_event) {
@@ -455,9 +453,8 @@ test_watch(void **state)
     assert_int_equal(st_kube_client_attach(c, loop), 0);
     create_cm(admin, "w", "before", "0");
     assert_int_equal(st_kube_list(admin, coll, NULL, &list, &err), 0);
-    struct st_kube_watch_opts wo = {.path = coll,
-                                    .resource_version = st_json_str(list,
-                                                                    "metadata.resourceVersion")};
+    struct st_kube_watch_opts wo = {
+        .path = coll, .resource_version = st_json_str(list, "metadata.resourceVersion")};
     l.w = st_kube_watch_start(c, &wo, log_event, log_done, &l, &err);
     assert_non_null(l.w);
     json_decref(list);
@@ -611,7 +608,7 @@ inf_synced_p(void *arg)
 struct inf_expect {
     struct inf_log *l;
     int adds, updates, deletes;
-    uint64_t watches; /* wait for more than this many watches, if set */
+    uint64_t watches;  /* wait for more than this many watches, if set */
     uint64_t failures; /* wait for at least this many failures */
 };
 
@@ -622,9 +619,9 @@ inf_counts_p(void *arg)
     if (getenv("KUBE_TEST_DEBUG")) {
         struct st_kube_informer_stats st;
         st_kube_informer_stats(e->l->inf, &st);
-        fprintf(stderr, "log %s lists %lu watches %lu gone %lu fail %lu\n",
-                st_buf_cstr(&e->l->log), (unsigned long)st.lists, (unsigned long)st.watches,
-                (unsigned long)st.gone, (unsigned long)st.failures);
+        fprintf(stderr, "log %s lists %lu watches %lu gone %lu fail %lu\n", st_buf_cstr(&e->l->log),
+                (unsigned long)st.lists, (unsigned long)st.watches, (unsigned long)st.gone,
+                (unsigned long)st.failures);
     }
     struct st_kube_informer_stats st;
     st_kube_informer_stats(e->l->inf, &st);
@@ -656,11 +653,14 @@ test_informer(void **state)
     }
     create_cm(admin, "inf-other", "elsewhere", "0");
     assert_int_equal(st_kube_client_attach(c, loop), 0);
-    struct st_kube_informer_opts io = {.version = "v1", .resource = "configmaps",
-                                       .namespace = "inf", .page_limit = 2,
-                                       .backoff_min_ms = 50, .backoff_max_ms = 400};
-    struct st_kube_informer_handlers h = {inf_on_add, inf_on_update, inf_on_delete,
-                                          inf_on_synced, inf_on_error, &l};
+    struct st_kube_informer_opts io = {.version = "v1",
+                                       .resource = "configmaps",
+                                       .namespace = "inf",
+                                       .page_limit = 2,
+                                       .backoff_min_ms = 50,
+                                       .backoff_max_ms = 400};
+    struct st_kube_informer_handlers h = {inf_on_add,    inf_on_update, inf_on_delete,
+                                          inf_on_synced, inf_on_error,  &l};
     l.inf = st_kube_informer_new(c, &io, &h, &err);
     assert_non_null(l.inf);
     assert_false(st_kube_informer_has_synced(l.inf));
@@ -761,8 +761,8 @@ test_informer_free_in_callback(void **state)
     struct inf_log l = {.log = ST_BUF_INIT(0), .free_on_add = true};
 
     assert_int_equal(st_kube_client_attach(c, loop), 0);
-    struct st_kube_informer_opts io = {.version = "v1", .resource = "configmaps",
-                                       .namespace = "inf"};
+    struct st_kube_informer_opts io = {
+        .version = "v1", .resource = "configmaps", .namespace = "inf"};
     struct st_kube_informer_handlers h = {.on_add = inf_on_add, .data = &l};
     l.inf = st_kube_informer_new(c, &io, &h, &err);
     run_until(loop, inf_freed_p, &l, 10000);

@@ -251,7 +251,8 @@ test_inline_data(void **state)
                               "contexts: [{name: x, context: {cluster: c, user: u}}]\n"
                               "current-context: x\n",
                               ca, crt, key);
-    struct st_kube_config *cfg = st_kube_config_from_kubeconfig_text(text, strlen(text), NULL, &err);
+    struct st_kube_config *cfg =
+        st_kube_config_from_kubeconfig_text(text, strlen(text), NULL, &err);
     assert_non_null(cfg);
     assert_string_equal(cfg->server, "https://[::1]:7443");
     assert_string_equal(st_buf_cstr(&cfg->ca_pem), "CA-INLINE");
@@ -300,8 +301,8 @@ test_text_file_refs(void **state)
                         "current-context: x\n";
     char *dir = tpath("t");
     struct st_kube_load_opts o = {.allow_file_refs = true, .base_dir = dir};
-    struct st_kube_config *cfg = st_kube_config_from_kubeconfig_text(text2, strlen(text2), &o,
-                                                                     &err);
+    struct st_kube_config *cfg =
+        st_kube_config_from_kubeconfig_text(text2, strlen(text2), &o, &err);
     assert_non_null(cfg);
     assert_string_equal(st_buf_cstr(&cfg->ca_pem), "CA-T");
     assert_string_equal(st_buf_cstr(&cfg->token), "tt");
@@ -366,8 +367,8 @@ test_in_cluster(void **state)
     put("sa/ca.crt", "CA-SA");
     put("sa/namespace", "strait-system\n");
     char *dir = tpath("sa");
-    struct st_kube_load_opts o = {.in_cluster = true, .sa_dir = dir, .service_host = "10.96.0.1",
-                                  .service_port = "443"};
+    struct st_kube_load_opts o = {
+        .in_cluster = true, .sa_dir = dir, .service_host = "10.96.0.1", .service_port = "443"};
     struct st_kube_config *cfg = st_kube_config_load(&o, &err);
     assert_non_null(cfg);
     assert_string_equal(cfg->server, "https://10.96.0.1:443");
@@ -418,11 +419,11 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_single_file),    cmocka_unit_test(test_merge_kubeconfig_env),
-        cmocka_unit_test(test_home_default),   cmocka_unit_test(test_context_errors),
-        cmocka_unit_test(test_inline_data),    cmocka_unit_test(test_text_file_refs),
-        cmocka_unit_test(test_insecure),       cmocka_unit_test(test_bad_input),
-        cmocka_unit_test(test_in_cluster),     cmocka_unit_test(test_unreadable_ca),
+        cmocka_unit_test(test_single_file),  cmocka_unit_test(test_merge_kubeconfig_env),
+        cmocka_unit_test(test_home_default), cmocka_unit_test(test_context_errors),
+        cmocka_unit_test(test_inline_data),  cmocka_unit_test(test_text_file_refs),
+        cmocka_unit_test(test_insecure),     cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_in_cluster),   cmocka_unit_test(test_unreadable_ca),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -12,6 +12,7 @@
 #
 # Usage: bench/proxy_bench.sh [--build DIR] [--quick] [--rates "1000 2000"]
 #        [--rate-seconds S] [--max-seconds S] [--paths "direct haproxy nginx strait"]
+#        [--keep]   (keep the temporary directory with configurations and logs)
 set -euo pipefail
 
 time_limit=420 # seconds for the whole run; past that timeout(1) stops it (and the trap cleans up)
@@ -28,6 +29,7 @@ warm_s=1
 rate_conns=16
 max_conns=32
 paths="direct haproxy nginx strait"
+keep=0
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -37,6 +39,7 @@ while [ $# -gt 0 ]; do
     --rate-seconds) rate_s=$2; shift 2 ;;
     --max-seconds) max_s=$2; shift 2 ;;
     --paths) paths=$2; shift 2 ;;
+    --keep) keep=1; shift ;;
     -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "proxy_bench: unknown argument $1" >&2; exit 2 ;;
     esac
@@ -70,7 +73,11 @@ cleanup() {
         wait "$p" 2>/dev/null || true
     done
     pids=()
-    rm -rf "$work"
+    if [ "$keep" = 1 ]; then
+        echo "proxy_bench: kept $work" >&2
+    else
+        rm -rf "$work"
+    fi
 }
 trap cleanup EXIT
 trap 'echo "proxy_bench: interrupted" >&2; exit 130' INT TERM
@@ -224,7 +231,7 @@ check_mtls() {
 
 # ---- running loadgen -------------------------------------------------------------------
 
-declare -A lg_args watch_pids side_a_n status extra idle_rss best_max cpu_max rss_load_a \
+declare -A dead lg_args watch_pids side_a_n status extra idle_rss best_max cpu_max rss_load_a \
     rss_load_b errs lat cpu_rate p99_at
 
 # run_loadgen PATH MODE-ARGS...: prints loadgen's line ("" if it failed).
@@ -380,9 +387,11 @@ for _ in 1 2; do
     for path in "${active[@]}"; do
         line=$(run_loadgen "$path" --max --conns "$max_conns" --duration "$max_s" \
             --warmup "$warm_s")
-        errs[$path]=$((${errs[$path]} + $(line_errors "$line")))
+        e=$(line_errors "$line")
+        errs[$path]=$((${errs[$path]} + e))
         r=$(field "$line" achieved_rps)
-        if [ -n "$r" ] && [ "$r" -gt "${best_max[$path]}" ]; then
+        # A run with errors does not count as throughput.
+        if [ "$e" = 0 ] && [ -n "$r" ] && [ "$r" -gt "${best_max[$path]}" ]; then
             best_max[$path]=$r
             c=$(field "$line" cpu_ms_per_1k)
             cpu_max[$path]=${c:--}
@@ -407,14 +416,20 @@ for r in $rates; do
     for path in "${active[@]}"; do
         line=$(run_loadgen "$path" --rate "$r" --conns "$rate_conns" --duration "$rate_s" \
             --warmup "$warm_s")
-        errs[$path]=$((${errs[$path]} + $(line_errors "$line")))
+        e=$(line_errors "$line")
+        errs[$path]=$((${errs[$path]} + e))
         if [ -z "$line" ]; then
             lat[$path]+=" p50/p99/p999_ms@${r}=failed"
             continue
         fi
         lat[$path]+=" p50/p99/p999_ms@${r}=$(field "$line" p50_ms)/$(field "$line" p99_ms)"
         lat[$path]+="/$(field "$line" p999_ms)"
-        p99_at[$path@$r]=$(field "$line" p99_ms)
+        if [ "$e" = 0 ]; then
+            p99_at[$path@$r]=$(field "$line" p99_ms)
+        else
+            # Latency of a run with errors leaves out the failures: not comparable.
+            lat[$path]+="(with_${e}_errors)"
+        fi
         c=$(field "$line" cpu_ms_per_1k)
         cpu_rate[$path]=${c:--}
     done
@@ -430,6 +445,15 @@ for path in $paths; do
     fi
     rl="${rss_load_a[$path]}+${rss_load_b[$path]}"
     if [ "$rl" = 0+0 ]; then rl=-; fi
+    gone=""
+    for p in ${watch_pids[$path]}; do
+        if ! kill -0 "$p" 2>/dev/null; then gone+="${gone:+,}$p"; fi
+    done
+    if [ -n "$gone" ]; then
+        # A proxy that died mid-run: its figures are printed but not compared.
+        extra[$path]+="${extra[$path]:+ }exited_during_run=$gone"
+        dead[$path]=1
+    fi
     echo "path=$path max_rps=${best_max[$path]}${lat[$path]}" \
         "cpu_ms_per_1k@max=${cpu_max[$path]} cpu_ms_per_1k@${last_rate}=${cpu_rate[$path]}" \
         "rss_idle_kb=${idle_rss[$path]} rss_load_kb=$rl errors=${errs[$path]}${extra[$path]:+ ${extra[$path]}}"
@@ -438,9 +462,12 @@ done
 ratio() { # ratio A B: A/B with two decimals, n/a when either is missing or zero
     awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "n/a" }'
 }
-s=${best_max[strait]:-0}
-added=$(awk -v s="${p99_at[strait@$last_rate]:-}" -v d="${p99_at[direct@$last_rate]:-}" \
+# Figures of a path whose processes died mid-run are not compared.
+cmp_max() { if [ -n "${dead[$1]:-}" ]; then echo 0; else echo "${best_max[$1]:-0}"; fi; }
+cmp_p99() { if [ -n "${dead[$1]:-}" ]; then echo ""; else echo "${p99_at[$1@$last_rate]:-}"; fi; }
+s=$(cmp_max strait)
+added=$(awk -v s="$(cmp_p99 strait)" -v d="$(cmp_p99 direct)" \
     'BEGIN { if (s != "" && d != "") printf "%.3f", s - d; else print "n/a" }')
-echo "ratio strait/haproxy=$(ratio "$s" "${best_max[haproxy]:-0}")" \
-    "strait/nginx=$(ratio "$s" "${best_max[nginx]:-0}")" \
-    "strait/direct=$(ratio "$s" "${best_max[direct]:-0}") added_p99_ms=$added"
+echo "ratio strait/haproxy=$(ratio "$s" "$(cmp_max haproxy)")" \
+    "strait/nginx=$(ratio "$s" "$(cmp_max nginx)")" \
+    "strait/direct=$(ratio "$s" "$(cmp_max direct)") added_p99_ms=$added"

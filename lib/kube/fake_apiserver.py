@@ -95,8 +95,18 @@ class Handler(BaseHTTPRequestHandler):
         parts = [urllib.parse.unquote(p) for p in url.path.split("/") if p]
         return parts, q
 
+    def client_cn(self):
+        peer = self.connection.getpeercert() or {}
+        for rdn in peer.get("subject", ()):
+            for k, v in rdn:
+                if k == "commonName":
+                    return v
+        return None
+
     def authorized(self):
         if self.headers.get("Authorization") == "Bearer " + STORE.token:
+            return True
+        if self.client_cn() == "cert-user":
             return True
         self.send_json(401, status(401, "Unauthorized", "Unauthorized"))
         return False
@@ -105,7 +115,7 @@ class Handler(BaseHTTPRequestHandler):
         s = STORE
         what = parts[1]
         with s.lock:
-            if what == "sleep":
+            if what in ("sleep", "whoami"):
                 pass
             elif what == "token":
                 s.token = q["value"]
@@ -130,7 +140,7 @@ class Handler(BaseHTTPRequestHandler):
             s.lock.notify_all()
         if what == "sleep":
             time.sleep(int(q.get("ms", "1000")) / 1000)
-        self.send_json(200, {"ok": True, "rv": str(s.rv)})
+        self.send_json(200, {"ok": True, "rv": str(s.rv), "cn": self.client_cn()})
 
     def do_GET(self):
         parts, q = self.route()
@@ -323,9 +333,18 @@ def main():
                     "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=fake-kube",
                     "-addext", "subjectAltName=IP:127.0.0.1,DNS:fake.kube.test",
                     "-keyout", key, "-out", cert], check=True, capture_output=True)
+    # A client certificate signed by the server's self-signed certificate, for mTLS tests.
+    ccert, ckey, csr = (os.path.join(work, n) for n in ("client.crt", "client.key", "client.csr"))
+    subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=cert-user",
+                    "-keyout", ckey, "-out", csr], check=True, capture_output=True)
+    subprocess.run(["openssl", "x509", "-req", "-in", csr, "-CA", cert, "-CAkey", key,
+                    "-CAcreateserial", "-days", "1", "-out", ccert], check=True, capture_output=True)
     srv = Server(("127.0.0.1", 0), Handler)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
+    ctx.verify_mode = ssl.CERT_OPTIONAL
+    ctx.load_verify_locations(cert)
     srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     print(f"PORT {srv.server_address[1]} CA {cert}", flush=True)
     # Stop when the test goes away (stdin closes), so no server outlives its test.

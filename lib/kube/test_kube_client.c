@@ -319,6 +319,24 @@ test_auth_and_transport_errors(void **state)
 }
 
 static void
+test_client_certificate(void **state)
+{
+    struct st_err err;
+    json_t *out = NULL;
+    char *user = st_xasprintf("{client-certificate: %s/client.crt, client-key: %s/client.key}",
+                              tmpdir, tmpdir);
+    struct st_kube_client *c = client_with(user, "127.0.0.1", NULL);
+
+    assert_int_equal(st_kube_get(c, "/_control/whoami", &out, &err), 0);
+    assert_string_equal(st_json_str(out, "cn"), "cert-user");
+    json_decref(out);
+    /* The certificate alone authenticates: no token is configured. */
+    assert_int_equal(st_kube_get(c, "/api/v1/namespaces/cc/configmaps", NULL, &err), 0);
+    st_kube_client_free(c);
+    free(user);
+}
+
+static void
 test_token_file_rotation(void **state)
 {
     struct st_err err;
@@ -794,6 +812,7 @@ main(void)
         cmocka_unit_test(test_crud),
         cmocka_unit_test(test_list_pages),
         cmocka_unit_test(test_auth_and_transport_errors),
+        cmocka_unit_test(test_client_certificate),
         cmocka_unit_test(test_token_file_rotation),
         cmocka_unit_test(test_watch),
         cmocka_unit_test(test_informer),

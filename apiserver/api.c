@@ -108,7 +108,13 @@ bool
 api_q_true(const struct api_ctx *c, const char *k)
 {
     const char *v = api_q(c, k);
-    return v && (!strcmp(v, "true") || !strcmp(v, "1"));
+    /* The spellings Go's strconv.ParseBool takes; the Python client sends "True". */
+    static const char *const yes[] = {"1", "t", "T", "true", "TRUE", "True"};
+
+    for (size_t i = 0; v != NULL && i < ST_ARRAY_LEN(yes); i++)
+        if (strcmp(v, yes[i]) == 0)
+            return true;
+    return false;
 }
 
 const char *

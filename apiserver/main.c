@@ -3,6 +3,7 @@
  *
  *   strait-apiserver --data-dir DIR --listen ADDR:PORT --write-kubeconfig FILE
  *                    [--context NAME] [--service-cidr CIDR] [--tls-san NAME]...
+ *                    [--event-window N]   (events kept for watch resumption; default 10,000)
  *
  * On first start it creates, under DIR (mode 0700): the serving CA (ca.crt,
  * ca.key), the admin token (admin.token) and the SQLite store (store.db). At
@@ -40,6 +41,7 @@ struct main_opts {
     const char *kubeconfig;
     const char *context;
     const char *service_cidr;
+    size_t event_window;
     const char *sans[MAIN_MAX_SANS + 1];
     size_t n_sans;
     uint32_t shutdown_grace_ms;
@@ -74,7 +76,7 @@ main_usage(FILE *f)
 {
     fprintf(f, "usage: strait-apiserver --data-dir DIR [--listen ADDR:PORT] "
                "[--write-kubeconfig FILE] [--context NAME] [--service-cidr CIDR] "
-               "[--tls-san NAME]...\n");
+               "[--tls-san NAME]... [--event-window N]\n");
 }
 
 /* ---- state on disk ---------------------------------------------------------- */
@@ -388,6 +390,7 @@ main_parse(int argc, char **argv, struct main_opts *o)
         {"context", required_argument, NULL, 'c'},
         {"service-cidr", required_argument, NULL, 's'},
         {"tls-san", required_argument, NULL, 't'},
+        {"event-window", required_argument, NULL, 'w'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -409,6 +412,15 @@ main_parse(int argc, char **argv, struct main_opts *o)
             }
             o->sans[o->n_sans++] = optarg;
             break;
+        case 'w': {
+            uint64_t v;
+            if (st_parse_u64(st_str_c(optarg), 10000000, &v) < 0 || v < 10) {
+                fprintf(stderr, "strait-apiserver: --event-window takes 10..10000000\n");
+                return -1;
+            }
+            o->event_window = (size_t)v;
+            break;
+        }
         case 'h': main_usage(stdout); exit(0);
         default: main_usage(stderr); return -1;
         }
@@ -454,7 +466,8 @@ main(int argc, char **argv)
     st_x509_to_pem(ca, &ca_pem);
 
     dbpath = st_xasprintf("%s/store.db", o.data_dir);
-    s.store = store_open(dbpath, NULL, &err);
+    struct store_options so = {.event_window = o.event_window};
+    s.store = store_open(dbpath, &so, &err);
     if (s.store == NULL) {
         st_log(ST_LOG_ERROR, "store %s: %s", dbpath, err.msg);
         goto out;

@@ -112,7 +112,7 @@ class Apiserver:
 
     def admin_token(self):
         with open(self.kubeconfig) as f:
-            m = re.search(r"token:\s*(\S+)", f.read())
+            m = re.search(r"token:\s*\"?([^\s\"]+)", f.read())
         return m.group(1)
 
 

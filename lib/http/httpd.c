@@ -61,6 +61,7 @@ struct httpd_conn {
     struct st_http1_chunked chunked;
     size_t chunk_pos;       /* raw body bytes already fed to the chunked decoder */
     bool close_after;       /* close once the output is written */
+    uint64_t linger_left;   /* request body bytes to read and drop before closing */
     bool stream_chunked;    /* the stream uses the chunked coding (HTTP/1.1) */
     bool head_only;         /* the request was HEAD: no body in the answer */
     bool dead;              /* closed; waiting for the deferred free */
@@ -153,8 +154,13 @@ conn_flush(struct httpd_conn *c)
     st_buf_reset(&c->out);
     c->out_off = 0;
     if (c->state == CONN_CLOSING) {
-        conn_close(c);
-        return -EPIPE;
+        if (c->linger_left == 0) {
+            conn_close(c);
+            return -EPIPE;
+        }
+        /* Drop the rest of a refused body so the client reads our answer. */
+        conn_arm(c, 5000);
+        return 0;
     }
     /* Nothing queued: back to the timeout of the current phase. */
     if (c->state == CONN_READ_HEAD)
@@ -283,8 +289,20 @@ conn_read(struct httpd_conn *c)
         /* While a request is handled, read only to notice the peer leaving. */
         if (handling && c->pending.len >= 65536)
             return true;
-        if (c->state == CONN_CLOSING)
-            return true;
+        if (c->state == CONN_CLOSING) {
+            char scratch[16384];
+            if (c->linger_left == 0 || c->out_off < c->out.len)
+                return true;
+            ssize_t r = conn_raw_read(c, scratch, sizeof(scratch));
+            if (r == -EAGAIN)
+                return true;
+            if (r <= 0 || (uint64_t)r >= c->linger_left) {
+                conn_close(c);
+                return false;
+            }
+            c->linger_left -= (uint64_t)r;
+            continue;
+        }
         if (st_buf_reserve(b, 16384) < 0) {
             /* Over the cap: the head or body limits answer below, or stop reading. */
             if (b->len >= b->max)
@@ -304,7 +322,12 @@ conn_read(struct httpd_conn *c)
         b->data[b->len] = '\0';
         if (!handling && c->state == CONN_READ_HEAD)
             conn_arm(c, c->srv->opt.header_timeout_ms);
-        if ((size_t)r < room)
+        /*
+         * A short read drains a plain socket, so edge-triggered epoll will
+         * report the next bytes. TLS hands out one record per call, so it
+         * must be read until it wants more.
+         */
+        if (c->tls == NULL && (size_t)r < room)
             return true;
     }
 }
@@ -410,6 +433,10 @@ conn_process(struct httpd_conn *c)
             c->content_length = head.content_length;
             c->chunk_pos = 0;
             if (c->body_kind == ST_HTTP1_BODY_LENGTH && (uint64_t)head.content_length > o->max_body) {
+                /* Read and drop up to 64 MiB of it, so the client sees the 413. */
+                uint64_t have = c->in.len - c->head_len;
+                uint64_t left = (uint64_t)head.content_length - have;
+                c->linger_left = head.content_length <= (64 << 20) ? left : 0;
                 conn_fail(c, 413, "request body too large");
                 return;
             }

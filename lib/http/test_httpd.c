@@ -286,11 +286,18 @@ test_errors_close(void **state)
     free(r);
     close(fd);
 
-    /* A body over the cap: 413 before it is read. */
+    /*
+     * A body over the cap: 413 before it is read; the server then reads and
+     * drops the body the client is still sending, and closes after it.
+     */
     fd = client_connect(s);
     send_str(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n");
-    r = recv_until(fd, NULL, &eof);
+    r = recv_until(fd, "too large", &eof);
     assert_true(st_str_has_prefix(r, "HTTP/1.1 413 "));
+    assert_false(eof);
+    free(r);
+    send_str(fd, "01234567890");
+    r = recv_until(fd, NULL, &eof);
     assert_true(eof);
     free(r);
     close(fd);

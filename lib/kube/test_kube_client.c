@@ -486,6 +486,8 @@ test_watch(void **state)
     run_until(loop, log_has, &l, 10000);
     /* The stream is open now, so the server sends the bookmark to it. */
     control(admin, "bookmark");
+    l.want = 3;
+    run_until(loop, log_has, &l, 10000);
     assert_int_equal(st_kube_delete(admin, pa, NULL, &err), 0);
     l.want = 4;
     run_until(loop, log_has, &l, 10000);

@@ -768,6 +768,38 @@ crud_crd_prepare(struct api_ctx *c, const char *name, json_t *obj, const json_t 
     return 0;
 }
 
+/* Validates a custom resource against its version's schema; 0 or an answered 422. */
+static int
+crud_cr_validate(struct api_ctx *c, const char *name, json_t *obj)
+{
+    const struct reg_resource *r = c->res;
+
+    if (!r->crd || !r->schema)
+        return 0;
+    json_t *causes = json_array();
+    if (api_schema_check(r->schema, obj, causes) == 0) {
+        json_decref(causes);
+        return 0;
+    }
+    struct st_buf m = ST_BUF_INIT(2048);
+    size_t i;
+    json_t *cause;
+    json_array_foreach(causes, i, cause) {
+        if (st_buf_appendf(&m, "%s%s: %s", i ? ", " : "", json_string_value(json_object_get(cause, "field")),
+                           json_string_value(json_object_get(cause, "message"))) < 0)
+            break;
+    }
+    bool many = json_array_size(causes) > 1;
+    c->status_kind = r->kind;
+    const char *saved = c->name;
+    c->name = (char *)name;
+    int rc = api_fail(c, 422, "Invalid", causes, "%s.%s \"%s\" is invalid: %s%s%s", r->kind,
+                      r->group, name, many ? "[" : "", st_buf_cstr(&m), many ? "]" : "");
+    c->name = (char *)saved;
+    st_buf_free(&m);
+    return rc;
+}
+
 /* Kind-specific defaults and checks shared by create and update; returns 0 or an answered status. */
 static int
 crud_kind_prepare(struct api_ctx *c, const char *name, json_t *obj, const json_t *old,
@@ -776,6 +808,8 @@ crud_kind_prepare(struct api_ctx *c, const char *name, json_t *obj, const json_t
     const struct reg_resource *r = c->res;
 
     *alloc = -1;
+    if (r->crd)
+        return crud_cr_validate(c, name, obj);
     if (!*r->group && !strcmp(r->plural, "services"))
         return crud_service_prepare(c, name, obj, old, alloc);
     if (!*r->group && !strcmp(r->plural, "secrets")) {
@@ -1224,6 +1258,8 @@ crud_finish_update(struct api_ctx *c, json_t *obj, json_t *old)
     json_object_del(md, "resourceVersion");
     crud_store_version(c, obj);
     if (!c->sub && (rc = crud_kind_prepare(c, c->name, obj, old, &alloc)) != 0)
+        return rc;
+    if (c->sub && (rc = crud_cr_validate(c, c->name, obj)) != 0)
         return rc;
     if (c->dry_run) {
         json_object_set_new(md, "resourceVersion",

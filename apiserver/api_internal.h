@@ -135,6 +135,16 @@ bool api_proto_is(const char *content_type);
  */
 json_t *api_proto_decode(const void *p, size_t n, struct st_err *err);
 
+/* ---- api_schema.c ------------------------------------------------------------ */
+
+/*
+ * Validates a custom resource <obj> (top-level metadata, apiVersion and kind
+ * are skipped) against a CRD version's openAPIV3Schema and fills in defaults
+ * (in place). Appends {reason, message, field} causes to <causes>; returns 0
+ * or ST_EINVAL when there are any.
+ */
+int api_schema_check(const json_t *schema, json_t *obj, json_t *causes);
+
 /* ---- api_openapi.c ---------------------------------------------------------- */
 
 /* Answers /openapi/v2, /openapi/v3 and /openapi/v3/<gv>. */

@@ -920,7 +920,7 @@ test_watch_from_version_and_selector(void **state)
     /* A Table watch: each event object is a one-row Table. */
     struct sink_log t = {0};
     e->accept = TABLE_ACCEPT;
-    w = watch_start(e, "/api/v1/namespaces/default/configmaps?watch=1", &t);
+    w = watch_start(e, "/api/v1/namespaces/default/configmaps?watch=True", &t);
     e->accept = NULL;
     assert_int_equal(json_array_size(t.events), 1);
     assert_string_equal(jstr(json_array_get(t.events, 0), "object.kind"), "Table");
@@ -974,7 +974,7 @@ test_watch_expired_and_cap(void **state)
     assert_string_equal(jstr(ev, "object.reason"), "Expired");
     json_decref(ev);
 
-    struct api_watch *w1 = watch_start(e, "/api/v1/configmaps?watch=true", &l1);
+    struct api_watch *w1 = watch_start(e, "/api/v1/configmaps?watch=1", &l1);
     struct api_watch *w2 = watch_start(e, "/api/v1/configmaps?watch=true", &l2);
     expect(e, req(e, "GET", "/api/v1/configmaps?watch=true", NULL), 429);
     assert_string_equal(jstr(e->last, "reason"), "TooManyRequests");
@@ -1221,6 +1221,37 @@ test_crd_lifecycle(void **state)
     assert_int_equal(st_json_int_or(e->last, "spec.ports.0.port", 0), 80);
     expect(e, req(e, "GET", "/apis/multicluster.strait.io/v1alpha1/links/status", NULL), 404);
 
+    /* Custom resources are checked against their version's schema and defaulted. */
+    expect(e, req(e, "POST", "/apis/split.smi-spec.io/v1alpha2/namespaces/default/trafficsplits",
+                  "{\"metadata\":{\"name\":\"bad\"},\"spec\":{\"service\":\"web\",\"backends\":"
+                  "[{\"service\":\"a\",\"weight\":\"500m\"}]}}"),
+           422);
+    assert_string_equal(msg(e), "TrafficSplit.split.smi-spec.io \"bad\" is invalid: "
+                                "spec.backends[0].weight: Invalid value: \"string\": "
+                                "spec.backends[0].weight in body must be of type integer: "
+                                "\"string\"");
+    assert_string_equal(jstr(e->last, "details.causes.0.field"), "spec.backends[0].weight");
+    expect(e, req(e, "POST", "/apis/split.smi-spec.io/v1alpha1/namespaces/default/trafficsplits",
+                  "{\"metadata\":{\"name\":\"q\"},\"spec\":{\"service\":\"web\",\"backends\":"
+                  "[{\"service\":\"a\",\"weight\":\"500m\"}]}}"),
+           201);
+    expect(e, req(e, "POST", ew,
+                  "{\"metadata\":{\"name\":\"w2\"},\"spec\":{\"meshTLS\":{\"identity\":\"id\"},"
+                  "\"workloadIPs\":[{\"ip\":\"a\"},{\"ip\":\"b\"}],\"ports\":[{\"port\":0}]}}"),
+           422);
+    assert_true(st_str_has_prefix(msg(e), "ExternalWorkload.workload.strait.io \"w2\" is invalid: ["));
+    assert_int_equal(json_array_size(st_json_path(e->last, "details.causes")), 3);
+    expect(e, req(e, "POST", ew,
+                  "{\"metadata\":{\"name\":\"w3\"},\"spec\":{\"meshTLS\":{\"identity\":\"id\","
+                  "\"serverName\":\"sn\"},\"ports\":[{\"port\":8080}]}}"),
+           201);
+    assert_string_equal(jstr(e->last, "spec.ports.0.protocol"), "TCP");
+    snprintf(path, sizeof(path), "%s/w3/status", ew);
+    expect(e, req_ct(e, "PATCH", path, "application/merge-patch+json",
+                     "{\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":\"Maybe\"}]}}"),
+           422);
+    assert_true(strstr(msg(e), "Unsupported value: \"Maybe\"") != NULL);
+
     /* A bad CRD is refused with causes. */
     expect(e, req(e, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
                   "{\"metadata\":{\"name\":\"things.example.com\"},\"spec\":{\"group\":"
@@ -1256,7 +1287,7 @@ test_crd_lifecycle(void **state)
     e->api = api_new(e->st, e->au, &ao, &err);
     assert_non_null(e->api);
     expect(e, req(e, "GET", "/apis/workload.strait.io/v1beta1/externalworkloads", NULL), 200);
-    assert_int_equal(json_array_size(json_object_get(e->last, "items")), 1);
+    assert_int_equal(json_array_size(json_object_get(e->last, "items")), 2); /* w and w3 */
 }
 
 int

@@ -656,6 +656,9 @@ proto_read_unknown(const uint8_t *p, size_t len, struct proto_unknown *u, struct
 static int
 proto_envelope_cstr(struct st_str s, char out[256], const char *what, struct st_err *err)
 {
+    out[0] = '\0';
+    if (s.n == 0)
+        return 0;
     if (s.n >= 256 || memchr(s.p, '\0', s.n) != NULL)
         return st_err_set(err, ST_EPARSE, "protobuf: bad %s in the envelope", what);
     memcpy(out, s.p, s.n);

@@ -27,7 +27,7 @@
 #define PROTO_MAX_BODY (3u * 1024 * 1024 + 4096) /* the API's 3 MiB plus the envelope */
 #define PROTO_MAX_DEPTH 32                       /* nested messages below the object */
 #define PROTO_MAX_REPEATED 100000                /* elements of one repeated field or map */
-#define PROTO_MAX_NODES 1000000                  /* JSON values built for one body */
+#define PROTO_MAX_NODES 500000                   /* JSON values built for one body */
 
 /*
  * Decodes a Kubernetes protobuf body into the JSON object the JSON encoding

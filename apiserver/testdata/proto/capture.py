@@ -6,7 +6,7 @@ Runs kubectl with -v=9 against $KUBECONFIG (any strait-apiserver will do; the
 request may fail), takes the first "Request Body" hex dump that starts with the
 "k8s\\0" magic and writes it to NAME.pb in this directory. Where kubectl can
 print the same object as JSON (--dry-run=client -o json) the expected JSON is
-written to NAME.json by hand from that output; see README.md.
+written to NAME.json from that output; see docs/apiserver-protobuf.md.
 """
 import os
 import re

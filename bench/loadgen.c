@@ -390,9 +390,8 @@ loadgen_conn_done(struct loadgen_conn *cn)
     uint64_t now = st_now_ns();
 
     if (lg->o.max) {
-        /* Closed loop: count what completes inside the window. */
-        if (lg->measuring && cn->intended_ns >= lg->meas_start_ns) {
-            lg->c.sent++;
+        /* Closed loop: count what was sent and completed inside the window. */
+        if (lg->measuring && cn->measured) {
             lg->completed_in_window++;
             if (cn->status >= 200 && cn->status < 300) {
                 lg->c.ok++;
@@ -593,6 +592,8 @@ loadgen_conn_timer(struct st_ev *loop, struct st_ev_timer *t)
         return;
     }
     /* Connect or request timeout. */
+    if (cn->state == LOADGEN_CONNECTING)
+        cn->lg->c.connect_err++;
     loadgen_conn_fail(cn, cn->state == LOADGEN_BUSY);
 }
 
@@ -628,7 +629,8 @@ loadgen_dispatch(struct loadgen *lg)
             struct loadgen_conn *cn = lg->idle;
             lg->idle = cn->next_idle;
             cn->next_idle = NULL;
-            loadgen_conn_send(cn, lg->next_seq++, now, false);
+            /* Failures count from the measured window on, like answers. */
+            loadgen_conn_send(cn, lg->next_seq++, now, lg->measuring);
         }
         return;
     }
@@ -689,7 +691,16 @@ loadgen_finish(struct loadgen *lg)
     lg->measuring = false;
     lg->finished = true;
 
-    if (!lg->o.max) {
+    if (lg->o.max) {
+        /* In flight for longer than --timeout: stuck, not merely unfinished. */
+        uint64_t now = st_now_ns();
+        for (unsigned i = 0; i < lg->o.conns; i++) {
+            struct loadgen_conn *cn = &lg->conns[i];
+            if (cn->state == LOADGEN_BUSY && cn->measured &&
+                now - cn->intended_ns > lg->o.timeout_ms * 1000000u)
+                lg->c.timeouts++;
+        }
+    } else {
         /* Whatever is still queued or in flight missed the deadline. */
         for (unsigned i = 0; i < lg->o.conns; i++) {
             struct loadgen_conn *cn = &lg->conns[i];

@@ -462,9 +462,15 @@ done
 ratio() { # ratio A B: A/B with two decimals, n/a when either is missing or zero
     awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "n/a" }'
 }
-# Figures of a path whose processes died mid-run are not compared.
-cmp_max() { if [ -n "${dead[$1]:-}" ]; then echo 0; else echo "${best_max[$1]:-0}"; fi; }
-cmp_p99() { if [ -n "${dead[$1]:-}" ]; then echo ""; else echo "${p99_at[$1@$last_rate]:-}"; fi; }
+# A path that failed requests, or whose processes died mid-run, is not compared.
+usable() { [ -z "${dead[$1]:-}" ] && [ "${errs[$1]:-1}" = 0 ]; }
+cmp_max() { if usable "$1"; then echo "${best_max[$1]:-0}"; else echo 0; fi; }
+cmp_p99() { if usable "$1"; then echo "${p99_at[$1@$last_rate]:-}"; else echo ""; fi; }
+for path in direct haproxy nginx strait; do
+    if [ -z "${status[$path]:-}" ] && [ -n "${errs[$path]:-}" ] && ! usable "$path"; then
+        echo "# $path: failed requests or a process exited, so it is left out of the ratios"
+    fi
+done
 s=$(cmp_max strait)
 added=$(awk -v s="$(cmp_p99 strait)" -v d="$(cmp_p99 direct)" \
     'BEGIN { if (s != "" && d != "") printf "%.3f", s - d; else print "n/a" }')

@@ -231,7 +231,7 @@ check_mtls() {
 
 # ---- running loadgen -------------------------------------------------------------------
 
-declare -A dead lg_args watch_pids side_a_n status extra idle_rss best_max cpu_max rss_load_a \
+declare -A dropped gone_pids dead lg_args watch_pids side_a_n status extra idle_rss best_max cpu_max rss_load_a \
     rss_load_b errs lat cpu_rate p99_at
 
 # run_loadgen PATH MODE-ARGS...: prints loadgen's line ("" if it failed).
@@ -252,6 +252,22 @@ line_errors() {
     local e
     e=$(field "$1" errors)
     echo "${e:-1}"
+}
+
+# drop_path PATH: after failed requests, stops the path's proxies so that a
+# broken (perhaps spinning) proxy cannot slow the paths still being measured.
+drop_path() {
+    local path=$1
+    dropped[$path]=1
+    if [ -n "${watch_pids[$path]}" ]; then
+        # Note which of them had already exited before we stop the rest.
+        for p in ${watch_pids[$path]}; do
+            if ! kill -0 "$p" 2>/dev/null; then gone_pids[$path]+="${gone_pids[$path]:+,}$p"; fi
+        done
+        # shellcheck disable=SC2086
+        stop_pids ${watch_pids[$path]}
+        extra[$path]+="${extra[$path]:+ }stopped_after_errors=1"
+    fi
 }
 
 # ---- main ------------------------------------------------------------------------------
@@ -385,12 +401,14 @@ done
 # Max throughput, closed loop: two turns over all paths, the better one counts.
 for _ in 1 2; do
     for path in "${active[@]}"; do
+        if [ -n "${dropped[$path]:-}" ]; then continue; fi
         line=$(run_loadgen "$path" --max --conns "$max_conns" --duration "$max_s" \
             --warmup "$warm_s")
         e=$(line_errors "$line")
         errs[$path]=$((${errs[$path]} + e))
         r=$(field "$line" achieved_rps)
         # A run with errors does not count as throughput.
+        if [ "$e" != 0 ]; then drop_path "$path"; fi
         if [ "$e" = 0 ] && [ -n "$r" ] && [ "$r" -gt "${best_max[$path]}" ]; then
             best_max[$path]=$r
             c=$(field "$line" cpu_ms_per_1k)
@@ -414,12 +432,14 @@ done
 # Latency at fixed rates, open loop, all paths at one rate before the next rate.
 for r in $rates; do
     for path in "${active[@]}"; do
+        if [ -n "${dropped[$path]:-}" ]; then continue; fi
         line=$(run_loadgen "$path" --rate "$r" --conns "$rate_conns" --duration "$rate_s" \
             --warmup "$warm_s")
         e=$(line_errors "$line")
         errs[$path]=$((${errs[$path]} + e))
         if [ -z "$line" ]; then
             lat[$path]+=" p50/p99/p999_ms@${r}=failed"
+            drop_path "$path"
             continue
         fi
         lat[$path]+=" p50/p99/p999_ms@${r}=$(field "$line" p50_ms)/$(field "$line" p99_ms)"
@@ -429,6 +449,7 @@ for r in $rates; do
         else
             # Latency of a run with errors leaves out the failures: not comparable.
             lat[$path]+="(with_${e}_errors)"
+            drop_path "$path"
         fi
         c=$(field "$line" cpu_ms_per_1k)
         cpu_rate[$path]=${c:--}
@@ -445,10 +466,12 @@ for path in $paths; do
     fi
     rl="${rss_load_a[$path]}+${rss_load_b[$path]}"
     if [ "$rl" = 0+0 ]; then rl=-; fi
-    gone=""
-    for p in ${watch_pids[$path]}; do
-        if ! kill -0 "$p" 2>/dev/null; then gone+="${gone:+,}$p"; fi
-    done
+    gone=${gone_pids[$path]:-}
+    if [ -z "${dropped[$path]:-}" ]; then
+        for p in ${watch_pids[$path]}; do
+            if ! kill -0 "$p" 2>/dev/null; then gone+="${gone:+,}$p"; fi
+        done
+    fi
     if [ -n "$gone" ]; then
         # A proxy that died mid-run: its figures are printed but not compared.
         extra[$path]+="${extra[$path]:+ }exited_during_run=$gone"

@@ -244,6 +244,39 @@ void st_metrics_hist_free(struct st_metrics_hist *h);
  */
 double st_metrics_quantile(const struct st_metrics_bucket *b, size_t n, double q);
 
+/* ---- windows kept by the source ---------------------------------------------- */
+
+/*
+ * A ring of the registry's raw totals, recorded every <period_ms>, so that a
+ * proxy can answer "the last minute" at once: the window is the current
+ * totals minus a record, with no second scrape a minute later. A record
+ * costs 8 bytes per counter and per histogram bucket. One thread at a time
+ * may use a history (the admin thread); writers are not disturbed.
+ */
+struct st_metrics_history;
+
+/*
+ * Returns a new history of <r> (borrowed; it must outlive the history) that
+ * keeps <n_periods> records <period_ms> apart (both > 0) besides the newest,
+ * so windows up to period_ms * n_periods are exact to a period. It records
+ * the totals of <now_ms> at once.
+ */
+struct st_metrics_history *st_metrics_history_new(struct st_metrics_registry *r, uint64_t period_ms,
+                                                  size_t n_periods, uint64_t now_ms);
+/* Frees <h>; accepts NULL. */
+void st_metrics_history_free(struct st_metrics_history *h);
+/* Records the totals if a period has passed since the last record; call it from a timer. */
+void st_metrics_history_tick(struct st_metrics_history *h, uint64_t now_ms);
+/*
+ * Returns a new snapshot of what happened in the window that ends at
+ * <now_ms> and starts at the newest record at least <window_ms> old (or at the
+ * oldest record when the history is shorter):
+ * counters and histograms are differences, gauges are current levels.
+ * time_ms of the snapshot is the window's actual length.
+ */
+struct st_metrics_snapshot *st_metrics_history_window(struct st_metrics_history *h, uint64_t now_ms,
+                                                      uint64_t window_ms);
+
 /* ---- text exposition format (0.0.4) ---------------------------------------- */
 
 #define ST_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"

@@ -41,6 +41,8 @@ struct st_metrics_series {
     uint64_t hash;
     enum st_metrics_type type;
     unsigned n_shards;
+    size_t ordinal;              /* creation order over the registry */
+    size_t raw_offset;           /* of this series' totals in a history record */
     char **values;               /* n_labels, "" when absent */
     _Atomic uint64_t gauge_base; /* bits of a double; gauges only */
     _Atomic uint64_t *slots[];   /* one per shard */
@@ -72,7 +74,9 @@ struct st_metrics_registry {
     size_t max_series, n_series;
     _Atomic uint64_t refused;
     struct metrics_shard *shards;
-    size_t next_slot; /* the next free slot index, the same in every shard */
+    size_t next_slot;               /* the next free slot index, the same in every shard */
+    size_t raw_slots;               /* total slots of all series: the size of a history record */
+    struct st_metrics_series **all; /* every series in creation order */
     struct st_metrics_family **families;
     size_t n_families, cap_families;
 };
@@ -125,6 +129,7 @@ st_metrics_registry_free(struct st_metrics_registry *r)
     for (size_t i = 0; i < r->n_families; i++)
         family_free(r->families[i]);
     free(r->families);
+    free(r->all);
     for (unsigned k = 0; k < r->n_shards; k++) {
         for (size_t c = 0; c < r->shards[k].n_chunks; c++)
             free((void *)r->shards[k].chunks[c]);
@@ -408,7 +413,12 @@ series_create(struct st_metrics_family *f, uint64_t hash, const char *const *val
         f->series = st_xrealloc(f->series, f->cap_series * sizeof(*f->series));
     }
     f->series[f->n_series++] = s;
-    r->n_series++;
+    s->ordinal = r->n_series;
+    s->raw_offset = r->raw_slots;
+    r->raw_slots += f->n_slots;
+    if ((r->n_series & (r->n_series - 1)) == 0) /* capacity doubles at powers of two */
+        r->all = st_xrealloc(r->all, (r->n_series ? 2 * r->n_series : 1) * sizeof(*r->all));
+    r->all[r->n_series++] = s;
 
     struct series_table *t = atomic_load_explicit(&f->table, memory_order_relaxed);
     if (2 * f->n_series > t->mask + 1) {
@@ -549,10 +559,32 @@ bits_to_double(uint64_t bits)
     return d;
 }
 
+/*
+ * Fills <raw> (family's n_slots) with the series' totals over the shards: the
+ * counts as integers, a histogram's sum as the bits of a double.
+ */
+static void
+series_raw(const struct st_metrics_family *f, const struct st_metrics_series *s, uint64_t *raw)
+{
+    size_t n_counts = f->type == ST_METRICS_HISTOGRAM ? f->n_bounds + 1 : 1;
+    double sum = 0;
+
+    for (size_t i = 0; i < n_counts; i++)
+        raw[i] = series_slot_sum(s, i);
+    if (f->type != ST_METRICS_HISTOGRAM)
+        return;
+    for (unsigned k = 0; k < s->n_shards; k++)
+        sum += bits_to_double(
+            atomic_load_explicit(&s->slots[k][f->n_bounds + 1], memory_order_relaxed));
+    memcpy(&raw[f->n_bounds + 1], &sum, sizeof(sum));
+}
+
+/* Copies one series into <out>; <base> (raw totals of an earlier time) is subtracted if set. */
 static void
 series_snapshot(const struct st_metrics_family *f, const struct st_metrics_series *s,
-                struct st_metrics_sample *out)
+                const uint64_t *base, struct st_metrics_sample *out)
 {
+    uint64_t raw[ST_METRICS_MAX_BOUNDS + 2];
     size_t n = 0;
 
     out->labels = st_xcalloc(f->n_labels ? f->n_labels : 1, sizeof(*out->labels));
@@ -567,28 +599,27 @@ series_snapshot(const struct st_metrics_family *f, const struct st_metrics_serie
     (void)metrics_labels_normalize(out->labels, &out->n_labels); /* names are unique */
     out->key = metrics_labels_key(out->labels, out->n_labels);
 
+    series_raw(f, s, raw);
     switch (f->type) {
     case ST_METRICS_COUNTER:
-        out->value = (double)series_slot_sum(s, 0);
+        out->value = (double)(raw[0] - (base != NULL && raw[0] >= base[0] ? base[0] : 0));
         break;
-    case ST_METRICS_GAUGE:
+    case ST_METRICS_GAUGE: /* a level, never subtracted */
         out->value = bits_to_double(atomic_load_explicit(
                          &((struct st_metrics_series *)s)->gauge_base, memory_order_relaxed)) +
-                     (double)(int64_t)series_slot_sum(s, 0);
+                     (double)(int64_t)raw[0];
         break;
     case ST_METRICS_HISTOGRAM: {
-        double cumulative = 0, sum = 0;
+        double cumulative = 0;
         out->n_buckets = f->n_bounds + 1;
         out->buckets = st_xcalloc(out->n_buckets, sizeof(*out->buckets));
         for (size_t i = 0; i <= f->n_bounds; i++) {
-            cumulative += (double)series_slot_sum(s, i);
+            cumulative += (double)(raw[i] - (base != NULL && raw[i] >= base[i] ? base[i] : 0));
             out->buckets[i].le = i < f->n_bounds ? f->bounds[i] : INFINITY;
             out->buckets[i].count = cumulative;
         }
-        for (unsigned k = 0; k < s->n_shards; k++)
-            sum += bits_to_double(
-                atomic_load_explicit(&s->slots[k][f->n_bounds + 1], memory_order_relaxed));
-        out->sum = sum;
+        out->sum = bits_to_double(raw[f->n_bounds + 1]) -
+                   (base != NULL ? bits_to_double(base[f->n_bounds + 1]) : 0);
         out->count = cumulative; /* equal to +Inf by construction, even mid-update */
         break;
     }
@@ -597,13 +628,16 @@ series_snapshot(const struct st_metrics_family *f, const struct st_metrics_serie
     }
 }
 
-struct st_metrics_snapshot *
-st_metrics_snapshot_take(struct st_metrics_registry *r)
+/*
+ * Copies every family of <r> into a new snapshot; under the registry lock.
+ * With <base>, each series of ordinal below <n_base> has its raw totals of an
+ * earlier time at base + its raw_offset, which are subtracted.
+ */
+static struct st_metrics_snapshot *
+registry_snapshot(struct st_metrics_registry *r, const uint64_t *base, size_t n_base)
 {
     struct st_metrics_snapshot *snap = st_xcalloc(1, sizeof(*snap));
 
-    snap->time_ms = st_now_ms();
-    pthread_mutex_lock(&r->lock);
     snap->n_families = r->n_families;
     snap->families = st_xcalloc(r->n_families ? r->n_families : 1, sizeof(*snap->families));
     for (size_t i = 0; i < r->n_families; i++) {
@@ -614,11 +648,25 @@ st_metrics_snapshot_take(struct st_metrics_registry *r)
         out->type = f->type;
         out->n_series = f->n_series;
         out->series = st_xcalloc(f->n_series ? f->n_series : 1, sizeof(*out->series));
-        for (size_t j = 0; j < f->n_series; j++)
-            series_snapshot(f, f->series[j], &out->series[j]);
+        for (size_t j = 0; j < f->n_series; j++) {
+            const struct st_metrics_series *s = f->series[j];
+            const uint64_t *b = base != NULL && s->ordinal < n_base ? base + s->raw_offset : NULL;
+            series_snapshot(f, s, b, &out->series[j]);
+        }
     }
-    pthread_mutex_unlock(&r->lock);
     metrics_snapshot_sort(snap);
+    return snap;
+}
+
+struct st_metrics_snapshot *
+st_metrics_snapshot_take(struct st_metrics_registry *r)
+{
+    struct st_metrics_snapshot *snap;
+
+    pthread_mutex_lock(&r->lock);
+    snap = registry_snapshot(r, NULL, 0);
+    pthread_mutex_unlock(&r->lock);
+    snap->time_ms = st_now_ms();
     return snap;
 }
 
@@ -630,4 +678,98 @@ st_metrics_render(struct st_metrics_registry *r, struct st_buf *out)
 
     st_metrics_snapshot_free(snap);
     return rc;
+}
+
+/* ---- history ---------------------------------------------------------------- */
+
+struct history_record {
+    uint64_t time_ms;
+    size_t n_series; /* series of ordinal below this are in <raw> */
+    uint64_t *raw;   /* raw totals at each series' raw_offset */
+};
+
+struct st_metrics_history {
+    struct st_metrics_registry *reg;
+    uint64_t period_ms;
+    size_t cap, head, n; /* a ring of records, oldest at head; n >= 1 */
+    struct history_record *rec;
+};
+
+/* Records the registry's totals now, replacing the oldest record when the ring is full. */
+static void
+history_record(struct st_metrics_history *h, uint64_t now_ms)
+{
+    struct st_metrics_registry *r = h->reg;
+    struct history_record *rec;
+
+    if (h->n == h->cap) { /* reuse the oldest */
+        rec = &h->rec[h->head];
+        h->head = (h->head + 1) % h->cap;
+    } else {
+        rec = &h->rec[(h->head + h->n++) % h->cap];
+    }
+    pthread_mutex_lock(&r->lock);
+    rec->time_ms = now_ms;
+    rec->n_series = r->n_series;
+    rec->raw = st_xrealloc(rec->raw, (r->raw_slots ? r->raw_slots : 1) * sizeof(uint64_t));
+    for (size_t i = 0; i < r->n_series; i++)
+        series_raw(r->all[i]->family, r->all[i], rec->raw + r->all[i]->raw_offset);
+    pthread_mutex_unlock(&r->lock);
+}
+
+struct st_metrics_history *
+st_metrics_history_new(struct st_metrics_registry *r, uint64_t period_ms, size_t n_periods,
+                       uint64_t now_ms)
+{
+    assert(period_ms > 0 && n_periods > 0);
+    struct st_metrics_history *h = st_xcalloc(1, sizeof(*h));
+
+    h->reg = r;
+    h->period_ms = period_ms;
+    h->cap = n_periods + 1; /* the window's start may be a whole window back */
+    h->rec = st_xcalloc(h->cap, sizeof(*h->rec));
+    history_record(h, now_ms); /* so there is always a record to start from */
+    return h;
+}
+
+void
+st_metrics_history_free(struct st_metrics_history *h)
+{
+    if (h == NULL)
+        return;
+    for (size_t i = 0; i < h->cap; i++)
+        free(h->rec[i].raw);
+    free(h->rec);
+    free(h);
+}
+
+void
+st_metrics_history_tick(struct st_metrics_history *h, uint64_t now_ms)
+{
+    const struct history_record *last = &h->rec[(h->head + h->n - 1) % h->cap];
+
+    if (now_ms >= last->time_ms + h->period_ms)
+        history_record(h, now_ms);
+}
+
+struct st_metrics_snapshot *
+st_metrics_history_window(struct st_metrics_history *h, uint64_t now_ms, uint64_t window_ms)
+{
+    const struct history_record *base = NULL;
+    struct st_metrics_snapshot *snap;
+
+    /* The newest record at least <window_ms> old; else the oldest one there is. */
+    for (size_t i = 0; i < h->n; i++) {
+        const struct history_record *rec = &h->rec[(h->head + i) % h->cap];
+        if (rec->time_ms <= now_ms && now_ms - rec->time_ms >= window_ms)
+            base = rec;
+    }
+    if (base == NULL)
+        base = &h->rec[h->head];
+
+    pthread_mutex_lock(&h->reg->lock);
+    snap = registry_snapshot(h->reg, base->raw, base->n_series);
+    pthread_mutex_unlock(&h->reg->lock);
+    snap->time_ms = now_ms > base->time_ms ? now_ms - base->time_ms : 0;
+    return snap;
 }

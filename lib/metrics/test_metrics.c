@@ -657,6 +657,67 @@ test_quantile(void **state)
     assert_true(st_metrics_quantile(neg, 2, 0.2) == -1); /* first bucket at or below zero */
 }
 
+static void
+test_history_window(void **state)
+{
+    struct st_metrics_registry *r = st_metrics_registry_new(2, 0);
+    const char *labels[] = {"dst_service"};
+    struct st_metrics_family *c = add_family(r, ST_METRICS_COUNTER, "request_total", labels, 1);
+    struct st_metrics_family *h = add_family(r, ST_METRICS_HISTOGRAM, "lat_ms", labels, 1);
+    struct st_metrics_family *g = add_family(r, ST_METRICS_GAUGE, "open", labels, 1);
+    const char *one[] = {"one"}, *two[] = {"two"};
+    struct st_metrics_series *s1 = st_metrics_series_get(c, one),
+                             *h1 = st_metrics_series_get(h, one);
+    struct st_metrics_snapshot *w;
+
+    st_metrics_counter_add(s1, 0, 100); /* before the history: never in a window */
+    struct st_metrics_history *hist = st_metrics_history_new(r, 10000, 3, 1000);
+    st_metrics_counter_add(s1, 1, 5);
+    st_metrics_histogram_observe(h1, 0, 7);
+    st_metrics_history_tick(hist, 11000); /* record at 11 s: 105 */
+    st_metrics_counter_add(s1, 0, 3);
+    st_metrics_history_tick(hist, 15000); /* too early: no record */
+    st_metrics_history_tick(hist, 21000); /* record at 21 s: 108 */
+    st_metrics_counter_add(s1, 1, 2);
+    st_metrics_histogram_observe(h1, 1, 40);
+    st_metrics_histogram_observe(h1, 1, 45);
+    st_metrics_counter_add(st_metrics_series_get(c, two), 0, 4); /* new after every record */
+    st_metrics_gauge_add(st_metrics_series_get(g, one), 0, 2);
+
+    w = st_metrics_history_window(hist, 26000, 10000); /* from the 11 s record */
+    assert_int_equal(w->time_ms, 15000);
+    assert_true(find_series(w, "request_total", "dst_service", "one")->value == 5);
+    assert_true(find_series(w, "request_total", "dst_service", "two")->value == 4);
+    assert_true(find_series(w, "open", "dst_service", "one")->value == 2);
+    const struct st_metrics_sample *x = find_series(w, "lat_ms", "dst_service", "one");
+    assert_true(x->count == 2 && x->sum == 85);
+    assert_true(st_metrics_quantile(x->buckets, x->n_buckets, 0.5) == 40); /* (30,40] */
+    st_metrics_snapshot_free(w);
+
+    w = st_metrics_history_window(hist, 26000, 5000); /* from the 21 s record */
+    assert_int_equal(w->time_ms, 5000);
+    assert_true(find_series(w, "request_total", "dst_service", "one")->value == 2);
+    st_metrics_snapshot_free(w);
+
+    w = st_metrics_history_window(hist, 26000, 600000); /* longer than kept: from the start */
+    assert_int_equal(w->time_ms, 25000);
+    assert_true(find_series(w, "request_total", "dst_service", "one")->value == 10);
+    assert_true(find_series(w, "lat_ms", "dst_service", "one")->count == 3);
+    st_metrics_snapshot_free(w);
+
+    /* The ring keeps 3 periods: after more ticks the start is dropped. */
+    st_metrics_history_tick(hist, 31000);
+    st_metrics_history_tick(hist, 41000);
+    st_metrics_history_tick(hist, 51000);
+    w = st_metrics_history_window(hist, 51000, 600000);
+    assert_int_equal(w->time_ms, 30000); /* from the 21 s record */
+    assert_true(find_series(w, "request_total", "dst_service", "one")->value == 2);
+    st_metrics_snapshot_free(w);
+
+    st_metrics_history_free(hist);
+    st_metrics_registry_free(r);
+}
+
 /* ---- parser ------------------------------------------------------------------------ */
 
 static void
@@ -821,6 +882,7 @@ main(void)
         cmocka_unit_test(test_window_and_merge),
         cmocka_unit_test(test_window_gauges_and_new_series),
         cmocka_unit_test(test_quantile),
+        cmocka_unit_test(test_history_window),
         cmocka_unit_test(test_parse_features),
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_parse_caps),

@@ -230,7 +230,8 @@ struct st_metrics_hist {
  * Adds up the matching series of the histogram family <f> into <out> (which
  * the caller zero-initialises and releases with st_metrics_hist_free()).
  * Returns the number of series added, ST_EINVAL if <f> is not a histogram, or
- * ST_ECONFLICT if two series have different bounds.
+ * ST_ECONFLICT if two series have different bounds (then <out> holds a partial
+ * sum and must still be freed).
  */
 int st_metrics_fam_histogram(const struct st_metrics_fam *f, const struct st_metrics_match *m,
                              size_t n, struct st_metrics_hist *out);

@@ -267,8 +267,9 @@ text_read_metric_name(struct text_parser *t, struct text_cursor *c, int *rc)
 }
 
 /*
- * Reads an escaped string up to <closer> ('"' for label values, end of line
- * for HELP) into a new string. Escapes: \\ \n, and \" in label values.
+ * Reads an escaped string into a new string: up to the closing '"' when
+ * <quoted> (label values), else to the end of the line (HELP text). Escapes: \\ \n, and \" in label
+ * values.
  */
 static int
 text_read_escaped(struct text_parser *t, struct text_cursor *c, bool quoted, char **out)
@@ -700,10 +701,14 @@ st_metrics_parse_text(const char *p, size_t n, const struct st_metrics_caps *cap
     *out = NULL;
     t.caps = text_default_caps;
     if (caps != NULL) {
-#define TEXT_CAP(f) (t.caps.f = caps->f ? caps->f : t.caps.f)
-        TEXT_CAP(max_bytes), TEXT_CAP(max_line), TEXT_CAP(max_families), TEXT_CAP(max_series);
-        TEXT_CAP(max_labels), TEXT_CAP(max_name), TEXT_CAP(max_value), TEXT_CAP(max_buckets);
-#undef TEXT_CAP
+        t.caps.max_bytes = caps->max_bytes ? caps->max_bytes : t.caps.max_bytes;
+        t.caps.max_line = caps->max_line ? caps->max_line : t.caps.max_line;
+        t.caps.max_families = caps->max_families ? caps->max_families : t.caps.max_families;
+        t.caps.max_series = caps->max_series ? caps->max_series : t.caps.max_series;
+        t.caps.max_labels = caps->max_labels ? caps->max_labels : t.caps.max_labels;
+        t.caps.max_name = caps->max_name ? caps->max_name : t.caps.max_name;
+        t.caps.max_value = caps->max_value ? caps->max_value : t.caps.max_value;
+        t.caps.max_buckets = caps->max_buckets ? caps->max_buckets : t.caps.max_buckets;
     }
     if (n > t.caps.max_bytes)
         return st_err_set(err, ST_ETOOBIG, "metrics text: %zu bytes is over the cap", n);

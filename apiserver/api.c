@@ -156,9 +156,9 @@ api_fail(struct api_ctx *c, int code, const char *reason, json_t *causes, const 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    json_t *st = json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:i}", "kind", "Status", "apiVersion", "v1",
-                           "metadata", "status", "Failure", "message", msg, "reason", reason,
-                           "code", code);
+    json_t *st =
+        json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:i}", "kind", "Status", "apiVersion", "v1",
+                  "metadata", "status", "Failure", "message", msg, "reason", reason, "code", code);
     json_t *details = json_object();
     if (c->name && *c->name)
         json_object_set_new(details, "name", json_string(c->name));
@@ -246,8 +246,8 @@ api_body_object(struct api_ctx *c)
     json_error_t jerr;
 
     if (req->body_len > c->a->max_object_bytes) {
-        api_fail(c, 413, "RequestEntityTooLarge", NULL,
-                 "Request entity too large: limit is %zu", c->a->max_object_bytes);
+        api_fail(c, 413, "RequestEntityTooLarge", NULL, "Request entity too large: limit is %zu",
+                 c->a->max_object_bytes);
         return NULL;
     }
     if (api_proto_is(req->content_type)) {
@@ -341,8 +341,7 @@ api_parse_query(struct api_ctx *c)
             if (c->nq == API_MAX_QUERY_PARAMS)
                 return api_fail(c, 400, "BadRequest", NULL, "too many query parameters");
             char *k = api_unescape(q, eq ? (size_t)(eq - q) : len, true);
-            char *v = eq ? api_unescape(eq + 1, len - (size_t)(eq + 1 - q), true)
-                         : st_xstrdup("");
+            char *v = eq ? api_unescape(eq + 1, len - (size_t)(eq + 1 - q), true) : st_xstrdup("");
             if (!k || !v) {
                 free(k);
                 free(v);
@@ -448,7 +447,8 @@ api_wants_aggregated(const char *acc)
         return false;
     memcpy(item, start, len);
     item[len] = '\0';
-    if (strstr(item, "g=apidiscovery.k8s.io") && (strstr(item, "v=v2;") || st_str_has_suffix(item, "v=v2")))
+    if (strstr(item, "g=apidiscovery.k8s.io") &&
+        (strstr(item, "v=v2;") || st_str_has_suffix(item, "v=v2")))
         return true;
     /* The first range asked for v2beta1: try the next one. */
     return end ? api_wants_aggregated(end + 1) : false;
@@ -493,8 +493,12 @@ static int
 api_may_impersonate(struct api_ctx *c, const char *resource, const char *ns, const char *name)
 {
     struct auth_attrs at = {
-        .verb = "impersonate", .api_group = "", .resource = resource, .namespace = ns,
-        .name = name, .path = c->req->path,
+        .verb = "impersonate",
+        .api_group = "",
+        .resource = resource,
+        .namespace = ns,
+        .name = name,
+        .path = c->req->path,
     };
 
     if (auth_authorize(c->a->au, &c->user, &at))
@@ -502,8 +506,9 @@ api_may_impersonate(struct api_ctx *c, const char *resource, const char *ns, con
     return api_fail(c, 403, "Forbidden", NULL,
                     "%s \"%s\" is forbidden: User \"%s\" cannot impersonate resource \"%s\" in "
                     "API group \"\" %s%s%s",
-                    resource, name, c->user.name, resource, ns ? "in the namespace \"" : "at the cluster scope",
-                    ns ? ns : "", ns ? "\"" : "");
+                    resource, name, c->user.name, resource,
+                    ns ? "in the namespace \"" : "at the cluster scope", ns ? ns : "",
+                    ns ? "\"" : "");
 }
 
 static void
@@ -677,7 +682,8 @@ api_discovery(struct api_ctx *c, char **seg, size_t n)
         doc = registry_doc_resource_list(c->a->reg, seg[1], seg[2]);
     }
     if (!doc)
-        return api_fail(c, 404, "NotFound", NULL, "the server could not find the requested resource");
+        return api_fail(c, 404, "NotFound", NULL,
+                        "the server could not find the requested resource");
     return api_reply(c, 200, doc);
 }
 
@@ -708,7 +714,7 @@ api_method_verb(struct api_ctx *c)
 static unsigned
 api_verb_bit(const char *verb)
 {
-    static const char *const names[] = {"get",   "list",  "watch",  "create",
+    static const char *const names[] = {"get",    "list",  "watch",  "create",
                                         "update", "patch", "delete", "deletecollection"};
 
     for (size_t i = 0; i < ST_ARRAY_LEN(names); i++)
@@ -731,7 +737,8 @@ api_route_rest(struct api_ctx *c, char **seg, size_t n)
         n--;
     }
     if (n == 0)
-        return api_fail(c, 404, "NotFound", NULL, "the server could not find the requested resource");
+        return api_fail(c, 404, "NotFound", NULL,
+                        "the server could not find the requested resource");
     if (!strcmp(seg[0], "namespaces") && n >= 3 &&
         !(n == 3 && (!strcmp(seg[2], "status") || !strcmp(seg[2], "finalize")))) {
         c->ns = st_xstrdup(seg[1]);
@@ -739,14 +746,16 @@ api_route_rest(struct api_ctx *c, char **seg, size_t n)
         n -= 2;
     }
     if (n > 3)
-        return api_fail(c, 404, "NotFound", NULL, "the server could not find the requested resource");
+        return api_fail(c, 404, "NotFound", NULL,
+                        "the server could not find the requested resource");
     c->plural = st_xstrdup(seg[0]);
     if (n >= 2)
         c->name = st_xstrdup(seg[1]);
     if (n == 3)
         c->sub = st_xstrdup(seg[2]);
     if (c->name && !*c->name)
-        return api_fail(c, 404, "NotFound", NULL, "the server could not find the requested resource");
+        return api_fail(c, 404, "NotFound", NULL,
+                        "the server could not find the requested resource");
     if (!strcmp(c->plural, "namespaces") && c->name && !c->ns)
         c->ns = st_xstrdup(c->name);
     return 0;
@@ -758,11 +767,14 @@ api_handle_resource(struct api_ctx *c)
     const struct reg_resource *r = c->res;
 
     if (!r->namespaced && c->ns && *c->ns && strcmp(r->plural, "namespaces"))
-        return api_fail(c, 404, "NotFound", NULL, "the server could not find the requested resource");
+        return api_fail(c, 404, "NotFound", NULL,
+                        "the server could not find the requested resource");
     if (r->namespaced && c->name && (!c->ns || !*c->ns))
-        return api_fail(c, 404, "NotFound", NULL, "the server could not find the requested resource");
+        return api_fail(c, 404, "NotFound", NULL,
+                        "the server could not find the requested resource");
     if (c->sub && (strcmp(c->sub, "status") || !r->status))
-        return api_fail(c, 404, "NotFound", NULL, "the server could not find the requested resource");
+        return api_fail(c, 404, "NotFound", NULL,
+                        "the server could not find the requested resource");
     if (!(r->verbs & api_verb_bit(c->verb)) || (c->sub && !strcmp(c->verb, "create")))
         return api_fail(c, 405, "MethodNotAllowed", NULL,
                         "the server does not allow this method on the requested resource");
@@ -896,7 +908,8 @@ api_handle(struct api *a, const struct api_request *req, struct api_response *re
     c.res = registry_find(a->reg, c.group, c.version, c.plural);
     if (!c.res || strcmp(c.res->plural, c.plural)) {
         c.res = NULL;
-        rc = api_fail(&c, 404, "NotFound", NULL, "the server could not find the requested resource");
+        rc =
+            api_fail(&c, 404, "NotFound", NULL, "the server could not find the requested resource");
         goto out;
     }
     if ((rc = api_negotiate(&c)) != 0)

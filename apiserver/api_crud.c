@@ -61,9 +61,9 @@ crud_uuid(char out[37])
     st_random_bytes(b, sizeof(b));
     b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
     b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
-             b[13], b[14], b[15]);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
 }
 
 static json_t *
@@ -85,7 +85,8 @@ crud_tracks_generation(const struct reg_resource *r)
 static bool
 crud_notifies_auth(const struct reg_resource *r)
 {
-    return (!*r->group && (!strcmp(r->plural, "secrets") || !strcmp(r->plural, "serviceaccounts"))) ||
+    return (!*r->group &&
+            (!strcmp(r->plural, "secrets") || !strcmp(r->plural, "serviceaccounts"))) ||
            !strcmp(r->group, "rbac.authorization.k8s.io");
 }
 
@@ -100,9 +101,8 @@ crud_notify(struct api *a, const struct reg_resource *r, const char *type, const
  * A 422 Invalid answer for one field: message
  * `<Kind> "<name>" is invalid: <field>: <detail>`, with one cause.
  */
-static int
-crud_invalid(struct api_ctx *c, const char *name, const char *field, const char *cause,
-             const char *fmt, ...) ST_PRINTF(5, 6);
+static int crud_invalid(struct api_ctx *c, const char *name, const char *field, const char *cause,
+                        const char *fmt, ...) ST_PRINTF(5, 6);
 
 static int
 crud_invalid(struct api_ctx *c, const char *name, const char *field, const char *cause,
@@ -114,8 +114,8 @@ crud_invalid(struct api_ctx *c, const char *name, const char *field, const char 
     va_start(ap, fmt);
     vsnprintf(detail, sizeof(detail), fmt, ap);
     va_end(ap);
-    json_t *causes = json_pack("[{s:s,s:s,s:s}]", "reason", cause, "message", detail, "field",
-                               field);
+    json_t *causes =
+        json_pack("[{s:s,s:s,s:s}]", "reason", cause, "message", detail, "field", field);
     c->status_kind = c->res->kind;
     const char *saved = c->name;
     c->name = (char *)(name ? name : "");
@@ -209,10 +209,18 @@ static const char *const crud_fields_service[] = {"metadata.name", "metadata.nam
 static const char *const crud_fields_namespace[] = {"metadata.name", "metadata.namespace",
                                                     "status.phase"};
 static const char *const crud_fields_event[] = {
-    "metadata.name",        "metadata.namespace",           "involvedObject.kind",
-    "involvedObject.namespace", "involvedObject.name",      "involvedObject.uid",
-    "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath",
-    "reason",               "reportingComponent",           "source",
+    "metadata.name",
+    "metadata.namespace",
+    "involvedObject.kind",
+    "involvedObject.namespace",
+    "involvedObject.name",
+    "involvedObject.uid",
+    "involvedObject.apiVersion",
+    "involvedObject.resourceVersion",
+    "involvedObject.fieldPath",
+    "reason",
+    "reportingComponent",
+    "source",
     "type",
 };
 
@@ -302,14 +310,14 @@ api_crud_list(struct api_ctx *c)
     if (c->format == API_FMT_TABLE) {
         struct table_opts to = {c->include, c->table_version, st_wall_s()};
         out = table_new(c->res, &to);
-        json_array_foreach(res.items, i, item) {
+        json_array_foreach(res.items, i, item)
+        {
             api_crud_present(c->res, item);
             table_add_row(out, c->res, item, &to);
         }
         json_object_set_new(out, "metadata", md);
     } else {
-        json_array_foreach(res.items, i, item)
-            api_crud_present(c->res, item);
+        json_array_foreach(res.items, i, item) api_crud_present(c->res, item);
         out = json_pack("{s:s,s:s,s:o,s:O}", "kind", c->res->list_kind, "apiVersion",
                         c->res->api_version, "metadata", md, "items", res.items);
     }
@@ -364,7 +372,7 @@ crud_ip_mark(struct api *a, int64_t off, bool used)
     if (used)
         a->ip_used[off / 8] |= (uint8_t)(1u << (off % 8));
     else
-        a->ip_used[off / 8] &= (uint8_t)~(1u << (off % 8));
+        a->ip_used[off / 8] &= (uint8_t) ~(1u << (off % 8));
 }
 
 static bool
@@ -386,9 +394,8 @@ crud_ip_rebuild(struct api *a, struct st_err *err)
     if (rc < 0)
         return rc;
     memset(a->ip_used, 0, a->cidr_size / 8);
-    json_array_foreach(res.items, i, svc)
-        crud_ip_mark(a, crud_ip_offset(a, crud_str(json_object_get(svc, "spec"), "clusterIP")),
-                     true);
+    json_array_foreach(res.items, i, svc) crud_ip_mark(
+        a, crud_ip_offset(a, crud_str(json_object_get(svc, "spec"), "clusterIP")), true);
     store_list_result_clear(&res);
     a->ip_valid = true;
     return 0;
@@ -482,7 +489,8 @@ crud_check_string_map(struct api_ctx *c, const char *name, const json_t *m, cons
                         "%s in version \"%s\" cannot be handled as a %s: %s must be a map of "
                         "strings",
                         c->res->kind, c->res->version, c->res->kind, field);
-    json_object_foreach((json_t *)m, k, v) {
+    json_object_foreach((json_t *)m, k, v)
+    {
         if (!json_is_string(v))
             return api_fail(c, 400, "BadRequest", NULL,
                             "%s in version \"%s\" cannot be handled as a %s: %s.%s must be a "
@@ -507,7 +515,8 @@ crud_secret_prepare(struct api_ctx *c, const char *name, json_t *obj)
         return rc;
     if (!crud_str(obj, "type"))
         json_object_set_new(obj, "type", json_string("Opaque"));
-    json_object_foreach(data, k, v) {
+    json_object_foreach(data, k, v)
+    {
         struct st_buf dec = ST_BUF_INIT(c->a->max_object_bytes);
         const char *s = json_string_value(v);
         rc = st_base64_decode(s, strlen(s), &dec);
@@ -524,7 +533,8 @@ crud_secret_prepare(struct api_ctx *c, const char *name, json_t *obj)
             data = json_object();
             json_object_set_new(obj, "data", data);
         }
-        json_object_foreach(sd, k, v) {
+        json_object_foreach(sd, k, v)
+        {
             const char *s = json_string_value(v);
             char *enc = st_base64_encode(s, strlen(s));
             json_object_set_new(data, k, json_string(enc));
@@ -532,7 +542,8 @@ crud_secret_prepare(struct api_ctx *c, const char *name, json_t *obj)
         }
         json_object_del(obj, "stringData");
     }
-    json_object_foreach(data, k, v) {
+    json_object_foreach(data, k, v)
+    {
         if (!crud_config_key_ok(k))
             return crud_invalid(c, name, "data", "FieldValueInvalid",
                                 "Invalid value: \"%s\": a valid config key must consist of "
@@ -544,8 +555,7 @@ crud_secret_prepare(struct api_ctx *c, const char *name, json_t *obj)
     if (!strcmp(crud_str(obj, "type"), "kubernetes.io/service-account-token")) {
         struct st_err err = {0};
         if (auth_fill_sa_token_secret(c->a->au, obj, &err) < 0)
-            return crud_invalid(c, name,
-                                "metadata.annotations[kubernetes.io/service-account.name]",
+            return crud_invalid(c, name, "metadata.annotations[kubernetes.io/service-account.name]",
                                 "FieldValueInvalid", "Invalid value: %s", err.msg);
     }
     return 0;
@@ -561,7 +571,8 @@ crud_configmap_prepare(struct api_ctx *c, const char *name, json_t *obj)
     if ((rc = crud_check_string_map(c, name, json_object_get(obj, "data"), "data")) != 0 ||
         (rc = crud_check_string_map(c, name, json_object_get(obj, "binaryData"), "binaryData")))
         return rc;
-    json_object_foreach(json_object_get(obj, "data"), k, v) {
+    json_object_foreach(json_object_get(obj, "data"), k, v)
+    {
         if (!crud_config_key_ok(k))
             return crud_invalid(c, name, "data", "FieldValueInvalid",
                                 "Invalid value: \"%s\": a valid config key must consist of "
@@ -647,8 +658,8 @@ crud_service_prepare(struct api_ctx *c, const char *name, json_t *obj, const jso
         } else {
             struct st_err err = {0};
             if ((rc = crud_ip_allocate(c->a, ipbuf, alloc, &err)) < 0)
-                return api_fail(c, 500, "InternalError", NULL,
-                                "failed to allocate a serviceIP: %s", err.msg);
+                return api_fail(c, 500, "InternalError", NULL, "failed to allocate a serviceIP: %s",
+                                err.msg);
             json_object_set_new(spec, "clusterIP", json_string(ipbuf));
         }
         json_object_set_new(spec, "clusterIPs", json_pack("[s]", crud_str(spec, "clusterIP")));
@@ -668,7 +679,8 @@ crud_service_prepare(struct api_ctx *c, const char *name, json_t *obj, const jso
         return api_fail(c, 400, "BadRequest", NULL, "spec.ports must be a list");
     if (json_array_size(ports) == 0 && !headless && !extname)
         return crud_invalid(c, name, "spec.ports", "FieldValueRequired", "Required value");
-    json_array_foreach(ports, i, p) {
+    json_array_foreach(ports, i, p)
+    {
         char field[64];
         json_t *port = json_object_get(p, "port");
         snprintf(field, sizeof(field), "spec.ports[%zu].port", i);
@@ -742,28 +754,27 @@ crud_crd_prepare(struct api_ctx *c, const char *name, json_t *obj, const json_t 
     const json_t *ost = json_object_get(json_object_get(old, "status"), "storedVersions");
     size_t i;
     json_t *v;
-    json_array_foreach(ost, i, v)
-        json_array_append(stored, v);
-    json_array_foreach(json_object_get(spec, "versions"), i, v) {
+    json_array_foreach(ost, i, v) json_array_append(stored, v);
+    json_array_foreach(json_object_get(spec, "versions"), i, v)
+    {
         if (!json_is_true(json_object_get(v, "storage")))
             continue;
         bool seen = false;
         size_t j;
         json_t *s;
-        json_array_foreach(stored, j, s)
-            seen = seen || json_equal(s, json_object_get(v, "name"));
+        json_array_foreach(stored, j, s) seen = seen || json_equal(s, json_object_get(v, "name"));
         if (!seen)
             json_array_append(stored, json_object_get(v, "name"));
     }
     json_t *now = crud_now_json();
-    json_object_set_new(
-        obj, "status",
-        json_pack("{s:[{s:s,s:s,s:O,s:s,s:s},{s:s,s:s,s:O,s:s,s:s}],s:O,s:o}", "conditions",
-                  "type", "NamesAccepted", "status", "True", "lastTransitionTime", now, "reason",
-                  "NoConflicts", "message", "no conflicts found", "type", "Established",
-                  "status", "True", "lastTransitionTime", now, "reason", "InitialNamesAccepted",
-                  "message", "the initial names have been accepted", "acceptedNames", names,
-                  "storedVersions", stored));
+    json_object_set_new(obj, "status",
+                        json_pack("{s:[{s:s,s:s,s:O,s:s,s:s},{s:s,s:s,s:O,s:s,s:s}],s:O,s:o}",
+                                  "conditions", "type", "NamesAccepted", "status", "True",
+                                  "lastTransitionTime", now, "reason", "NoConflicts", "message",
+                                  "no conflicts found", "type", "Established", "status", "True",
+                                  "lastTransitionTime", now, "reason", "InitialNamesAccepted",
+                                  "message", "the initial names have been accepted",
+                                  "acceptedNames", names, "storedVersions", stored));
     json_decref(now);
     return 0;
 }
@@ -784,8 +795,10 @@ crud_cr_validate(struct api_ctx *c, const char *name, json_t *obj)
     struct st_buf m = ST_BUF_INIT(2048);
     size_t i;
     json_t *cause;
-    json_array_foreach(causes, i, cause) {
-        if (st_buf_appendf(&m, "%s%s: %s", i ? ", " : "", json_string_value(json_object_get(cause, "field")),
+    json_array_foreach(causes, i, cause)
+    {
+        if (st_buf_appendf(&m, "%s%s: %s", i ? ", " : "",
+                           json_string_value(json_object_get(cause, "field")),
                            json_string_value(json_object_get(cause, "message"))) < 0)
             break;
     }
@@ -800,7 +813,8 @@ crud_cr_validate(struct api_ctx *c, const char *name, json_t *obj)
     return rc;
 }
 
-/* Kind-specific defaults and checks shared by create and update; returns 0 or an answered status. */
+/* Kind-specific defaults and checks shared by create and update; returns 0 or an answered status.
+ */
 static int
 crud_kind_prepare(struct api_ctx *c, const char *name, json_t *obj, const json_t *old,
                   int64_t *alloc)
@@ -813,7 +827,8 @@ crud_kind_prepare(struct api_ctx *c, const char *name, json_t *obj, const json_t
     if (!*r->group && !strcmp(r->plural, "services"))
         return crud_service_prepare(c, name, obj, old, alloc);
     if (!*r->group && !strcmp(r->plural, "secrets")) {
-        if (old && crud_str(old, "type") && strcmp(crud_str(old, "type"), crud_str(obj, "type") ? crud_str(obj, "type") : "Opaque"))
+        if (old && crud_str(old, "type") &&
+            strcmp(crud_str(old, "type"), crud_str(obj, "type") ? crud_str(obj, "type") : "Opaque"))
             return crud_invalid(c, name, "type", "FieldValueInvalid",
                                 "Invalid value: \"%s\": field is immutable",
                                 crud_str(obj, "type") ? crud_str(obj, "type") : "");
@@ -876,8 +891,8 @@ crud_check_metadata(struct api_ctx *c, json_t *obj, const char *ns)
     }
     if (!json_is_object(md))
         return api_fail(c, 400, "BadRequest", NULL, "metadata must be an object");
-    if ((rc = crud_check_string_map(c, NULL, json_object_get(md, "labels"),
-                                    "metadata.labels")) != 0 ||
+    if ((rc = crud_check_string_map(c, NULL, json_object_get(md, "labels"), "metadata.labels")) !=
+            0 ||
         (rc = crud_check_string_map(c, NULL, json_object_get(md, "annotations"),
                                     "metadata.annotations")) != 0)
         return rc;
@@ -954,9 +969,9 @@ crud_review(struct api_ctx *c, json_t *body)
         json_t *groups = json_array();
         for (size_t i = 0; i < c->user.n_groups; i++)
             json_array_append_new(groups, json_string(c->user.groups[i]));
-        out = json_pack("{s:{},s:{s:{s:s,s:s,s:o}}}", "metadata", "status", "userInfo",
-                        "username", c->user.name ? c->user.name : "", "uid",
-                        c->user.uid ? c->user.uid : "", "groups", groups);
+        out = json_pack("{s:{},s:{s:{s:s,s:s,s:o}}}", "metadata", "status", "userInfo", "username",
+                        c->user.name ? c->user.name : "", "uid", c->user.uid ? c->user.uid : "",
+                        "groups", groups);
     } else if (!strcmp(c->res->plural, "selfsubjectrulesreviews")) {
         out = auth_rules_review(c->a->au, &c->user, body, &err);
     } else {
@@ -1164,14 +1179,16 @@ crud_spec_changed(const json_t *a, const json_t *b)
     const char *k;
     json_t *v;
 
-    json_object_foreach((json_t *)a, k, v) {
+    json_object_foreach((json_t *)a, k, v)
+    {
         if (!strcmp(k, "metadata") || !strcmp(k, "status") || !strcmp(k, "apiVersion") ||
             !strcmp(k, "kind"))
             continue;
         if (!json_equal(v, json_object_get(b, k)))
             return true;
     }
-    json_object_foreach((json_t *)b, k, v) {
+    json_object_foreach((json_t *)b, k, v)
+    {
         if (!strcmp(k, "metadata") || !strcmp(k, "status") || !strcmp(k, "apiVersion") ||
             !strcmp(k, "kind"))
             continue;
@@ -1326,8 +1343,8 @@ api_crud_patch(struct api_ctx *c)
                         "the body of the request was in an unknown format - accepted media types "
                         "include: application/json-patch+json, application/merge-patch+json, "
                         "application/strategic-merge-patch+json");
-    if (type == PATCH_STRATEGIC && (c->res->crd || !patch_kind_has_strategic(c->res->api_version,
-                                                                            c->res->kind)))
+    if (type == PATCH_STRATEGIC &&
+        (c->res->crd || !patch_kind_has_strategic(c->res->api_version, c->res->kind)))
         return api_fail(c, 415, "UnsupportedMediaType", NULL,
                         "the body of the request was in an unknown format - accepted media types "
                         "include: application/json-patch+json, application/merge-patch+json, "
@@ -1399,7 +1416,8 @@ crud_delete_namespace(struct api_ctx *c, const char *ns, uint64_t expected, json
     a->ip_valid = false;
     size_t i;
     json_t *g;
-    json_array_foreach(gone, i, g) {
+    json_array_foreach(gone, i, g)
+    {
         const char *res = crud_str(g, "res");
         const char *slash = strchr(res, '/');
         if (!slash)
@@ -1436,10 +1454,10 @@ crud_delete_crd(struct api_ctx *c, const char *name, uint64_t expected, json_t *
     group = st_xstrdup(crud_str(json_object_get(crd, "spec"), "group")
                            ? crud_str(json_object_get(crd, "spec"), "group")
                            : "");
-    plural = st_xstrdup(crud_str(json_object_get(json_object_get(crd, "spec"), "names"), "plural")
-                            ? crud_str(json_object_get(json_object_get(crd, "spec"), "names"),
-                                       "plural")
-                            : "");
+    plural =
+        st_xstrdup(crud_str(json_object_get(json_object_get(crd, "spec"), "names"), "plural")
+                       ? crud_str(json_object_get(json_object_get(crd, "spec"), "names"), "plural")
+                       : "");
     key = st_xasprintf("%s/%s", group, plural);
     json_decref(crd);
     if ((rc = store_begin(a->st, err)) < 0)
@@ -1598,7 +1616,8 @@ api_crud_deletecollection(struct api_ctx *c)
             goto fail;
         batch = true;
     }
-    json_array_foreach(res.items, i, item) {
+    json_array_foreach(res.items, i, item)
+    {
         const json_t *md = json_object_get(item, "metadata");
         json_t *deleted = NULL;
         if (c->dry_run) {
@@ -1624,23 +1643,22 @@ api_crud_deletecollection(struct api_ctx *c)
         if ((rc = store_commit(a->st, &err)) < 0)
             goto fail;
         batch = false;
-        json_array_foreach(items, i, item) {
+        json_array_foreach(items, i, item)
+        {
             crud_notify(a, r, "DELETED", item);
             if (!*r->group && !strcmp(r->plural, "services"))
-                crud_ip_mark(a, crud_ip_offset(a, crud_str(json_object_get(item, "spec"),
-                                                           "clusterIP")),
-                             false);
+                crud_ip_mark(
+                    a, crud_ip_offset(a, crud_str(json_object_get(item, "spec"), "clusterIP")),
+                    false);
         }
     }
-    json_array_foreach(items, i, item)
-        api_crud_present(r, item);
+    json_array_foreach(items, i, item) api_crud_present(r, item);
     char rvs[32];
     snprintf(rvs, sizeof(rvs), "%" PRIu64, store_rv(a->st));
     store_list_result_clear(&res);
     return api_reply(c, 200,
                      json_pack("{s:s,s:s,s:{s:s},s:o}", "kind", r->list_kind, "apiVersion",
-                               r->api_version, "metadata", "resourceVersion", rvs, "items",
-                               items));
+                               r->api_version, "metadata", "resourceVersion", rvs, "items", items));
 fail:
     if (batch)
         store_rollback(a->st);
@@ -1657,12 +1675,13 @@ api_crud_load_crds(struct api *a, struct st_err *err)
     struct store_list_result res = {0};
     size_t i;
     json_t *crd;
-    int rc = store_list(a->st, "apiextensions.k8s.io/customresourcedefinitions", "", NULL, &res,
-                        err);
+    int rc =
+        store_list(a->st, "apiextensions.k8s.io/customresourcedefinitions", "", NULL, &res, err);
 
     if (rc < 0)
         return rc;
-    json_array_foreach(res.items, i, crd) {
+    json_array_foreach(res.items, i, crd)
+    {
         struct st_err e2 = {0};
         if (registry_crd_validate(crd, NULL, &e2) == 0)
             registry_add_crd(a->reg, crd, &e2); /* a broken stored CRD is skipped */
@@ -1674,8 +1693,7 @@ api_crud_load_crds(struct api *a, struct st_err *err)
 int
 api_crud_bootstrap(struct api *a, struct st_err *err)
 {
-    static const char *const names[] = {"default", "kube-system", "kube-public",
-                                        "kube-node-lease"};
+    static const char *const names[] = {"default", "kube-system", "kube-public", "kube-node-lease"};
 
     for (size_t i = 0; i < ST_ARRAY_LEN(names); i++) {
         json_t *have = NULL;
@@ -1689,11 +1707,11 @@ api_crud_bootstrap(struct api *a, struct st_err *err)
         char uid[37];
         crud_uuid(uid);
         json_t *now = crud_now_json();
-        json_t *ns = json_pack("{s:s,s:s,s:{s:s,s:s,s:O,s:{s:s}},s:{s:[s]},s:{s:s}}", "apiVersion",
-                               "v1", "kind", "Namespace", "metadata", "name", names[i], "uid", uid,
-                               "creationTimestamp", now, "labels", "kubernetes.io/metadata.name",
-                               names[i], "spec", "finalizers", "kubernetes", "status", "phase",
-                               "Active");
+        json_t *ns =
+            json_pack("{s:s,s:s,s:{s:s,s:s,s:O,s:{s:s}},s:{s:[s]},s:{s:s}}", "apiVersion", "v1",
+                      "kind", "Namespace", "metadata", "name", names[i], "uid", uid,
+                      "creationTimestamp", now, "labels", "kubernetes.io/metadata.name", names[i],
+                      "spec", "finalizers", "kubernetes", "status", "phase", "Active");
         json_t *sa = crud_default_sa(names[i]);
         json_decref(now);
         if ((rc = store_begin(a->st, err)) == 0) {

@@ -79,8 +79,8 @@ bool api_q_true(const struct api_ctx *c, const char *k);
  * StatusReason. <causes> (stolen, may be NULL) goes into details.causes.
  * Returns <code>.
  */
-int api_fail(struct api_ctx *c, int code, const char *reason, json_t *causes, const char *fmt,
-             ...) ST_PRINTF(5, 6);
+int api_fail(struct api_ctx *c, int code, const char *reason, json_t *causes, const char *fmt, ...)
+    ST_PRINTF(5, 6);
 /* 404 `<plural>[.<group>] "<name>" not found`. */
 int api_not_found(struct api_ctx *c, const char *plural, const char *group, const char *name);
 /* Maps a store/patch/auth error code and message to a Status answer. */

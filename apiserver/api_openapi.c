@@ -68,15 +68,13 @@ openapi_v2(struct api_ctx *c)
     }
     return api_reply(c, 200,
                      json_pack("{s:s,s:{s:s,s:s},s:{},s:{}}", "swagger", "2.0", "info", "title",
-                               "Kubernetes", "version", c->a->git_version, "paths",
-                               "definitions"));
+                               "Kubernetes", "version", c->a->git_version, "paths", "definitions"));
 }
 
 static char *
 openapi_schema_id(const struct reg_resource *r)
 {
-    return st_xasprintf("io.strait.%s.%s.%s", *r->group ? r->group : "core", r->version,
-                        r->kind);
+    return st_xasprintf("io.strait.%s.%s.%s", *r->group ? r->group : "core", r->version, r->kind);
 }
 
 static json_t *
@@ -91,14 +89,14 @@ openapi_builtin_schema(const struct reg_resource *r)
     char *desc = st_xasprintf("%s is served by strait-apiserver; see the Kubernetes API "
                               "reference for its fields.",
                               r->kind);
-    json_t *s = json_pack(
-        "{s:s,s:s,s:{s:{s:s,s:s},s:{s:s,s:s},s:{s:s,s:s,s:b}}}", "type", "object", "description",
-        desc, "properties", "apiVersion", "type", "string", "description",
-        "APIVersion defines the versioned schema of this representation of an object.", "kind",
-        "type", "string", "description",
-        "Kind is a string value representing the REST resource this object represents.",
-        "metadata", "type", "object", "description", "Standard object's metadata.",
-        "x-kubernetes-preserve-unknown-fields", 1);
+    json_t *s =
+        json_pack("{s:s,s:s,s:{s:{s:s,s:s},s:{s:s,s:s},s:{s:s,s:s,s:b}}}", "type", "object",
+                  "description", desc, "properties", "apiVersion", "type", "string", "description",
+                  "APIVersion defines the versioned schema of this representation of an object.",
+                  "kind", "type", "string", "description",
+                  "Kind is a string value representing the REST resource this object represents.",
+                  "metadata", "type", "object", "description", "Standard object's metadata.",
+                  "x-kubernetes-preserve-unknown-fields", 1);
     free(desc);
     json_object_set_new(s, "x-kubernetes-preserve-unknown-fields", json_true());
     return s;
@@ -219,6 +217,7 @@ api_openapi_handle(struct api_ctx *c, const char *path)
         }
     }
     if (!doc)
-        return api_fail(c, 404, "NotFound", NULL, "the server could not find the requested resource");
+        return api_fail(c, 404, "NotFound", NULL,
+                        "the server could not find the requested resource");
     return api_reply(c, 200, doc);
 }

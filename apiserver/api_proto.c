@@ -27,14 +27,14 @@
 
 enum proto_type {
     PROTO_STRING,
-    PROTO_BYTES,      /* base64 in JSON */
-    PROTO_INT,        /* varint int32/int64 */
+    PROTO_BYTES, /* base64 in JSON */
+    PROTO_INT,   /* varint int32/int64 */
     PROTO_BOOL,
-    PROTO_MSG,        /* nested message, schema in <sub> */
-    PROTO_MAP_SS,     /* map<string, string> */
-    PROTO_MAP_SB,     /* map<string, bytes>, values base64 */
-    PROTO_TIME,       /* meta.v1.Time {seconds (1), nanos (2)} as RFC 3339 */
-    PROTO_INTORSTR,   /* intstr.IntOrString {type (1), intVal (2), strVal (3)} */
+    PROTO_MSG,      /* nested message, schema in <sub> */
+    PROTO_MAP_SS,   /* map<string, string> */
+    PROTO_MAP_SB,   /* map<string, bytes>, values base64 */
+    PROTO_TIME,     /* meta.v1.Time {seconds (1), nanos (2)} as RFC 3339 */
+    PROTO_INTORSTR, /* intstr.IntOrString {type (1), intVal (2), strVal (3)} */
 };
 
 enum {
@@ -50,11 +50,16 @@ struct proto_field {
     const struct proto_field *sub; /* for PROTO_MSG, terminated by num == 0 */
 };
 
-#define END {0, NULL, PROTO_STRING, 0, NULL}
+#define END                                                                                        \
+    {                                                                                              \
+        0, NULL, PROTO_STRING, 0, NULL                                                             \
+    }
 
 static const struct proto_field proto_owner_ref[] = {
-    {1, "kind", PROTO_STRING, 0, NULL},        {3, "name", PROTO_STRING, 0, NULL},
-    {4, "uid", PROTO_STRING, 0, NULL},         {5, "apiVersion", PROTO_STRING, 0, NULL},
+    {1, "kind", PROTO_STRING, 0, NULL},
+    {3, "name", PROTO_STRING, 0, NULL},
+    {4, "uid", PROTO_STRING, 0, NULL},
+    {5, "apiVersion", PROTO_STRING, 0, NULL},
     {6, "controller", PROTO_BOOL, PROTO_KEEP, NULL},
     {7, "blockOwnerDeletion", PROTO_BOOL, PROTO_KEEP, NULL},
     END,
@@ -121,9 +126,12 @@ static const struct proto_field proto_service_account[] = {
 };
 
 static const struct proto_field proto_service_port[] = {
-    {1, "name", PROTO_STRING, 0, NULL},         {2, "protocol", PROTO_STRING, 0, NULL},
-    {6, "appProtocol", PROTO_STRING, 0, NULL},  {3, "port", PROTO_INT, 0, NULL},
-    {4, "targetPort", PROTO_INTORSTR, 0, NULL}, {5, "nodePort", PROTO_INT, 0, NULL},
+    {1, "name", PROTO_STRING, 0, NULL},
+    {2, "protocol", PROTO_STRING, 0, NULL},
+    {6, "appProtocol", PROTO_STRING, 0, NULL},
+    {3, "port", PROTO_INT, 0, NULL},
+    {4, "targetPort", PROTO_INTORSTR, 0, NULL},
+    {5, "nodePort", PROTO_INT, 0, NULL},
     END,
 };
 static const struct proto_field proto_service_spec[] = {
@@ -167,8 +175,10 @@ static const struct proto_field proto_role[] = {
     END,
 };
 static const struct proto_field proto_subject[] = {
-    {1, "kind", PROTO_STRING, 0, NULL},      {2, "apiGroup", PROTO_STRING, 0, NULL},
-    {3, "name", PROTO_STRING, 0, NULL},      {4, "namespace", PROTO_STRING, 0, NULL},
+    {1, "kind", PROTO_STRING, 0, NULL},
+    {2, "apiGroup", PROTO_STRING, 0, NULL},
+    {3, "name", PROTO_STRING, 0, NULL},
+    {4, "namespace", PROTO_STRING, 0, NULL},
     END,
 };
 static const struct proto_field proto_role_ref[] = {
@@ -185,10 +195,10 @@ static const struct proto_field proto_binding[] = {
 };
 
 static const struct proto_field proto_resource_attrs[] = {
-    {1, "namespace", PROTO_STRING, 0, NULL},   {2, "verb", PROTO_STRING, 0, NULL},
-    {3, "group", PROTO_STRING, 0, NULL},       {4, "version", PROTO_STRING, 0, NULL},
-    {5, "resource", PROTO_STRING, 0, NULL},    {6, "subresource", PROTO_STRING, 0, NULL},
-    {7, "name", PROTO_STRING, 0, NULL},        END,
+    {1, "namespace", PROTO_STRING, 0, NULL}, {2, "verb", PROTO_STRING, 0, NULL},
+    {3, "group", PROTO_STRING, 0, NULL},     {4, "version", PROTO_STRING, 0, NULL},
+    {5, "resource", PROTO_STRING, 0, NULL},  {6, "subresource", PROTO_STRING, 0, NULL},
+    {7, "name", PROTO_STRING, 0, NULL},      END,
 };
 static const struct proto_field proto_nonresource_attrs[] = {
     {1, "path", PROTO_STRING, 0, NULL},
@@ -409,8 +419,8 @@ proto_intorstr(struct proto_rd r)
 
 /* Decodes one field value; NULL means "omit" (zero value) or, with err set, failure. */
 static json_t *
-proto_value(const struct proto_field *f, unsigned wire, uint64_t v, struct proto_rd sub,
-            int depth, struct st_err *err)
+proto_value(const struct proto_field *f, unsigned wire, uint64_t v, struct proto_rd sub, int depth,
+            struct st_err *err)
 {
     bool keep = f->flags & PROTO_KEEP;
 
@@ -545,11 +555,12 @@ api_proto_decode(const void *p, size_t n, struct st_err *err)
         else if (num == 2 && wire == 2)
             raw = sub;
     }
-    json_t *tm = typemeta.p ? proto_message(typemeta, (const struct proto_field[]){
-                                                          {1, "apiVersion", PROTO_STRING, 0, NULL},
-                                                          {2, "kind", PROTO_STRING, 0, NULL},
-                                                          END,
-                                                      },
+    json_t *tm = typemeta.p ? proto_message(typemeta,
+                                            (const struct proto_field[]){
+                                                {1, "apiVersion", PROTO_STRING, 0, NULL},
+                                                {2, "kind", PROTO_STRING, 0, NULL},
+                                                END,
+                                            },
                                             0, err)
                             : NULL;
     const char *av = json_string_value(json_object_get(tm, "apiVersion"));

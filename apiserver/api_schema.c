@@ -26,8 +26,8 @@ struct schema_ctx {
     char path[1024];
 };
 
-static void
-schema_cause(struct schema_ctx *s, const char *reason, const char *fmt, ...) ST_PRINTF(3, 4);
+static void schema_cause(struct schema_ctx *s, const char *reason, const char *fmt, ...)
+    ST_PRINTF(3, 4);
 
 static void
 schema_cause(struct schema_ctx *s, const char *reason, const char *fmt, ...)
@@ -40,8 +40,8 @@ schema_cause(struct schema_ctx *s, const char *reason, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    json_array_append_new(s->causes, json_pack("{s:s,s:s,s:s}", "reason", reason, "message", msg,
-                                               "field", s->path));
+    json_array_append_new(
+        s->causes, json_pack("{s:s,s:s,s:s}", "reason", reason, "message", msg, "field", s->path));
 }
 
 /* The value as Kubernetes quotes it in messages: JSON text, cut short. */
@@ -57,14 +57,21 @@ static const char *
 schema_type_of(const json_t *v)
 {
     switch (json_typeof(v)) {
-    case JSON_OBJECT: return "object";
-    case JSON_ARRAY: return "array";
-    case JSON_STRING: return "string";
-    case JSON_INTEGER: return "integer";
-    case JSON_REAL: return "number";
+    case JSON_OBJECT:
+        return "object";
+    case JSON_ARRAY:
+        return "array";
+    case JSON_STRING:
+        return "string";
+    case JSON_INTEGER:
+        return "integer";
+    case JSON_REAL:
+        return "number";
     case JSON_TRUE:
-    case JSON_FALSE: return "boolean";
-    case JSON_NULL: break;
+    case JSON_FALSE:
+        return "boolean";
+    case JSON_NULL:
+        break;
     }
     return "null";
 }
@@ -141,12 +148,14 @@ schema_object(struct schema_ctx *s, const json_t *sch, json_t *v, int depth)
     json_t *req;
 
     /* Defaults first, so that required fields with defaults are satisfied. */
-    json_object_foreach((json_t *)props, k, ps) {
+    json_object_foreach((json_t *)props, k, ps)
+    {
         const json_t *def = json_object_get(ps, "default");
         if (def && !json_object_get(v, k))
             json_object_set_new(v, k, json_deep_copy(def));
     }
-    json_array_foreach(json_object_get(sch, "required"), i, req) {
+    json_array_foreach(json_object_get(sch, "required"), i, req)
+    {
         const char *rk = json_string_value(req);
         if (rk && !json_object_get(v, rk)) {
             size_t old = schema_push(s, rk, 0);
@@ -154,9 +163,10 @@ schema_object(struct schema_ctx *s, const json_t *sch, json_t *v, int depth)
             s->path[old] = '\0';
         }
     }
-    json_object_foreach(v, k, pv) {
-        if (depth == 0 && (!strcmp(k, "metadata") || !strcmp(k, "apiVersion") ||
-                           !strcmp(k, "kind")))
+    json_object_foreach(v, k, pv)
+    {
+        if (depth == 0 &&
+            (!strcmp(k, "metadata") || !strcmp(k, "apiVersion") || !strcmp(k, "kind")))
             continue;
         const json_t *sub = json_object_get(props, k);
         if (!sub && json_is_object(addl))
@@ -178,8 +188,9 @@ schema_walk(struct schema_ctx *s, const json_t *sch, json_t *v, int depth)
         return;
     if (json_is_null(v)) {
         if (!json_is_true(json_object_get(sch, "nullable")) && json_object_get(sch, "type"))
-            schema_cause(s, "FieldValueTypeInvalid", "Invalid value: \"null\": %s in body must be "
-                                                     "of type %s: \"null\"",
+            schema_cause(s, "FieldValueTypeInvalid",
+                         "Invalid value: \"null\": %s in body must be "
+                         "of type %s: \"null\"",
                          s->path, json_string_value(json_object_get(sch, "type")));
         return;
     }
@@ -204,12 +215,12 @@ schema_walk(struct schema_ctx *s, const json_t *sch, json_t *v, int depth)
         bool ok = false;
         size_t i;
         json_t *e;
-        json_array_foreach(en, i, e)
-            ok = ok || json_equal(e, v);
+        json_array_foreach(en, i, e) ok = ok || json_equal(e, v);
         if (!ok) {
             char list[300] = "";
             size_t w = 0;
-            json_array_foreach(en, i, e) {
+            json_array_foreach(en, i, e)
+            {
                 char one[64];
                 schema_quote(e, one, sizeof(one));
                 w += (size_t)snprintf(list + w, w < sizeof(list) ? sizeof(list) - w : 0, "%s%s",
@@ -229,9 +240,8 @@ schema_walk(struct schema_ctx *s, const json_t *sch, json_t *v, int depth)
         json_int_t maxl = json_integer_value(json_object_get(sch, "maxLength"));
         json_int_t minl = json_integer_value(json_object_get(sch, "minLength"));
         if (json_object_get(sch, "maxLength") && (json_int_t)len > maxl)
-            schema_cause(s, "FieldValueTooLong", "Too long: may not be more than %" JSON_INTEGER_FORMAT
-                                                 " bytes",
-                         maxl);
+            schema_cause(s, "FieldValueTooLong",
+                         "Too long: may not be more than %" JSON_INTEGER_FORMAT " bytes", maxl);
         if (minl > 0 && (json_int_t)len < minl)
             schema_cause(s, "FieldValueInvalid",
                          "Invalid value: \"\": %s in body should be at least %" JSON_INTEGER_FORMAT
@@ -240,21 +250,23 @@ schema_walk(struct schema_ctx *s, const json_t *sch, json_t *v, int depth)
     }
     if (json_is_array(v)) {
         json_int_t n = (json_int_t)json_array_size(v);
-        const json_t *maxi = json_object_get(sch, "maxItems"), *mini = json_object_get(sch, "minItems");
+        const json_t *maxi = json_object_get(sch, "maxItems"),
+                     *mini = json_object_get(sch, "minItems");
         if (json_is_integer(maxi) && n > json_integer_value(maxi))
             schema_cause(s, "FieldValueTooMany",
-                         "Too many: %" JSON_INTEGER_FORMAT ": must have at most %" JSON_INTEGER_FORMAT
-                         " items",
+                         "Too many: %" JSON_INTEGER_FORMAT
+                         ": must have at most %" JSON_INTEGER_FORMAT " items",
                          n, json_integer_value(maxi));
         if (json_is_integer(mini) && n < json_integer_value(mini))
             schema_cause(s, "FieldValueInvalid",
-                         "Invalid value: %" JSON_INTEGER_FORMAT ": %s in body should have at least %"
-                         JSON_INTEGER_FORMAT " items",
+                         "Invalid value: %" JSON_INTEGER_FORMAT
+                         ": %s in body should have at least %" JSON_INTEGER_FORMAT " items",
                          n, s->path, json_integer_value(mini));
         const json_t *items = json_object_get(sch, "items");
         size_t i;
         json_t *e;
-        json_array_foreach(v, i, e) {
+        json_array_foreach(v, i, e)
+        {
             size_t old = schema_push(s, NULL, i);
             schema_walk(s, items, e, depth + 1);
             s->path[old] = '\0';

@@ -20,8 +20,8 @@ struct api_watch {
     void *arg;
     /* what is watched */
     char *key;
-    char *ns;                  /* NULL: every namespace */
-    struct reg_resource res;   /* a private copy of what rendering needs */
+    char *ns;                /* NULL: every namespace */
+    struct reg_resource res; /* a private copy of what rendering needs */
     struct selector *labels;
     struct selector *fields;
     /* how it is rendered */
@@ -102,9 +102,9 @@ watch_render(struct api_watch *w, json_t *obj)
     struct table_opts to = {w->include, w->table_version, st_wall_s()};
     json_t *t = table_new(&w->res, &to);
     table_add_row(t, &w->res, obj, &to);
-    json_object_set_new(json_object_get(t, "metadata"), "resourceVersion",
-                        json_deep_copy(json_object_get(json_object_get(obj, "metadata"),
-                                                       "resourceVersion")));
+    json_object_set_new(
+        json_object_get(t, "metadata"), "resourceVersion",
+        json_deep_copy(json_object_get(json_object_get(obj, "metadata"), "resourceVersion")));
     json_decref(obj);
     return t;
 }
@@ -112,8 +112,8 @@ watch_render(struct api_watch *w, json_t *obj)
 static bool
 watch_matches(const struct api_watch *w, const json_t *obj)
 {
-    return selector_match_labels(w->labels, json_object_get(json_object_get(obj, "metadata"),
-                                                            "labels")) &&
+    return selector_match_labels(w->labels,
+                                 json_object_get(json_object_get(obj, "metadata"), "labels")) &&
            selector_match_fields(w->fields, obj);
 }
 
@@ -224,8 +224,7 @@ watch_bookmark(struct api_watch *w, uint64_t rv, bool initial_end)
 
 /* A selector "metadata.name=<name>" with the field selector escapes applied. */
 static int
-watch_name_selector(const char *name, const char *extra, struct selector **out,
-                    struct st_err *err)
+watch_name_selector(const char *name, const char *extra, struct selector **out, struct st_err *err)
 {
     struct st_buf b = ST_BUF_INIT(SELECTOR_MAX_LEN);
     int rc = st_buf_append_str(&b, "metadata.name=");
@@ -256,8 +255,8 @@ api_watch_handle(struct api_ctx *c)
     int rc;
 
     if (a->n_watches >= a->max_watches)
-        return api_fail(c, 429, "TooManyRequests", NULL,
-                        "too many open watches (%zu); retry later", a->max_watches);
+        return api_fail(c, 429, "TooManyRequests", NULL, "too many open watches (%zu); retry later",
+                        a->max_watches);
     const char *rvq = api_q(c, "resourceVersion");
     bool initial = !rvq || !*rvq || !strcmp(rvq, "0");
     if (!initial && st_parse_u64(st_str_c(rvq), INT64_MAX, &rv) < 0)
@@ -316,8 +315,8 @@ api_watch_handle(struct api_ctx *c)
         char msg[128];
         snprintf(msg, sizeof(msg), "too old resource version: %" PRIu64 " (%" PRIu64 ")", rv,
                  store_window_start(a->st));
-        json_t *ev = json_pack("{s:s,s:o}", "type", "ERROR", "object",
-                               watch_status(410, "Expired", msg));
+        json_t *ev =
+            json_pack("{s:s,s:o}", "type", "ERROR", "object", watch_status(410, "Expired", msg));
         st_buf_reset(&c->resp->body);
         rc = api_dump(a, ev, &c->resp->body);
         json_decref(ev);
@@ -369,7 +368,8 @@ api_watch_start(struct api_watch *w, const struct api_watch_sink *sink, void *ar
         }
         size_t i;
         json_t *item;
-        json_array_foreach(res.items, i, item) {
+        json_array_foreach(res.items, i, item)
+        {
             json_t *obj = watch_render(w, json_incref(item));
             rc = watch_send(w, "ADDED", obj);
             json_decref(obj);

@@ -36,22 +36,22 @@ static const struct registry_builtin registry_builtins[] = {
      REG_TABLE_SECRET},
     {"", "v1", "ConfigMap", "configmaps", "configmap", "cm", "", true, REG_VERBS_ALL, false, true,
      REG_TABLE_CONFIGMAP},
-    {"", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", "sa", "", true,
-     REG_VERBS_ALL, false, true, REG_TABLE_SERVICEACCOUNT},
+    {"", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", "sa", "", true, REG_VERBS_ALL,
+     false, true, REG_TABLE_SERVICEACCOUNT},
     {"", "v1", "Event", "events", "event", "ev", "", true, REG_VERBS_ALL, false, true,
      REG_TABLE_EVENT},
-    {"rbac.authorization.k8s.io", "v1", "Role", "roles", "role", "", "", true, REG_VERBS_ALL,
-     false, true, REG_TABLE_CREATED_AT},
-    {"rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", "clusterrole", "", "",
-     false, REG_VERBS_ALL, false, true, REG_TABLE_CREATED_AT},
-    {"rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", "rolebinding", "", "",
-     true, REG_VERBS_ALL, false, true, REG_TABLE_BINDING},
+    {"rbac.authorization.k8s.io", "v1", "Role", "roles", "role", "", "", true, REG_VERBS_ALL, false,
+     true, REG_TABLE_CREATED_AT},
+    {"rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", "clusterrole", "", "", false,
+     REG_VERBS_ALL, false, true, REG_TABLE_CREATED_AT},
+    {"rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", "rolebinding", "", "", true,
+     REG_VERBS_ALL, false, true, REG_TABLE_BINDING},
     {"rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings",
      "clusterrolebinding", "", "", false, REG_VERBS_ALL, false, true, REG_TABLE_BINDING},
     {"authentication.k8s.io", "v1", "TokenReview", "tokenreviews", "tokenreview", "", "", false,
      REG_CREATE_ONLY, false, false, REG_TABLE_DEFAULT},
-    {"authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews",
-     "selfsubjectreview", "", "", false, REG_CREATE_ONLY, false, false, REG_TABLE_DEFAULT},
+    {"authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", "selfsubjectreview",
+     "", "", false, REG_CREATE_ONLY, false, false, REG_TABLE_DEFAULT},
     {"authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews",
      "selfsubjectaccessreview", "", "", false, REG_CREATE_ONLY, false, false, REG_TABLE_DEFAULT},
     {"authorization.k8s.io", "v1", "SubjectAccessReview", "subjectaccessreviews",
@@ -63,8 +63,8 @@ static const struct registry_builtin registry_builtins[] = {
     {"apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
      "customresourcedefinition", "crd,crds", "api-extensions", false, REG_VERBS_ALL, true, true,
      REG_TABLE_CRD},
-    {"apps", "v1", "Deployment", "deployments", "deployment", "deploy", "all", true,
-     REG_VERBS_ALL, true, true, REG_TABLE_DEPLOYMENT},
+    {"apps", "v1", "Deployment", "deployments", "deployment", "deploy", "all", true, REG_VERBS_ALL,
+     true, true, REG_TABLE_DEPLOYMENT},
     {"coordination.k8s.io", "v1", "Lease", "leases", "lease", "", "", true, REG_VERBS_ALL, false,
      true, REG_TABLE_LEASE},
 };
@@ -204,13 +204,11 @@ registry_at(const struct registry *r, size_t i)
 }
 
 const struct reg_resource *
-registry_find(const struct registry *r, const char *group, const char *version,
-              const char *plural)
+registry_find(const struct registry *r, const char *group, const char *version, const char *plural)
 {
     for (size_t i = 0; i < r->n; i++) {
         const struct reg_resource *e = r->v[i];
-        if (!strcmp(e->group, group) && !strcmp(e->version, version) &&
-            !strcmp(e->plural, plural))
+        if (!strcmp(e->group, group) && !strcmp(e->version, version) && !strcmp(e->plural, plural))
             return e;
     }
     for (size_t i = 0; i < r->n; i++) {
@@ -446,8 +444,8 @@ registry_add_crd(struct registry *r, const json_t *crd, struct st_err *err)
         if (!json_is_true(json_object_get(v, "served")))
             continue;
         struct reg_resource *e =
-            registry_entry_new(group, registry_str(v, "name"), registry_str(names, "kind"),
-                               plural, registry_str(names, "singular"));
+            registry_entry_new(group, registry_str(v, "name"), registry_str(names, "kind"), plural,
+                               registry_str(names, "singular"));
         const char *lk = registry_str(names, "listKind");
         if (*lk) {
             free(e->list_kind);
@@ -456,7 +454,8 @@ registry_add_crd(struct registry *r, const json_t *crd, struct st_err *err)
         const json_t *sn = json_object_get(names, "shortNames");
         for (size_t j = 0; j < json_array_size(sn); j++) {
             e->short_names = st_xrealloc(e->short_names, (j + 1) * sizeof(char *));
-            e->short_names[e->n_short_names++] = st_xstrdup(json_string_value(json_array_get(sn, j)));
+            e->short_names[e->n_short_names++] =
+                st_xstrdup(json_string_value(json_array_get(sn, j)));
         }
         const json_t *cat = json_object_get(names, "categories");
         for (size_t j = 0; j < json_array_size(cat); j++) {
@@ -523,8 +522,7 @@ registry_verbs(unsigned verbs)
 
 /* Sorted, distinct versions of <group>, highest priority first; a new array of borrowed strings. */
 static size_t
-registry_group_versions(const struct registry *r, const char *group, const char **out,
-                        size_t max)
+registry_group_versions(const struct registry *r, const char *group, const char **out, size_t max)
 {
     size_t n = 0;
 
@@ -605,9 +603,8 @@ registry_group_body(const struct registry *r, const char *group)
         return NULL;
     json_t *versions = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(versions,
-                              json_pack("{s:s+++,s:s}", "groupVersion", group, "/", vers[i], "",
-                                        "version", vers[i]));
+        json_array_append_new(versions, json_pack("{s:s+++,s:s}", "groupVersion", group, "/",
+                                                  vers[i], "", "version", vers[i]));
     return json_pack("{s:s,s:o,s:{s:s+++,s:s}}", "name", group, "versions", versions,
                      "preferredVersion", "groupVersion", group, "/", vers[0], "", "version",
                      vers[0]);
@@ -622,8 +619,7 @@ registry_doc_group_list(const struct registry *r)
 
     for (size_t i = 0; i < n; i++)
         json_array_append_new(items, registry_group_body(r, groups[i]));
-    return json_pack("{s:s,s:s,s:o}", "kind", "APIGroupList", "apiVersion", "v1", "groups",
-                     items);
+    return json_pack("{s:s,s:s,s:o}", "kind", "APIGroupList", "apiVersion", "v1", "groups", items);
 }
 
 json_t *
@@ -660,10 +656,10 @@ registry_doc_resource_list(const struct registry *r, const char *group, const ch
                                 registry_str_array(e->categories, e->n_categories));
         json_array_append_new(res, o);
         if (e->status)
-            json_array_append_new(
-                res, json_pack("{s:s+,s:s,s:b,s:s,s:o}", "name", e->plural, "/status",
-                               "singularName", "", "namespaced", e->namespaced, "kind", e->kind,
-                               "verbs", registry_verbs(REG_GET | REG_PATCH | REG_UPDATE)));
+            json_array_append_new(res, json_pack("{s:s+,s:s,s:b,s:s,s:o}", "name", e->plural,
+                                                 "/status", "singularName", "", "namespaced",
+                                                 e->namespaced, "kind", e->kind, "verbs",
+                                                 registry_verbs(REG_GET | REG_PATCH | REG_UPDATE)));
     }
     if (!any) {
         json_decref(res);
@@ -686,11 +682,11 @@ registry_aggregated_group(const struct registry *r, const char *group)
             const struct reg_resource *e = r->v[i];
             if (strcmp(e->group, group) || strcmp(e->version, vers[v]))
                 continue;
-            json_t *o = json_pack(
-                "{s:s,s:{s:s,s:s,s:s},s:s,s:s,s:o}", "resource", e->plural, "responseKind",
-                "group", e->group, "version", e->version, "kind", e->kind, "scope",
-                e->namespaced ? "Namespaced" : "Cluster", "singularResource", e->singular,
-                "verbs", registry_verbs(e->verbs));
+            json_t *o =
+                json_pack("{s:s,s:{s:s,s:s,s:s},s:s,s:s,s:o}", "resource", e->plural,
+                          "responseKind", "group", e->group, "version", e->version, "kind", e->kind,
+                          "scope", e->namespaced ? "Namespaced" : "Cluster", "singularResource",
+                          e->singular, "verbs", registry_verbs(e->verbs));
             if (e->n_short_names)
                 json_object_set_new(o, "shortNames",
                                     registry_str_array(e->short_names, e->n_short_names));
@@ -698,16 +694,15 @@ registry_aggregated_group(const struct registry *r, const char *group)
                 json_object_set_new(o, "categories",
                                     registry_str_array(e->categories, e->n_categories));
             if (e->status)
-                json_object_set_new(
-                    o, "subresources",
-                    json_pack("[{s:s,s:{s:s,s:s,s:s},s:o}]", "subresource", "status",
-                              "responseKind", "group", e->group, "version", e->version, "kind",
-                              e->kind, "verbs",
-                              registry_verbs(REG_GET | REG_PATCH | REG_UPDATE)));
+                json_object_set_new(o, "subresources",
+                                    json_pack("[{s:s,s:{s:s,s:s,s:s},s:o}]", "subresource",
+                                              "status", "responseKind", "group", e->group,
+                                              "version", e->version, "kind", e->kind, "verbs",
+                                              registry_verbs(REG_GET | REG_PATCH | REG_UPDATE)));
             json_array_append_new(res, o);
         }
-        json_array_append_new(versions, json_pack("{s:s,s:o,s:s}", "version", vers[v],
-                                                  "resources", res, "freshness", "Current"));
+        json_array_append_new(versions, json_pack("{s:s,s:o,s:s}", "version", vers[v], "resources",
+                                                  res, "freshness", "Current"));
     }
     return json_pack("{s:{s:s},s:o}", "metadata", "name", group, "versions", versions);
 }

@@ -49,24 +49,24 @@ enum reg_table {
 };
 
 struct reg_resource {
-    char *group;     /* "" for core */
-    char *version;   /* e.g. "v1" */
-    char *kind;      /* e.g. "Service" */
-    char *list_kind; /* e.g. "ServiceList" */
-    char *plural;    /* e.g. "services" */
-    char *singular;  /* e.g. "service" */
-    char *key;       /* the store's resource key "<group>/<plural>" */
+    char *group;       /* "" for core */
+    char *version;     /* e.g. "v1" */
+    char *kind;        /* e.g. "Service" */
+    char *list_kind;   /* e.g. "ServiceList" */
+    char *plural;      /* e.g. "services" */
+    char *singular;    /* e.g. "service" */
+    char *key;         /* the store's resource key "<group>/<plural>" */
     char *api_version; /* "v1" or "<group>/<version>" */
     char **short_names;
     size_t n_short_names;
     char **categories;
     size_t n_categories;
     bool namespaced;
-    unsigned verbs;  /* REG_* bit set */
-    bool status;     /* has a status subresource */
-    bool stored;     /* false for create-only reviews (TokenReview...) */
-    bool crd;        /* defined by a CustomResourceDefinition */
-    bool storage;    /* for a CRD: this is the storage version */
+    unsigned verbs; /* REG_* bit set */
+    bool status;    /* has a status subresource */
+    bool stored;    /* false for create-only reviews (TokenReview...) */
+    bool crd;       /* defined by a CustomResourceDefinition */
+    bool storage;   /* for a CRD: this is the storage version */
     enum reg_table table;
     json_t *columns; /* a CRD version's additionalPrinterColumns (owned) or NULL */
     json_t *schema;  /* a CRD version's openAPIV3Schema (owned) or NULL */

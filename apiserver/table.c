@@ -16,10 +16,17 @@ struct table_col {
     int priority;
 };
 
-#define COL_NAME {"Name", "string", "name", "Name must be unique within a namespace.", 0}
+#define COL_NAME                                                                                   \
+    {                                                                                              \
+        "Name", "string", "name", "Name must be unique within a namespace.", 0                     \
+    }
 #define COL_AGE                                                                                    \
-    {"Age", "string", "", "CreationTimestamp is a timestamp representing the server time when "    \
-                          "this object was created.", 0}
+    {                                                                                              \
+        "Age", "string", "",                                                                       \
+            "CreationTimestamp is a timestamp representing the server time when "                  \
+            "this object was created.",                                                            \
+            0                                                                                      \
+    }
 
 static const struct table_col table_cols_default[] = {COL_NAME, COL_AGE};
 static const struct table_col table_cols_namespace[] = {
@@ -55,8 +62,10 @@ static const struct table_col table_cols_event[] = {
 static const struct table_col table_cols_deployment[] = {
     COL_NAME,
     {"Ready", "string", "", "Number of the pod with ready state.", 0},
-    {"Up-to-date", "string", "", "Total number of non-terminated pods targeted by this "
-                                 "deployment that have the desired template spec.", 0},
+    {"Up-to-date", "string", "",
+     "Total number of non-terminated pods targeted by this "
+     "deployment that have the desired template spec.",
+     0},
     {"Available", "string", "", "Total number of available pods targeted by this deployment.", 0},
     COL_AGE,
     {"Containers", "string", "", "Names of each container in the template.", 1},
@@ -85,19 +94,32 @@ table_cols(enum reg_table t, size_t *n)
         return a;                                                                                  \
     } while (0)
     switch (t) {
-    case REG_TABLE_NAMESPACE: TC(table_cols_namespace);
-    case REG_TABLE_SERVICE: TC(table_cols_service);
-    case REG_TABLE_ENDPOINTS: TC(table_cols_endpoints);
-    case REG_TABLE_SECRET: TC(table_cols_secret);
-    case REG_TABLE_CONFIGMAP: TC(table_cols_configmap);
-    case REG_TABLE_SERVICEACCOUNT: TC(table_cols_serviceaccount);
-    case REG_TABLE_EVENT: TC(table_cols_event);
-    case REG_TABLE_DEPLOYMENT: TC(table_cols_deployment);
-    case REG_TABLE_CRD: TC(table_cols_crd);
-    case REG_TABLE_CREATED_AT: TC(table_cols_crd);
-    case REG_TABLE_LEASE: TC(table_cols_lease);
-    case REG_TABLE_BINDING: TC(table_cols_binding);
-    case REG_TABLE_DEFAULT: break;
+    case REG_TABLE_NAMESPACE:
+        TC(table_cols_namespace);
+    case REG_TABLE_SERVICE:
+        TC(table_cols_service);
+    case REG_TABLE_ENDPOINTS:
+        TC(table_cols_endpoints);
+    case REG_TABLE_SECRET:
+        TC(table_cols_secret);
+    case REG_TABLE_CONFIGMAP:
+        TC(table_cols_configmap);
+    case REG_TABLE_SERVICEACCOUNT:
+        TC(table_cols_serviceaccount);
+    case REG_TABLE_EVENT:
+        TC(table_cols_event);
+    case REG_TABLE_DEPLOYMENT:
+        TC(table_cols_deployment);
+    case REG_TABLE_CRD:
+        TC(table_cols_crd);
+    case REG_TABLE_CREATED_AT:
+        TC(table_cols_crd);
+    case REG_TABLE_LEASE:
+        TC(table_cols_lease);
+    case REG_TABLE_BINDING:
+        TC(table_cols_binding);
+    case REG_TABLE_DEFAULT:
+        break;
     }
     TC(table_cols_default);
 #undef TC
@@ -213,7 +235,8 @@ table_map_pairs(struct st_buf *b, const json_t *map)
     const char *k;
     json_t *v;
 
-    json_object_foreach((json_t *)map, k, v) {
+    json_object_foreach((json_t *)map, k, v)
+    {
         if (!json_is_string(v))
             continue;
         if (st_buf_appendf(b, "%s%s=%s", b->len ? "," : "", k, json_string_value(v)) < 0)
@@ -249,15 +272,17 @@ table_service_cells(json_t *cells, const json_t *o, int64_t now)
             /* Capped: the cell is then shown partially. */
         }
     }
-    json_array_foreach(json_object_get(spec, "externalIPs"), i, v) {
+    json_array_foreach(json_object_get(spec, "externalIPs"), i, v)
+    {
         if (json_is_string(v) &&
             st_buf_appendf(&ext, "%s%s", ext.len ? "," : "", json_string_value(v)) < 0)
             break;
     }
     if (!strcmp(type, "LoadBalancer")) {
-        const json_t *ing = json_object_get(json_object_get(json_object_get(o, "status"),
-                                                            "loadBalancer"), "ingress");
-        json_array_foreach(ing, i, v) {
+        const json_t *ing = json_object_get(
+            json_object_get(json_object_get(o, "status"), "loadBalancer"), "ingress");
+        json_array_foreach(ing, i, v)
+        {
             const char *ip = table_str(v, "ip");
             if (!ip)
                 ip = table_str(v, "hostname");
@@ -269,7 +294,8 @@ table_service_cells(json_t *cells, const json_t *o, int64_t now)
         }
     }
     json_array_append_new(cells, table_buf_cell(&ext));
-    json_array_foreach(json_object_get(spec, "ports"), i, v) {
+    json_array_foreach(json_object_get(spec, "ports"), i, v)
+    {
         const char *proto = table_str(v, "protocol");
         json_int_t port = json_integer_value(json_object_get(v, "port"));
         json_int_t np = json_integer_value(json_object_get(v, "nodePort"));
@@ -278,8 +304,8 @@ table_service_cells(json_t *cells, const json_t *o, int64_t now)
             rc = st_buf_appendf(&ports, "%s%" JSON_INTEGER_FORMAT ":%" JSON_INTEGER_FORMAT "/%s",
                                 ports.len ? "," : "", port, np, proto ? proto : "TCP");
         else
-            rc = st_buf_appendf(&ports, "%s%" JSON_INTEGER_FORMAT "/%s", ports.len ? "," : "",
-                                port, proto ? proto : "TCP");
+            rc = st_buf_appendf(&ports, "%s%" JSON_INTEGER_FORMAT "/%s", ports.len ? "," : "", port,
+                                proto ? proto : "TCP");
         if (rc < 0)
             break;
     }
@@ -297,26 +323,29 @@ table_endpoints_cell(const json_t *o)
     const size_t max = 3;
     json_t *subset, *addr, *port;
 
-    json_array_foreach(json_object_get(o, "subsets"), i, subset) {
+    json_array_foreach(json_object_get(o, "subsets"), i, subset)
+    {
         const json_t *ports = json_object_get(subset, "ports");
         const json_t *addrs = json_object_get(subset, "addresses");
         if (json_array_size(ports) == 0) {
-            json_array_foreach(addrs, k, addr) {
-                if (count++ < max && st_buf_appendf(&b, "%s%s", b.len ? "," : "",
-                                                    table_str(addr, "ip") ? table_str(addr, "ip")
-                                                                          : "") < 0)
+            json_array_foreach(addrs, k, addr)
+            {
+                if (count++ < max &&
+                    st_buf_appendf(&b, "%s%s", b.len ? "," : "",
+                                   table_str(addr, "ip") ? table_str(addr, "ip") : "") < 0)
                     break;
             }
             continue;
         }
-        json_array_foreach(ports, j, port) {
-            json_array_foreach(addrs, k, addr) {
+        json_array_foreach(ports, j, port)
+        {
+            json_array_foreach(addrs, k, addr)
+            {
                 if (count++ >= max)
                     continue;
                 const char *ip = table_str(addr, "ip");
-                if (st_buf_appendf(&b, "%s%s:%" JSON_INTEGER_FORMAT, b.len ? "," : "",
-                                   ip ? ip : "", json_integer_value(json_object_get(port, "port")))
-                    < 0)
+                if (st_buf_appendf(&b, "%s%s:%" JSON_INTEGER_FORMAT, b.len ? "," : "", ip ? ip : "",
+                                   json_integer_value(json_object_get(port, "port"))) < 0)
                     break;
             }
         }
@@ -341,13 +370,15 @@ table_deployment_cells(json_t *cells, const json_t *o, int64_t now)
     snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT,
              json_integer_value(json_object_get(st, "readyReplicas")), want);
     json_array_append_new(cells, json_string(buf));
-    json_array_append_new(cells, json_integer(json_integer_value(json_object_get(st,
-                                                                     "updatedReplicas"))));
-    json_array_append_new(cells, json_integer(json_integer_value(json_object_get(st,
-                                                                     "availableReplicas"))));
+    json_array_append_new(cells,
+                          json_integer(json_integer_value(json_object_get(st, "updatedReplicas"))));
+    json_array_append_new(
+        cells, json_integer(json_integer_value(json_object_get(st, "availableReplicas"))));
     json_array_append_new(cells, table_age_of(o, now));
-    json_array_foreach(json_object_get(json_object_get(json_object_get(spec, "template"), "spec"),
-                                       "containers"), i, c) {
+    json_array_foreach(
+        json_object_get(json_object_get(json_object_get(spec, "template"), "spec"), "containers"),
+        i, c)
+    {
         const char *n = table_str(c, "name"), *im = table_str(c, "image");
         if (st_buf_appendf(&names, "%s%s", i ? "," : "", n ? n : "") < 0 ||
             st_buf_appendf(&images, "%s%s", i ? "," : "", im ? im : "") < 0)
@@ -372,7 +403,8 @@ table_binding_cells(json_t *cells, const json_t *o, int64_t now)
              table_str(ref, "name") ? table_str(ref, "name") : "");
     json_array_append_new(cells, json_string(buf));
     json_array_append_new(cells, table_age_of(o, now));
-    json_array_foreach(json_object_get(o, "subjects"), i, s) {
+    json_array_foreach(json_object_get(o, "subjects"), i, s)
+    {
         const char *kind = table_str(s, "kind"), *name = table_str(s, "name");
         const char *ns = table_str(s, "namespace");
         if (!kind || !name)
@@ -407,8 +439,7 @@ table_event_cells(json_t *cells, const json_t *o, int64_t now)
         last = table_str(o, "metadata.creationTimestamp");
     json_array_append_new(cells, table_age(last, now));
     json_array_append_new(cells, json_string(table_str(o, "type") ? table_str(o, "type") : ""));
-    json_array_append_new(cells,
-                          json_string(table_str(o, "reason") ? table_str(o, "reason") : ""));
+    json_array_append_new(cells, json_string(table_str(o, "reason") ? table_str(o, "reason") : ""));
     const char *kind = table_str(o, "involvedObject.kind");
     const char *name = table_str(o, "involvedObject.name");
     snprintf(buf, sizeof(buf), "%s/%s", kind ? kind : "", name ? name : "");
@@ -486,7 +517,8 @@ table_new(const struct reg_resource *r, const struct table_opts *o)
         json_array_append_new(defs, json_pack("{s:s,s:s,s:s,s:s,s:i}", "name", "Name", "type",
                                               "string", "format", "name", "description",
                                               cols[0].desc, "priority", 0));
-        json_array_foreach(r->columns, i, c) {
+        json_array_foreach(r->columns, i, c)
+        {
             const char *type = json_string_value(json_object_get(c, "type"));
             const char *fmt = json_string_value(json_object_get(c, "format"));
             const char *desc = json_string_value(json_object_get(c, "description"));
@@ -501,10 +533,10 @@ table_new(const struct reg_resource *r, const struct table_opts *o)
         }
     } else {
         for (size_t i = 0; i < n; i++)
-            json_array_append_new(defs, json_pack("{s:s,s:s,s:s,s:s,s:i}", "name", cols[i].name,
-                                                  "type", cols[i].type, "format", cols[i].format,
-                                                  "description", cols[i].desc, "priority",
-                                                  cols[i].priority));
+            json_array_append_new(defs,
+                                  json_pack("{s:s,s:s,s:s,s:s,s:i}", "name", cols[i].name, "type",
+                                            cols[i].type, "format", cols[i].format, "description",
+                                            cols[i].desc, "priority", cols[i].priority));
     }
     return json_pack("{s:s,s:s,s:{},s:o,s:[]}", "kind", "Table", "apiVersion",
                      o->api_version ? o->api_version : "meta.k8s.io/v1", "metadata",
@@ -538,17 +570,16 @@ table_add_row(json_t *table, const struct reg_resource *r, const json_t *obj,
     case REG_TABLE_SECRET: {
         const char *type = table_str(obj, "type");
         json_array_append_new(cells, json_string(type ? type : "Opaque"));
-        json_array_append_new(cells,
-                              json_integer((json_int_t)json_object_size(json_object_get(obj,
-                                                                                         "data"))));
+        json_array_append_new(
+            cells, json_integer((json_int_t)json_object_size(json_object_get(obj, "data"))));
         json_array_append_new(cells, table_age_of(obj, now));
         break;
     }
     case REG_TABLE_CONFIGMAP:
         json_array_append_new(
-            cells, json_integer((json_int_t)(json_object_size(json_object_get(obj, "data")) +
-                                             json_object_size(json_object_get(obj,
-                                                                              "binaryData")))));
+            cells,
+            json_integer((json_int_t)(json_object_size(json_object_get(obj, "data")) +
+                                      json_object_size(json_object_get(obj, "binaryData")))));
         json_array_append_new(cells, table_age_of(obj, now));
         break;
     case REG_TABLE_SERVICEACCOUNT:

@@ -181,14 +181,14 @@ test_discovery(void **state)
     size_t i;
     json_t *r;
     bool svc = false, svc_status = false;
-    json_array_foreach(res, i, r) {
+    json_array_foreach(res, i, r)
+    {
         if (!strcmp(jstr(r, "name"), "services")) {
             svc = true;
             assert_string_equal(jstr(r, "kind"), "Service");
             assert_true(json_is_true(json_object_get(r, "namespaced")));
-            assert_string_equal(json_string_value(json_array_get(json_object_get(r, "shortNames"),
-                                                                 0)),
-                                "svc");
+            assert_string_equal(
+                json_string_value(json_array_get(json_object_get(r, "shortNames"), 0)), "svc");
         }
         svc_status = svc_status || !strcmp(jstr(r, "name"), "services/status");
     }
@@ -241,13 +241,14 @@ test_discovery(void **state)
     expect(e, req(e, "GET", "/openapi/v2", NULL), 200);
     assert_string_equal(jstr(e->last, "swagger"), "2.0");
     expect(e, req(e, "GET", "/openapi/v3", NULL), 200);
-    const char *url = st_json_strv(e->last, (const char *[]){"paths", "apis/apps/v1",
-                                                             "serverRelativeURL"}, 3);
+    const char *url =
+        st_json_strv(e->last, (const char *[]){"paths", "apis/apps/v1", "serverRelativeURL"}, 3);
     assert_non_null(url);
     assert_true(st_str_has_prefix(url, "/openapi/v3/apis/apps/v1?hash="));
     expect(e, req(e, "GET", url, NULL), 200);
     const char *segs[] = {"paths", "/apis/apps/v1/namespaces/{namespace}/deployments/{name}",
-                          "patch", "parameters", "0", "name"};
+                          "patch", "parameters",
+                          "0",     "name"};
     assert_string_equal(st_json_strv(e->last, segs, 6), "fieldValidation");
     expect(e, req(e, "GET", "/openapi/v3/api/v1", NULL), 200);
     expect(e, req(e, "GET", "/openapi/v3/apis/nope/v1", NULL), 404);
@@ -280,10 +281,23 @@ test_human_duration(void **state)
         int64_t s;
         const char *want;
     } cases[] = {
-        {-5, "<invalid>"}, {-1, "0s"},     {0, "0s"},        {38, "38s"},       {119, "119s"},
-        {120, "2m"},       {302, "5m2s"},  {600, "10m"},     {10799, "179m"},   {10800, "3h"},
-        {3 * 3600 + 60 * 5, "3h5m"},       {8 * 3600, "8h"}, {47 * 3600, "47h"}, {48 * 3600, "2d"},
-        {50 * 3600, "2d2h"},               {12 * 86400, "12d"},                 {800 * 86400, "2y70d"},
+        {-5, "<invalid>"},
+        {-1, "0s"},
+        {0, "0s"},
+        {38, "38s"},
+        {119, "119s"},
+        {120, "2m"},
+        {302, "5m2s"},
+        {600, "10m"},
+        {10799, "179m"},
+        {10800, "3h"},
+        {3 * 3600 + 60 * 5, "3h5m"},
+        {8 * 3600, "8h"},
+        {47 * 3600, "47h"},
+        {48 * 3600, "2d"},
+        {50 * 3600, "2d2h"},
+        {12 * 86400, "12d"},
+        {800 * 86400, "2y70d"},
         {9 * 365 * 86400, "9y"},
     };
     char buf[32];
@@ -303,14 +317,16 @@ test_namespace_and_default_sa(void **state)
 
     expect(e, req(e, "GET", "/api/v1/namespaces/default", NULL), 200);
     expect(e, req(e, "GET", "/api/v1/namespaces/kube-system/serviceaccounts/default", NULL), 200);
-    expect(e, req(e, "POST", "/api/v1/namespaces",
-                  "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"a1\"}}"),
+    expect(e,
+           req(e, "POST", "/api/v1/namespaces",
+               "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"a1\"}}"),
            201);
     assert_string_equal(jstr(e->last, "status.phase"), "Active");
     assert_string_equal(jstr(e->last, "spec.finalizers.0"), "kubernetes");
-    assert_string_equal(st_json_strv(e->last, (const char *[]){"metadata", "labels",
-                                                               "kubernetes.io/metadata.name"}, 3),
-                        "a1");
+    assert_string_equal(
+        st_json_strv(e->last, (const char *[]){"metadata", "labels", "kubernetes.io/metadata.name"},
+                     3),
+        "a1");
     assert_int_equal(strlen(jstr(e->last, "metadata.uid")), 36);
     assert_true(*jstr(e->last, "metadata.resourceVersion"));
     assert_true(*jstr(e->last, "metadata.creationTimestamp"));
@@ -320,8 +336,9 @@ test_namespace_and_default_sa(void **state)
     assert_string_equal(msg(e), "namespaces \"a1\" already exists");
     expect(e, req(e, "POST", "/api/v1/namespaces", "{\"metadata\":{\"name\":\"Bad_Name\"}}"), 422);
     assert_string_equal(jstr(e->last, "reason"), "Invalid");
-    assert_true(st_str_has_prefix(msg(e), "Namespace \"Bad_Name\" is invalid: metadata.name: "
-                                          "Invalid value: \"Bad_Name\": a lowercase RFC 1123 label"));
+    assert_true(st_str_has_prefix(msg(e),
+                                  "Namespace \"Bad_Name\" is invalid: metadata.name: "
+                                  "Invalid value: \"Bad_Name\": a lowercase RFC 1123 label"));
     assert_string_equal(jstr(e->last, "details.causes.0.field"), "metadata.name");
     assert_string_equal(jstr(e->last, "details.kind"), "Namespace");
     expect(e, req(e, "POST", "/api/v1/namespaces", "{\"metadata\":{}}"), 422);
@@ -342,16 +359,18 @@ test_service_lifecycle(void **state)
     struct env *e = *state;
 
     /* Namespace must exist. */
-    expect(e, req(e, "POST", "/api/v1/namespaces/nope/services",
-                  "{\"metadata\":{\"name\":\"web\"},\"spec\":{\"ports\":[{\"port\":80}]}}"),
+    expect(e,
+           req(e, "POST", "/api/v1/namespaces/nope/services",
+               "{\"metadata\":{\"name\":\"web\"},\"spec\":{\"ports\":[{\"port\":80}]}}"),
            404);
     assert_string_equal(msg(e), "namespaces \"nope\" not found");
     assert_string_equal(jstr(e->last, "reason"), "NotFound");
 
-    expect(e, req(e, "POST", "/api/v1/namespaces/default/services",
-                  "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"web\","
-                  "\"labels\":{\"app\":\"web\"}},\"spec\":{\"selector\":{\"app\":\"web\"},"
-                  "\"ports\":[{\"port\":8888}]}}"),
+    expect(e,
+           req(e, "POST", "/api/v1/namespaces/default/services",
+               "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"web\","
+               "\"labels\":{\"app\":\"web\"}},\"spec\":{\"selector\":{\"app\":\"web\"},"
+               "\"ports\":[{\"port\":8888}]}}"),
            201);
     const char *ip = jstr(e->last, "spec.clusterIP");
     assert_true(st_str_has_prefix(ip, "127.1."));
@@ -391,9 +410,10 @@ test_service_lifecycle(void **state)
     assert_string_equal(jstr(e->last, "details.kind"), "services");
 
     /* Update with a stale resourceVersion conflicts; clusterIP is immutable. */
-    expect(e, req(e, "PUT", "/api/v1/namespaces/default/services/web",
-                  "{\"metadata\":{\"name\":\"web\",\"resourceVersion\":\"1\"},"
-                  "\"spec\":{\"ports\":[{\"port\":9999}]}}"),
+    expect(e,
+           req(e, "PUT", "/api/v1/namespaces/default/services/web",
+               "{\"metadata\":{\"name\":\"web\",\"resourceVersion\":\"1\"},"
+               "\"spec\":{\"ports\":[{\"port\":9999}]}}"),
            409);
     assert_string_equal(jstr(e->last, "reason"), "Conflict");
     assert_string_equal(msg(e), "Operation cannot be fulfilled on services \"web\": the object has "
@@ -425,57 +445,68 @@ test_service_lifecycle(void **state)
              ipcopy);
     expect(e, req(e, "POST", "/api/v1/namespaces/default/services", body), 422);
     assert_true(strstr(msg(e), "provided IP is already allocated") != NULL);
-    expect(e, req(e, "POST", "/api/v1/namespaces/default/services",
-                  "{\"metadata\":{\"name\":\"hl\"},\"spec\":{\"clusterIP\":\"None\"}}"),
+    expect(e,
+           req(e, "POST", "/api/v1/namespaces/default/services",
+               "{\"metadata\":{\"name\":\"hl\"},\"spec\":{\"clusterIP\":\"None\"}}"),
            201);
     assert_string_equal(jstr(e->last, "spec.clusterIP"), "None");
-    expect(e, req(e, "POST", "/api/v1/namespaces/default/services",
-                  "{\"metadata\":{\"name\":\"noports\"},\"spec\":{}}"),
+    expect(e,
+           req(e, "POST", "/api/v1/namespaces/default/services",
+               "{\"metadata\":{\"name\":\"noports\"},\"spec\":{}}"),
            422);
     assert_string_equal(jstr(e->last, "details.causes.0.field"), "spec.ports");
-    expect(e, req(e, "POST", "/api/v1/namespaces/default/services",
-                  "{\"metadata\":{\"name\":\"1abc\"},\"spec\":{\"ports\":[{\"port\":1}]}}"),
+    expect(e,
+           req(e, "POST", "/api/v1/namespaces/default/services",
+               "{\"metadata\":{\"name\":\"1abc\"},\"spec\":{\"ports\":[{\"port\":1}]}}"),
            422);
     assert_true(strstr(msg(e), "DNS-1035") != NULL);
 
     /* Patches: strategic (default for kubectl), merge, JSON patch. */
-    expect(e, req_ct(e, "PATCH", "/api/v1/namespaces/default/services/web",
-                     "application/strategic-merge-patch+json",
-                     "{\"metadata\":{\"labels\":{\"tier\":\"front\"}},\"spec\":{\"ports\":"
-                     "[{\"port\":7777,\"targetPort\":7777},{\"$patch\":\"delete\",\"port\":9999}]}}"),
+    expect(e,
+           req_ct(e, "PATCH", "/api/v1/namespaces/default/services/web",
+                  "application/strategic-merge-patch+json",
+                  "{\"metadata\":{\"labels\":{\"tier\":\"front\"}},\"spec\":{\"ports\":"
+                  "[{\"port\":7777,\"targetPort\":7777},{\"$patch\":\"delete\",\"port\":9999}]}}"),
            200);
     assert_string_equal(jstr(e->last, "metadata.labels.tier"), "front");
     assert_int_equal(json_array_size(st_json_path(e->last, "spec.ports")), 1);
     assert_int_equal(st_json_int_or(e->last, "spec.ports.0.port", 0), 7777);
-    expect(e, req_ct(e, "PATCH", "/api/v1/namespaces/default/services/web",
-                     "application/merge-patch+json", "{\"metadata\":{\"labels\":{\"tier\":null}}}"),
+    expect(e,
+           req_ct(e, "PATCH", "/api/v1/namespaces/default/services/web",
+                  "application/merge-patch+json", "{\"metadata\":{\"labels\":{\"tier\":null}}}"),
            200);
     assert_null(st_json_path(e->last, "metadata.labels.tier"));
-    expect(e, req_ct(e, "PATCH", "/api/v1/namespaces/default/services/web",
-                     "application/json-patch+json",
-                     "[{\"op\":\"test\",\"path\":\"/metadata/name\",\"value\":\"nope\"}]"),
+    expect(e,
+           req_ct(e, "PATCH", "/api/v1/namespaces/default/services/web",
+                  "application/json-patch+json",
+                  "[{\"op\":\"test\",\"path\":\"/metadata/name\",\"value\":\"nope\"}]"),
            422);
-    expect(e, req_ct(e, "PATCH", "/api/v1/namespaces/default/services/web",
-                     "application/json-patch+json",
-                     "[{\"op\":\"add\",\"path\":\"/metadata/annotations\",\"value\":{\"a\":\"b\"}}]"),
+    expect(e,
+           req_ct(e, "PATCH", "/api/v1/namespaces/default/services/web",
+                  "application/json-patch+json",
+                  "[{\"op\":\"add\",\"path\":\"/metadata/annotations\",\"value\":{\"a\":\"b\"}}]"),
            200);
     assert_string_equal(jstr(e->last, "metadata.annotations.a"), "b");
     expect(e, req_ct(e, "PATCH", "/api/v1/namespaces/default/services/web", "text/plain", "{}"),
            415);
     assert_string_equal(jstr(e->last, "reason"), "UnsupportedMediaType");
-    expect(e, req_ct(e, "PATCH", "/api/v1/namespaces/default/services/web",
-                     "application/apply-patch+yaml", "{}"),
+    expect(e,
+           req_ct(e, "PATCH", "/api/v1/namespaces/default/services/web",
+                  "application/apply-patch+yaml", "{}"),
            415);
-    expect(e, req_ct(e, "PATCH", "/api/v1/namespaces/default/services/web",
-                     "application/merge-patch+json", "{not json"),
+    expect(e,
+           req_ct(e, "PATCH", "/api/v1/namespaces/default/services/web",
+                  "application/merge-patch+json", "{not json"),
            400);
-    expect(e, req_ct(e, "PATCH", "/api/v1/namespaces/default/services/nothere",
-                     "application/merge-patch+json", "{}"),
+    expect(e,
+           req_ct(e, "PATCH", "/api/v1/namespaces/default/services/nothere",
+                  "application/merge-patch+json", "{}"),
            404);
 
     /* Delete with a failing uid precondition, then for real; the IP is released. */
-    expect(e, req(e, "DELETE", "/api/v1/namespaces/default/services/web",
-                  "{\"kind\":\"DeleteOptions\",\"preconditions\":{\"uid\":\"nope\"}}"),
+    expect(e,
+           req(e, "DELETE", "/api/v1/namespaces/default/services/web",
+               "{\"kind\":\"DeleteOptions\",\"preconditions\":{\"uid\":\"nope\"}}"),
            409);
     assert_true(strstr(msg(e), "Precondition failed: UID in precondition: nope") != NULL);
     expect(e, req(e, "DELETE", "/api/v1/namespaces/default/services/web", NULL), 200);
@@ -496,15 +527,18 @@ test_request_errors(void **state)
     expect(e, req(e, "POST", "/api/v1/namespaces/default/configmaps", "{bad"), 400);
     assert_string_equal(jstr(e->last, "reason"), "BadRequest");
     expect(e, req(e, "POST", "/api/v1/namespaces/default/configmaps", "[1]"), 400);
-    expect(e, req(e, "POST", "/api/v1/namespaces/default/configmaps",
-                  "{\"apiVersion\":\"v2\",\"metadata\":{\"name\":\"x\"}}"),
+    expect(e,
+           req(e, "POST", "/api/v1/namespaces/default/configmaps",
+               "{\"apiVersion\":\"v2\",\"metadata\":{\"name\":\"x\"}}"),
            400);
     assert_true(strstr(msg(e), "does not match the expected API version") != NULL);
-    expect(e, req(e, "POST", "/api/v1/namespaces/default/configmaps",
-                  "{\"metadata\":{\"name\":\"x\",\"namespace\":\"other\"}}"),
+    expect(e,
+           req(e, "POST", "/api/v1/namespaces/default/configmaps",
+               "{\"metadata\":{\"name\":\"x\",\"namespace\":\"other\"}}"),
            400);
-    expect(e, req(e, "POST", "/api/v1/namespaces/default/configmaps",
-                  "{\"metadata\":{\"name\":\"x\"},\"data\":{\"bad key\":\"v\"}}"),
+    expect(e,
+           req(e, "POST", "/api/v1/namespaces/default/configmaps",
+               "{\"metadata\":{\"name\":\"x\"},\"data\":{\"bad key\":\"v\"}}"),
            422);
     expect(e, req(e, "GET", "/api/v1/namespaces/default/pods", NULL), 404);
     expect(e, req(e, "GET", "/apis/example.com/v1/things", NULL), 404);
@@ -513,8 +547,7 @@ test_request_errors(void **state)
     expect(e, req(e, "GET", "/apis/authentication.k8s.io/v1/tokenreviews", NULL), 405);
     expect(e, req(e, "GET", "/api/v1/namespaces/default/configmaps?labelSelector=a%20in", NULL),
            400);
-    expect(e, req(e, "GET", "/api/v1/namespaces/default/configmaps?fieldSelector=spec.x%3Dy",
-                  NULL),
+    expect(e, req(e, "GET", "/api/v1/namespaces/default/configmaps?fieldSelector=spec.x%3Dy", NULL),
            400);
     assert_true(strstr(msg(e), "spec.x") != NULL);
     expect(e, req(e, "GET", "/api/v1/namespaces/default/configmaps?limit=abc", NULL), 400);
@@ -534,15 +567,17 @@ test_request_errors(void **state)
     free(b);
 
     /* dryRun stores nothing. */
-    expect(e, req(e, "POST", "/api/v1/namespaces/default/configmaps?dryRun=All",
-                  "{\"metadata\":{\"name\":\"dry\"},\"data\":{\"k\":\"v\"}}"),
+    expect(e,
+           req(e, "POST", "/api/v1/namespaces/default/configmaps?dryRun=All",
+               "{\"metadata\":{\"name\":\"dry\"},\"data\":{\"k\":\"v\"}}"),
            201);
     expect(e, req(e, "GET", "/api/v1/namespaces/default/configmaps/dry", NULL), 404);
     expect(e, req(e, "POST", "/api/v1/namespaces/default/configmaps?dryRun=Some", "{}"), 400);
 
     /* generateName. */
-    expect(e, req(e, "POST", "/api/v1/namespaces/default/configmaps",
-                  "{\"metadata\":{\"generateName\":\"gen-\"}}"),
+    expect(e,
+           req(e, "POST", "/api/v1/namespaces/default/configmaps",
+               "{\"metadata\":{\"generateName\":\"gen-\"}}"),
            201);
     assert_true(st_str_has_prefix(jstr(e->last, "metadata.name"), "gen-"));
     assert_int_equal(strlen(jstr(e->last, "metadata.name")), 9);
@@ -560,8 +595,8 @@ test_list_paging_and_selectors(void **state)
                  i % 2 ? "odd" : "even");
         expect(e, req(e, "POST", "/api/v1/namespaces/default/configmaps", body), 201);
     }
-    expect(e, req(e, "GET", "/api/v1/namespaces/default/configmaps?labelSelector=parity%3Dodd",
-                  NULL),
+    expect(e,
+           req(e, "GET", "/api/v1/namespaces/default/configmaps?labelSelector=parity%3Dodd", NULL),
            200);
     assert_string_equal(jstr(e->last, "kind"), "ConfigMapList");
     assert_int_equal(json_array_size(json_object_get(e->last, "items")), 6);
@@ -593,9 +628,10 @@ test_list_paging_and_selectors(void **state)
     assert_int_equal(total, 12);
 
     /* deletecollection with a selector returns the deleted items. */
-    expect(e, req(e, "DELETE", "/api/v1/namespaces/default/configmaps?labelSelector=parity%3Deven",
-                  NULL),
-           200);
+    expect(
+        e,
+        req(e, "DELETE", "/api/v1/namespaces/default/configmaps?labelSelector=parity%3Deven", NULL),
+        200);
     assert_int_equal(json_array_size(json_object_get(e->last, "items")), 6);
     expect(e, req(e, "GET", "/api/v1/namespaces/default/configmaps", NULL), 200);
     assert_int_equal(json_array_size(json_object_get(e->last, "items")), 6);
@@ -606,13 +642,15 @@ test_secrets(void **state)
 {
     struct env *e = *state;
 
-    expect(e, req(e, "POST", "/api/v1/namespaces/default/secrets",
-                  "{\"metadata\":{\"name\":\"bad\"},\"data\":{\"k\":\"***\"}}"),
+    expect(e,
+           req(e, "POST", "/api/v1/namespaces/default/secrets",
+               "{\"metadata\":{\"name\":\"bad\"},\"data\":{\"k\":\"***\"}}"),
            400);
     assert_true(strstr(msg(e), "illegal base64") != NULL);
-    expect(e, req(e, "POST", "/api/v1/namespaces/default/secrets",
-                  "{\"metadata\":{\"name\":\"s1\"},\"data\":{\"a\":\"aGk=\"},"
-                  "\"stringData\":{\"b\":\"hello\"}}"),
+    expect(e,
+           req(e, "POST", "/api/v1/namespaces/default/secrets",
+               "{\"metadata\":{\"name\":\"s1\"},\"data\":{\"a\":\"aGk=\"},"
+               "\"stringData\":{\"b\":\"hello\"}}"),
            201);
     assert_string_equal(jstr(e->last, "type"), "Opaque");
     assert_string_equal(jstr(e->last, "data.b"), "aGVsbG8=");
@@ -622,8 +660,7 @@ test_secrets(void **state)
     assert_string_equal(jstr(e->last, "rows.0.cells.1"), "Opaque");
     assert_int_equal(st_json_int_or(e->last, "rows.0.cells.2", 0), 2);
     e->accept = NULL;
-    expect(e, req(e, "GET", "/api/v1/namespaces/default/secrets?fieldSelector=type%3DOpaque",
-                  NULL),
+    expect(e, req(e, "GET", "/api/v1/namespaces/default/secrets?fieldSelector=type%3DOpaque", NULL),
            200);
     assert_int_equal(json_array_size(json_object_get(e->last, "items")), 1);
 }
@@ -657,15 +694,17 @@ test_auth_errors_and_reviews(void **state)
 
     expect(e, req(e, "POST", "/api/v1/namespaces", "{\"metadata\":{\"name\":\"ns1\"}}"), 201);
     /* A token Secret for a missing ServiceAccount is refused. */
-    expect(e, req(e, "POST", "/api/v1/namespaces/ns1/secrets",
-                  "{\"metadata\":{\"name\":\"t\",\"annotations\":{"
-                  "\"kubernetes.io/service-account.name\":\"ghost\"}},"
-                  "\"type\":\"kubernetes.io/service-account-token\"}"),
+    expect(e,
+           req(e, "POST", "/api/v1/namespaces/ns1/secrets",
+               "{\"metadata\":{\"name\":\"t\",\"annotations\":{"
+               "\"kubernetes.io/service-account.name\":\"ghost\"}},"
+               "\"type\":\"kubernetes.io/service-account-token\"}"),
            422);
     char *tok = sa_token(e, "ns1", "bob");
     e->token = tok;
-    expect(e, req(e, "POST", "/api/v1/namespaces/ns1/services",
-                  "{\"metadata\":{\"name\":\"x\"},\"spec\":{\"ports\":[{\"port\":1}]}}"),
+    expect(e,
+           req(e, "POST", "/api/v1/namespaces/ns1/services",
+               "{\"metadata\":{\"name\":\"x\"},\"spec\":{\"ports\":[{\"port\":1}]}}"),
            403);
     assert_string_equal(jstr(e->last, "reason"), "Forbidden");
     assert_string_equal(msg(e), "services is forbidden: User \"system:serviceaccount:ns1:bob\" "
@@ -680,25 +719,28 @@ test_auth_errors_and_reviews(void **state)
     /* Discovery is open to every authenticated user. */
     expect(e, req(e, "GET", "/api", NULL), 200);
     /* kubectl auth can-i create services -n ns1 */
-    expect(e, req(e, "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
-                  "{\"kind\":\"SelfSubjectAccessReview\",\"apiVersion\":"
-                  "\"authorization.k8s.io/v1\",\"metadata\":{\"creationTimestamp\":null},"
-                  "\"spec\":{\"resourceAttributes\":{\"namespace\":\"ns1\",\"verb\":\"create\","
-                  "\"resource\":\"services\"}},\"status\":{\"allowed\":false}}"),
+    expect(e,
+           req(e, "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+               "{\"kind\":\"SelfSubjectAccessReview\",\"apiVersion\":"
+               "\"authorization.k8s.io/v1\",\"metadata\":{\"creationTimestamp\":null},"
+               "\"spec\":{\"resourceAttributes\":{\"namespace\":\"ns1\",\"verb\":\"create\","
+               "\"resource\":\"services\"}},\"status\":{\"allowed\":false}}"),
            201);
     assert_false(json_is_true(st_json_path(e->last, "status.allowed")));
 
     /* Grant get on services in ns1; then it works, create still does not. */
     e->token = ADMIN;
-    expect(e, req(e, "POST", "/apis/rbac.authorization.k8s.io/v1/namespaces/ns1/roles",
-                  "{\"metadata\":{\"name\":\"svc-read\"},\"rules\":[{\"apiGroups\":[\"\"],"
-                  "\"resources\":[\"services\"],\"verbs\":[\"get\",\"list\"]}]}"),
+    expect(e,
+           req(e, "POST", "/apis/rbac.authorization.k8s.io/v1/namespaces/ns1/roles",
+               "{\"metadata\":{\"name\":\"svc-read\"},\"rules\":[{\"apiGroups\":[\"\"],"
+               "\"resources\":[\"services\"],\"verbs\":[\"get\",\"list\"]}]}"),
            201);
-    expect(e, req(e, "POST", "/apis/rbac.authorization.k8s.io/v1/namespaces/ns1/rolebindings",
-                  "{\"metadata\":{\"name\":\"bob-read\"},\"roleRef\":{\"apiGroup\":"
-                  "\"rbac.authorization.k8s.io\",\"kind\":\"Role\",\"name\":\"svc-read\"},"
-                  "\"subjects\":[{\"kind\":\"ServiceAccount\",\"name\":\"bob\",\"namespace\":"
-                  "\"ns1\"}]}"),
+    expect(e,
+           req(e, "POST", "/apis/rbac.authorization.k8s.io/v1/namespaces/ns1/rolebindings",
+               "{\"metadata\":{\"name\":\"bob-read\"},\"roleRef\":{\"apiGroup\":"
+               "\"rbac.authorization.k8s.io\",\"kind\":\"Role\",\"name\":\"svc-read\"},"
+               "\"subjects\":[{\"kind\":\"ServiceAccount\",\"name\":\"bob\",\"namespace\":"
+               "\"ns1\"}]}"),
            201);
     e->token = tok;
     expect(e, req(e, "GET", "/api/v1/namespaces/ns1/services", NULL), 200);
@@ -732,8 +774,9 @@ test_auth_errors_and_reviews(void **state)
     expect(e, req(e, "POST", "/apis/authentication.k8s.io/v1/tokenreviews", body), 201);
     assert_true(json_is_true(st_json_path(e->last, "status.authenticated")));
     assert_string_equal(jstr(e->last, "status.user.username"), "system:serviceaccount:ns1:bob");
-    expect(e, req(e, "POST", "/apis/authentication.k8s.io/v1/tokenreviews",
-                  "{\"spec\":{\"token\":\"nope\"}}"),
+    expect(e,
+           req(e, "POST", "/apis/authentication.k8s.io/v1/tokenreviews",
+               "{\"spec\":{\"token\":\"nope\"}}"),
            201);
     assert_false(json_is_true(st_json_path(e->last, "status.authenticated")));
 
@@ -751,15 +794,18 @@ test_namespace_cascade(void **state)
     struct env *e = *state;
 
     expect(e, req(e, "POST", "/api/v1/namespaces", "{\"metadata\":{\"name\":\"gone\"}}"), 201);
-    expect(e, req(e, "POST", "/api/v1/namespaces/gone/services",
-                  "{\"metadata\":{\"name\":\"s\"},\"spec\":{\"ports\":[{\"port\":80}]}}"),
+    expect(e,
+           req(e, "POST", "/api/v1/namespaces/gone/services",
+               "{\"metadata\":{\"name\":\"s\"},\"spec\":{\"ports\":[{\"port\":80}]}}"),
            201);
-    expect(e, req(e, "POST", "/api/v1/namespaces/gone/configmaps", "{\"metadata\":{\"name\":\"c\"}}"),
+    expect(e,
+           req(e, "POST", "/api/v1/namespaces/gone/configmaps", "{\"metadata\":{\"name\":\"c\"}}"),
            201);
     expect(e, req(e, "POST", "/api/v1/namespaces/gone/secrets", "{\"metadata\":{\"name\":\"x\"}}"),
            201);
-    expect(e, req(e, "POST", "/api/v1/namespaces/default/configmaps",
-                  "{\"metadata\":{\"name\":\"keep\"}}"),
+    expect(e,
+           req(e, "POST", "/api/v1/namespaces/default/configmaps",
+               "{\"metadata\":{\"name\":\"keep\"}}"),
            201);
     expect(e, req(e, "DELETE", "/api/v1/namespaces/gone", NULL), 200);
     assert_string_equal(jstr(e->last, "status.phase"), "Terminating");
@@ -837,26 +883,33 @@ test_watch_events(void **state)
     struct env *e = *state;
     struct sink_log l = {0};
 
-    expect(e, req(e, "POST", "/api/v1/namespaces/default/configmaps", "{\"metadata\":{\"name\":\"w1\"}}"),
-           201);
-    struct api_watch *w = watch_start(
-        e, "/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=0"
-           "&allowWatchBookmarks=true&timeoutSeconds=30",
-        &l);
+    expect(
+        e,
+        req(e, "POST", "/api/v1/namespaces/default/configmaps", "{\"metadata\":{\"name\":\"w1\"}}"),
+        201);
+    struct api_watch *w =
+        watch_start(e,
+                    "/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=0"
+                    "&allowWatchBookmarks=true&timeoutSeconds=30",
+                    &l);
     assert_int_equal(api_watch_count(e->api), 1);
     assert_int_equal(json_array_size(l.events), 1);
     assert_string_equal(ev_type(&l, 0), "ADDED");
     assert_string_equal(jstr(json_array_get(l.events, 0), "object.metadata.name"), "w1");
 
-    expect(e, req(e, "POST", "/api/v1/namespaces/default/configmaps", "{\"metadata\":{\"name\":\"w2\"}}"),
-           201);
-    expect(e, req_ct(e, "PATCH", "/api/v1/namespaces/default/configmaps/w2",
-                     "application/merge-patch+json", "{\"data\":{\"k\":\"v\"}}"),
+    expect(
+        e,
+        req(e, "POST", "/api/v1/namespaces/default/configmaps", "{\"metadata\":{\"name\":\"w2\"}}"),
+        201);
+    expect(e,
+           req_ct(e, "PATCH", "/api/v1/namespaces/default/configmaps/w2",
+                  "application/merge-patch+json", "{\"data\":{\"k\":\"v\"}}"),
            200);
     expect(e, req(e, "DELETE", "/api/v1/namespaces/default/configmaps/w1", NULL), 200);
     /* Other namespaces and kinds are not seen. */
-    expect(e, req(e, "POST", "/api/v1/namespaces/kube-system/configmaps",
-                  "{\"metadata\":{\"name\":\"elsewhere\"}}"),
+    expect(e,
+           req(e, "POST", "/api/v1/namespaces/kube-system/configmaps",
+               "{\"metadata\":{\"name\":\"elsewhere\"}}"),
            201);
     assert_int_equal(json_array_size(l.events), 4);
     assert_string_equal(ev_type(&l, 1), "ADDED");
@@ -890,8 +943,9 @@ test_watch_from_version_and_selector(void **state)
     struct sink_log l = {0};
     char path[256];
 
-    expect(e, req(e, "POST", "/api/v1/namespaces/default/configmaps",
-                  "{\"metadata\":{\"name\":\"sel\",\"labels\":{\"app\":\"a\"}}}"),
+    expect(e,
+           req(e, "POST", "/api/v1/namespaces/default/configmaps",
+               "{\"metadata\":{\"name\":\"sel\",\"labels\":{\"app\":\"a\"}}}"),
            201);
     char rv[32];
     snprintf(rv, sizeof(rv), "%s", jstr(e->last, "metadata.resourceVersion"));
@@ -902,14 +956,17 @@ test_watch_from_version_and_selector(void **state)
     struct api_watch *w = watch_start(e, path, &l);
     assert_int_equal(json_array_size(l.events), 0);
     /* Moving out of the selection is a DELETED, moving back an ADDED. */
-    expect(e, req_ct(e, "PATCH", "/api/v1/namespaces/default/configmaps/sel",
-                     "application/merge-patch+json", "{\"metadata\":{\"labels\":{\"app\":\"b\"}}}"),
+    expect(e,
+           req_ct(e, "PATCH", "/api/v1/namespaces/default/configmaps/sel",
+                  "application/merge-patch+json", "{\"metadata\":{\"labels\":{\"app\":\"b\"}}}"),
            200);
-    expect(e, req_ct(e, "PATCH", "/api/v1/namespaces/default/configmaps/sel",
-                     "application/merge-patch+json", "{\"data\":{\"x\":\"y\"}}"),
+    expect(e,
+           req_ct(e, "PATCH", "/api/v1/namespaces/default/configmaps/sel",
+                  "application/merge-patch+json", "{\"data\":{\"x\":\"y\"}}"),
            200);
-    expect(e, req_ct(e, "PATCH", "/api/v1/namespaces/default/configmaps/sel",
-                     "application/merge-patch+json", "{\"metadata\":{\"labels\":{\"app\":\"a\"}}}"),
+    expect(e,
+           req_ct(e, "PATCH", "/api/v1/namespaces/default/configmaps/sel",
+                  "application/merge-patch+json", "{\"metadata\":{\"labels\":{\"app\":\"a\"}}}"),
            200);
     assert_int_equal(json_array_size(l.events), 2);
     assert_string_equal(ev_type(&l, 0), "DELETED");
@@ -932,8 +989,9 @@ test_watch_from_version_and_selector(void **state)
     struct sink_log n = {0};
     w = watch_start(e, "/api/v1/namespaces/default/configmaps/sel?watch=true&resourceVersion=0",
                     &n);
-    expect(e, req(e, "POST", "/api/v1/namespaces/default/configmaps",
-                  "{\"metadata\":{\"name\":\"other\"}}"),
+    expect(e,
+           req(e, "POST", "/api/v1/namespaces/default/configmaps",
+               "{\"metadata\":{\"name\":\"other\"}}"),
            201);
     assert_int_equal(json_array_size(n.events), 1);
     api_watch_free(w);
@@ -964,9 +1022,10 @@ test_watch_expired_and_cap(void **state)
         snprintf(body, sizeof(body), "{\"metadata\":{\"name\":\"c%d\"}}", i);
         expect(e, req(e, "POST", "/api/v1/namespaces/default/configmaps", body), 201);
     }
-    expect(e, req(e, "GET", "/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=2",
-                  NULL),
-           200);
+    expect(
+        e,
+        req(e, "GET", "/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=2", NULL),
+        200);
     assert_null(e->resp.watch);
     json_t *ev = json_loadb(e->resp.body.data, e->resp.body.len, JSON_DISABLE_EOF_CHECK, NULL);
     assert_string_equal(jstr(ev, "type"), "ERROR");
@@ -1108,8 +1167,9 @@ test_protobuf_bodies(void **state)
     /* whoami */
     expect(e, req(e, "POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", "{}"), 201);
     assert_string_equal(jstr(e->last, "status.userInfo.username"), "admin");
-    expect(e, req_ct(e, "POST", "/api/v1/namespaces/default/configmaps", "application/yaml",
-                     "metadata: {name: y}"),
+    expect(e,
+           req_ct(e, "POST", "/api/v1/namespaces/default/configmaps", "application/yaml",
+                  "metadata: {name: y}"),
            415);
 }
 
@@ -1154,33 +1214,38 @@ test_crd_lifecycle(void **state)
 
     struct api_watch *w = watch_start(
         e, "/apis/split.smi-spec.io/v1alpha1/namespaces/default/trafficsplits?watch=true", &l);
-    expect(e, req(e, "POST", "/apis/split.smi-spec.io/v1alpha2/namespaces/default/trafficsplits",
-                  "{\"apiVersion\":\"split.smi-spec.io/v1alpha2\",\"kind\":\"TrafficSplit\","
-                  "\"metadata\":{\"name\":\"ts1\"},\"spec\":{\"service\":\"web\",\"backends\":"
-                  "[{\"service\":\"web-a\",\"weight\":1}]}}"),
+    expect(e,
+           req(e, "POST", "/apis/split.smi-spec.io/v1alpha2/namespaces/default/trafficsplits",
+               "{\"apiVersion\":\"split.smi-spec.io/v1alpha2\",\"kind\":\"TrafficSplit\","
+               "\"metadata\":{\"name\":\"ts1\"},\"spec\":{\"service\":\"web\",\"backends\":"
+               "[{\"service\":\"web-a\",\"weight\":1}]}}"),
            201);
     assert_int_equal(st_json_int_or(e->last, "metadata.generation", 0), 1);
     /* The watch through v1alpha1 sees it as v1alpha1. */
     assert_int_equal(json_array_size(l.events), 1);
     assert_string_equal(jstr(json_array_get(l.events, 0), "object.apiVersion"),
                         "split.smi-spec.io/v1alpha1");
-    expect(e, req(e, "GET", "/apis/split.smi-spec.io/v1alpha1/namespaces/default/trafficsplits/ts1",
-                  NULL),
+    expect(e,
+           req(e, "GET", "/apis/split.smi-spec.io/v1alpha1/namespaces/default/trafficsplits/ts1",
+               NULL),
            200);
     assert_string_equal(jstr(e->last, "apiVersion"), "split.smi-spec.io/v1alpha1");
     /* Custom resources get no strategic merge patch. */
-    expect(e, req_ct(e, "PATCH",
-                     "/apis/split.smi-spec.io/v1alpha2/namespaces/default/trafficsplits/ts1",
-                     "application/strategic-merge-patch+json", "{}"),
+    expect(e,
+           req_ct(e, "PATCH",
+                  "/apis/split.smi-spec.io/v1alpha2/namespaces/default/trafficsplits/ts1",
+                  "application/strategic-merge-patch+json", "{}"),
            415);
-    expect(e, req_ct(e, "PATCH",
-                     "/apis/split.smi-spec.io/v1alpha2/namespaces/default/trafficsplits/ts1",
-                     "application/merge-patch+json", "{\"spec\":{\"service\":\"web2\"}}"),
+    expect(e,
+           req_ct(e, "PATCH",
+                  "/apis/split.smi-spec.io/v1alpha2/namespaces/default/trafficsplits/ts1",
+                  "application/merge-patch+json", "{\"spec\":{\"service\":\"web2\"}}"),
            200);
     assert_int_equal(st_json_int_or(e->last, "metadata.generation", 0), 2);
     /* A CR update needs a resourceVersion. */
-    expect(e, req(e, "PUT", "/apis/split.smi-spec.io/v1alpha2/namespaces/default/trafficsplits/ts1",
-                  "{\"metadata\":{\"name\":\"ts1\"},\"spec\":{}}"),
+    expect(e,
+           req(e, "PUT", "/apis/split.smi-spec.io/v1alpha2/namespaces/default/trafficsplits/ts1",
+               "{\"metadata\":{\"name\":\"ts1\"},\"spec\":{}}"),
            422);
     /* Table with the CRD's printer columns. */
     e->accept = TABLE_ACCEPT;
@@ -1192,10 +1257,11 @@ test_crd_lifecycle(void **state)
 
     /* ExternalWorkload: status only through the status subresource. */
     const char *ew = "/apis/workload.strait.io/v1beta1/namespaces/default/externalworkloads";
-    expect(e, req(e, "POST", ew,
-                  "{\"metadata\":{\"name\":\"w\"},\"spec\":{\"meshTLS\":{\"identity\":\"id\","
-                  "\"serverName\":\"sn\"}},\"status\":{\"conditions\":[{\"type\":\"Ready\","
-                  "\"status\":\"True\"}]}}"),
+    expect(e,
+           req(e, "POST", ew,
+               "{\"metadata\":{\"name\":\"w\"},\"spec\":{\"meshTLS\":{\"identity\":\"id\","
+               "\"serverName\":\"sn\"}},\"status\":{\"conditions\":[{\"type\":\"Ready\","
+               "\"status\":\"True\"}]}}"),
            201);
     assert_null(st_json_path(e->last, "status"));
     char rv[32], path[256], body[512];
@@ -1209,75 +1275,85 @@ test_crd_lifecycle(void **state)
     expect(e, req(e, "PUT", path, body), 200);
     assert_string_equal(jstr(e->last, "status.conditions.0.type"), "Ready");
     assert_string_equal(jstr(e->last, "spec.meshTLS.identity"), "id");
-    expect(e, req_ct(e, "PATCH", path, "application/merge-patch+json",
-                     "{\"status\":{\"conditions\":[]}}"),
+    expect(e,
+           req_ct(e, "PATCH", path, "application/merge-patch+json",
+                  "{\"status\":{\"conditions\":[]}}"),
            200);
     assert_int_equal(json_array_size(st_json_path(e->last, "status.conditions")), 0);
     snprintf(path, sizeof(path), "%s/w", ew);
-    expect(e, req_ct(e, "PATCH", path, "application/merge-patch+json",
-                     "{\"status\":{\"x\":1},\"spec\":{\"ports\":[{\"port\":80}]}}"),
+    expect(e,
+           req_ct(e, "PATCH", path, "application/merge-patch+json",
+                  "{\"status\":{\"x\":1},\"spec\":{\"ports\":[{\"port\":80}]}}"),
            200);
     assert_null(st_json_path(e->last, "status.x"));
     assert_int_equal(st_json_int_or(e->last, "spec.ports.0.port", 0), 80);
     expect(e, req(e, "GET", "/apis/multicluster.strait.io/v1alpha1/links/status", NULL), 404);
 
     /* Custom resources are checked against their version's schema and defaulted. */
-    expect(e, req(e, "POST", "/apis/split.smi-spec.io/v1alpha2/namespaces/default/trafficsplits",
-                  "{\"metadata\":{\"name\":\"bad\"},\"spec\":{\"service\":\"web\",\"backends\":"
-                  "[{\"service\":\"a\",\"weight\":\"500m\"}]}}"),
+    expect(e,
+           req(e, "POST", "/apis/split.smi-spec.io/v1alpha2/namespaces/default/trafficsplits",
+               "{\"metadata\":{\"name\":\"bad\"},\"spec\":{\"service\":\"web\",\"backends\":"
+               "[{\"service\":\"a\",\"weight\":\"500m\"}]}}"),
            422);
     assert_string_equal(msg(e), "TrafficSplit.split.smi-spec.io \"bad\" is invalid: "
                                 "spec.backends[0].weight: Invalid value: \"string\": "
                                 "spec.backends[0].weight in body must be of type integer: "
                                 "\"string\"");
     assert_string_equal(jstr(e->last, "details.causes.0.field"), "spec.backends[0].weight");
-    expect(e, req(e, "POST", "/apis/split.smi-spec.io/v1alpha1/namespaces/default/trafficsplits",
-                  "{\"metadata\":{\"name\":\"q\"},\"spec\":{\"service\":\"web\",\"backends\":"
-                  "[{\"service\":\"a\",\"weight\":\"500m\"}]}}"),
+    expect(e,
+           req(e, "POST", "/apis/split.smi-spec.io/v1alpha1/namespaces/default/trafficsplits",
+               "{\"metadata\":{\"name\":\"q\"},\"spec\":{\"service\":\"web\",\"backends\":"
+               "[{\"service\":\"a\",\"weight\":\"500m\"}]}}"),
            201);
-    expect(e, req(e, "POST", ew,
-                  "{\"metadata\":{\"name\":\"w2\"},\"spec\":{\"meshTLS\":{\"identity\":\"id\"},"
-                  "\"workloadIPs\":[{\"ip\":\"a\"},{\"ip\":\"b\"}],\"ports\":[{\"port\":0}]}}"),
+    expect(e,
+           req(e, "POST", ew,
+               "{\"metadata\":{\"name\":\"w2\"},\"spec\":{\"meshTLS\":{\"identity\":\"id\"},"
+               "\"workloadIPs\":[{\"ip\":\"a\"},{\"ip\":\"b\"}],\"ports\":[{\"port\":0}]}}"),
            422);
-    assert_true(st_str_has_prefix(msg(e), "ExternalWorkload.workload.strait.io \"w2\" is invalid: ["));
+    assert_true(
+        st_str_has_prefix(msg(e), "ExternalWorkload.workload.strait.io \"w2\" is invalid: ["));
     assert_int_equal(json_array_size(st_json_path(e->last, "details.causes")), 3);
-    expect(e, req(e, "POST", ew,
-                  "{\"metadata\":{\"name\":\"w3\"},\"spec\":{\"meshTLS\":{\"identity\":\"id\","
-                  "\"serverName\":\"sn\"},\"ports\":[{\"port\":8080}]}}"),
+    expect(e,
+           req(e, "POST", ew,
+               "{\"metadata\":{\"name\":\"w3\"},\"spec\":{\"meshTLS\":{\"identity\":\"id\","
+               "\"serverName\":\"sn\"},\"ports\":[{\"port\":8080}]}}"),
            201);
     assert_string_equal(jstr(e->last, "spec.ports.0.protocol"), "TCP");
     snprintf(path, sizeof(path), "%s/w3/status", ew);
-    expect(e, req_ct(e, "PATCH", path, "application/merge-patch+json",
-                     "{\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":\"Maybe\"}]}}"),
+    expect(e,
+           req_ct(e, "PATCH", path, "application/merge-patch+json",
+                  "{\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":\"Maybe\"}]}}"),
            422);
     assert_true(strstr(msg(e), "Unsupported value: \"Maybe\"") != NULL);
 
     /* A bad CRD is refused with causes. */
-    expect(e, req(e, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-                  "{\"metadata\":{\"name\":\"things.example.com\"},\"spec\":{\"group\":"
-                  "\"example.com\",\"scope\":\"Namespaced\",\"names\":{\"plural\":\"things\","
-                  "\"kind\":\"Thing\"},\"versions\":[{\"name\":\"v1\",\"served\":true,"
-                  "\"storage\":false}]}}"),
+    expect(e,
+           req(e, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+               "{\"metadata\":{\"name\":\"things.example.com\"},\"spec\":{\"group\":"
+               "\"example.com\",\"scope\":\"Namespaced\",\"names\":{\"plural\":\"things\","
+               "\"kind\":\"Thing\"},\"versions\":[{\"name\":\"v1\",\"served\":true,"
+               "\"storage\":false}]}}"),
            422);
     assert_true(strstr(msg(e), "exactly one version marked as storage version") != NULL);
     assert_true(json_array_size(st_json_path(e->last, "details.causes")) >= 1);
 
     /* Deleting the CRD removes its objects, its routes and its watches. */
-    expect(e, req(e, "DELETE",
-                  "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
-                  "trafficsplits.split.smi-spec.io",
-                  NULL),
+    expect(e,
+           req(e, "DELETE",
+               "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
+               "trafficsplits.split.smi-spec.io",
+               NULL),
            200);
     assert_int_equal(l.ends, 1);
     api_watch_free(w);
     json_decref(l.events);
-    expect(e, req(e, "GET", "/apis/split.smi-spec.io/v1alpha2/namespaces/default/trafficsplits",
-                  NULL),
+    expect(e,
+           req(e, "GET", "/apis/split.smi-spec.io/v1alpha2/namespaces/default/trafficsplits", NULL),
            404);
     expect(e, req(e, "GET", "/apis/split.smi-spec.io", NULL), 404);
     create_crd(e, "trafficsplit.yaml");
-    expect(e, req(e, "GET", "/apis/split.smi-spec.io/v1alpha2/namespaces/default/trafficsplits",
-                  NULL),
+    expect(e,
+           req(e, "GET", "/apis/split.smi-spec.io/v1alpha2/namespaces/default/trafficsplits", NULL),
            200);
     assert_int_equal(json_array_size(json_object_get(e->last, "items")), 0);
     /* Registered again after a restart of the API layer. */

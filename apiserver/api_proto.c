@@ -252,6 +252,58 @@ static const struct proto_field proto_self_subject_review[] = {
     END,
 };
 
+/*
+ * apps/v1 Deployment, limited to what `kubectl create deployment` sets:
+ * replicas, selector, and a pod template with containers (name, image,
+ * command, args, workingDir, ports, env). It is stored only.
+ */
+static const struct proto_field proto_label_selector[] = {
+    {1, "matchLabels", PROTO_MAP_SS, 0, NULL},
+    END,
+};
+static const struct proto_field proto_container_port[] = {
+    {1, "name", PROTO_STRING, 0, NULL},       {2, "hostPort", PROTO_INT, 0, NULL},
+    {3, "containerPort", PROTO_INT, 0, NULL}, {4, "protocol", PROTO_STRING, 0, NULL},
+    {5, "hostIP", PROTO_STRING, 0, NULL},     END,
+};
+static const struct proto_field proto_env_var[] = {
+    {1, "name", PROTO_STRING, 0, NULL},
+    {2, "value", PROTO_STRING, 0, NULL},
+    END,
+};
+static const struct proto_field proto_container[] = {
+    {1, "name", PROTO_STRING, 0, NULL},
+    {2, "image", PROTO_STRING, 0, NULL},
+    {3, "command", PROTO_STRING, PROTO_REPEATED, NULL},
+    {4, "args", PROTO_STRING, PROTO_REPEATED, NULL},
+    {5, "workingDir", PROTO_STRING, 0, NULL},
+    {6, "ports", PROTO_MSG, PROTO_REPEATED, proto_container_port},
+    {7, "env", PROTO_MSG, PROTO_REPEATED, proto_env_var},
+    {8, "resources", PROTO_MSG, PROTO_KEEP, (const struct proto_field[]){END}},
+    END,
+};
+static const struct proto_field proto_pod_spec[] = {
+    {2, "containers", PROTO_MSG, PROTO_REPEATED, proto_container},
+    END,
+};
+static const struct proto_field proto_pod_template[] = {
+    {1, "metadata", PROTO_MSG, 0, proto_object_meta},
+    {2, "spec", PROTO_MSG, PROTO_KEEP, proto_pod_spec},
+    END,
+};
+static const struct proto_field proto_deployment_spec[] = {
+    {1, "replicas", PROTO_INT, PROTO_KEEP, NULL},
+    {2, "selector", PROTO_MSG, PROTO_KEEP, proto_label_selector},
+    {3, "template", PROTO_MSG, PROTO_KEEP, proto_pod_template},
+    {4, "strategy", PROTO_MSG, PROTO_KEEP, (const struct proto_field[]){END}},
+    END,
+};
+static const struct proto_field proto_deployment[] = {
+    {1, "metadata", PROTO_MSG, 0, proto_object_meta},
+    {2, "spec", PROTO_MSG, PROTO_KEEP, proto_deployment_spec},
+    END,
+};
+
 static const struct {
     const char *api_version, *kind;
     const struct proto_field *schema;
@@ -271,6 +323,7 @@ static const struct {
     {"authorization.k8s.io/v1", "SelfSubjectRulesReview", proto_ssrr},
     {"authentication.k8s.io/v1", "TokenReview", proto_token_review},
     {"authentication.k8s.io/v1", "SelfSubjectReview", proto_self_subject_review},
+    {"apps/v1", "Deployment", proto_deployment},
 };
 
 /* ---- wire reading ---------------------------------------------------------------- */

@@ -1157,10 +1157,42 @@ test_protobuf_bodies(void **state)
     free(body);
     assert_true(json_is_true(st_json_path(e->last, "status.allowed")));
 
-    /* Kinds without a decoder, and garbage. */
+    /* kubectl create deployment web --image=nginx --replicas=2 --port=80 */
+    struct st_buf dspec = ST_BUF_INIT(0), sel = ST_BUF_INIT(0), tmpl = ST_BUF_INIT(0);
+    struct st_buf tmd = ST_BUF_INIT(0), pod = ST_BUF_INIT(0), ctr = ST_BUF_INIT(0);
+    struct st_buf cport = ST_BUF_INIT(0);
+    const uint8_t replicas[] = {0x08, 0x02}; /* field 1, varint 2 */
+    const uint8_t port80[] = {0x18, 0x50};   /* field 3, varint 80 */
+    assert_int_equal(st_buf_append(&dspec, replicas, sizeof(replicas)), 0);
+    pb_entry(&sel, 1, "app", "web");
+    pb_sub(&dspec, 2, &sel);
+    pb_entry(&tmd, 11, "app", "web");
+    pb_sub(&tmpl, 1, &tmd);
+    pb_str(&ctr, 1, "nginx");
+    pb_str(&ctr, 2, "nginx");
+    assert_int_equal(st_buf_append(&cport, port80, sizeof(port80)), 0);
+    pb_str(&cport, 4, "TCP");
+    pb_sub(&ctr, 6, &cport);
+    pb_sub(&pod, 2, &ctr);
+    pb_sub(&tmpl, 2, &pod);
+    pb_sub(&dspec, 3, &tmpl);
+    pb_str(&md, 1, "web");
     pb_sub(&raw, 1, &md);
+    pb_sub(&raw, 2, &dspec);
     body = pb_envelope("apps/v1", "Deployment", &raw, &n);
-    expect(e, req_pb(e, "/apis/apps/v1/namespaces/default/deployments", body, n), 415);
+    expect(e, req_pb(e, "/apis/apps/v1/namespaces/default/deployments", body, n), 201);
+    free(body);
+    assert_int_equal(st_json_int_or(e->last, "spec.replicas", 0), 2);
+    assert_string_equal(jstr(e->last, "spec.selector.matchLabels.app"), "web");
+    assert_string_equal(jstr(e->last, "spec.template.spec.containers.0.image"), "nginx");
+    assert_int_equal(
+        st_json_int_or(e->last, "spec.template.spec.containers.0.ports.0.containerPort", 0), 80);
+
+    /* Kinds without a decoder, and garbage. */
+    pb_str(&md, 1, "l");
+    pb_sub(&raw, 1, &md);
+    body = pb_envelope("coordination.k8s.io/v1", "Lease", &raw, &n);
+    expect(e, req_pb(e, "/apis/coordination.k8s.io/v1/namespaces/default/leases", body, n), 415);
     free(body);
     expect(e, req_pb(e, "/api/v1/namespaces/default/secrets", "k8s\0\x0a\xff", 6), 400);
     expect(e, req_pb(e, "/api/v1/namespaces/default/secrets", "{}", 2), 400);

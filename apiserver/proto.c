@@ -619,7 +619,7 @@ proto_read_unknown(const uint8_t *p, size_t len, struct proto_unknown *u, struct
 {
     const uint8_t *end = p + len;
     struct proto_item it, tm;
-    struct st_str s;
+    struct st_str s = {NULL, 0};
     int rc;
 
     memset(u, 0, sizeof(*u));

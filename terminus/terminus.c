@@ -14,8 +14,8 @@
  * loop timer (the loop never sleeps), and --fail-rate answers that fraction
  * of requests with a 500. It prints "strait-terminus listening on ADDR:PORT"
  * once it accepts connections, logs each request at debug level only, and
- * drains on SIGTERM or SIGINT. Bad flags exit with status 2 and one line on
- * stderr. See docs/terminus.md.
+ * drains on SIGTERM or SIGINT (a second one stops at once). Bad flags exit
+ * with status 2 and one line on stderr. See docs/terminus.md.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -32,10 +32,10 @@
 #include "strait/json.h"
 #include "strait/sock.h"
 
-#define TERMINUS_MAX_PAYLOAD (64u * 1024)   /* bytes of --payload / $TERMINUS_PAYLOAD */
-#define TERMINUS_MAX_LATENCY_MS 600000u     /* ten minutes */
-#define TERMINUS_MAX_BODY (4u << 20)        /* request bodies are read, then dropped */
-#define TERMINUS_DRAIN_GRACE_MS 5000u       /* after the latency, on SIGTERM */
+#define TERMINUS_MAX_PAYLOAD (64u * 1024) /* bytes of --payload / $TERMINUS_PAYLOAD */
+#define TERMINUS_MAX_LATENCY_MS 600000u   /* ten minutes */
+#define TERMINUS_MAX_BODY (4u << 20)      /* request bodies are read, then dropped */
+#define TERMINUS_DRAIN_GRACE_MS 5000u     /* after the latency, on SIGTERM */
 #define TERMINUS_DRAIN_MAX_MS 30000u
 
 struct terminus_opts {
@@ -134,8 +134,7 @@ terminus_env_listen(struct terminus_opts *o)
     if (strlen(ip) > ST_SOCK_ADDR_MAXLEN)
         return terminus_bad("$STRAIT_POD_IP is not a numeric address: %s", ip);
     /* An IPv6 pod address needs brackets in ADDR:PORT form. */
-    snprintf(o->listen, sizeof(o->listen), strchr(ip, ':') ? "[%s]:%u" : "%s:%u", ip,
-             (unsigned)p);
+    snprintf(o->listen, sizeof(o->listen), strchr(ip, ':') ? "[%s]:%u" : "%s:%u", ip, (unsigned)p);
     if (st_sock_parse_addr(o->listen, &sa) < 0)
         return terminus_bad("$STRAIT_POD_IP is not a numeric address: %s", ip);
     return 0;
@@ -183,8 +182,7 @@ terminus_parse(int argc, char **argv, struct terminus_opts *o)
             break;
         case O_FAIL:
             if (terminus_parse_rate(optarg, &o->fail_rate) < 0)
-                return terminus_bad("--fail-rate takes a fraction from 0 to 1, not \"%s\"",
-                                    optarg);
+                return terminus_bad("--fail-rate takes a fraction from 0 to 1, not \"%s\"", optarg);
             break;
         case O_LOG:
             if (strcmp(optarg, "debug") == 0)
@@ -244,8 +242,9 @@ terminus_answer(struct terminus *t, struct st_httpd_req *req, int status)
     uint64_t uid = st_rng_below(&t->rng, 1000000000);
     int rc;
 
-    rc = st_buf_appendf(&b, "{\"requestUID\":\"in:http-sid:terminus-grpc:-1-h1:%d-%llu\","
-                            "\"payload\":%s%s}\n",
+    rc = st_buf_appendf(&b,
+                        "{\"requestUID\":\"in:http-sid:terminus-grpc:-1-h1:%d-%llu\","
+                        "\"payload\":%s%s}\n",
                         t->port, (unsigned long long)uid, t->payload_json,
                         status == 500 ? ",\"error\":\"injected failure (--fail-rate)\"" : "");
     if (rc < 0)
@@ -317,7 +316,13 @@ terminus_handle(void *arg, struct st_httpd_req *req)
     p->status = status;
     st_ev_timer_init(&p->timer, terminus_on_latency, p);
     st_httpd_req_on_abort(req, terminus_on_abort, p);
-    st_ev_timer_start(t->loop, &p->timer, t->opts.latency_ms);
+    /*
+     * The loop's cached time may predate this request (httpd reads a new
+     * connection in the same turn that accepted it), and it counts whole
+     * milliseconds: refresh it and add one, so the answer never comes early.
+     */
+    st_ev_update_now(t->loop);
+    st_ev_timer_start(t->loop, &p->timer, (uint64_t)t->opts.latency_ms + 1);
 }
 
 /* Stops the loop once every connection is gone or the grace period is over. */
@@ -333,12 +338,22 @@ terminus_on_drain(struct st_ev *loop, struct st_ev_timer *timer)
 }
 
 static void
+terminus_on_last_turn(struct st_ev *loop, struct st_ev_timer *timer)
+{
+    st_ev_stop(loop);
+}
+
+static void
 terminus_on_signal(struct st_ev *loop, int signo, void *data)
 {
     struct terminus *t = data;
 
-    if (t->stopping)
+    if (t->stopping) {
+        /* A second signal: stop now; answers still held back are dropped. */
+        st_log(ST_LOG_INFO, "signal %d again: stopping now", signo);
+        st_ev_stop(loop);
         return;
+    }
     t->stopping = true;
     st_log(ST_LOG_INFO, "signal %d: draining", signo);
     /* Idle connections close now; answers still held back are sent, then close. */
@@ -373,8 +388,8 @@ main(int argc, char **argv)
         st_log(ST_LOG_ERROR, "loop: %s", err.msg);
         goto out;
     }
-    struct st_httpd_options ho = {.listen = t.opts.listen, .tls = NULL,
-                                  .max_body = TERMINUS_MAX_BODY};
+    struct st_httpd_options ho = {
+        .listen = t.opts.listen, .tls = NULL, .max_body = TERMINUS_MAX_BODY};
     t.httpd = st_httpd_new(t.loop, &ho, terminus_handle, &t, &err);
     if (t.httpd == NULL) {
         st_log(ST_LOG_ERROR, "listen %s: %s", t.opts.listen, err.msg);
@@ -403,6 +418,16 @@ out:
     /* Frees answers still held back through their abort callbacks, before the loop goes. */
     st_httpd_free(t.httpd);
     t.httpd = NULL;
+    if (t.loop != NULL) {
+        /*
+         * httpd frees closed connections from deferred calls; one more turn of
+         * the loop (a zero timer that stops it) lets them run.
+         */
+        st_ev_timer_stop(t.loop, &t.drain);
+        st_ev_timer_init(&t.drain, terminus_on_last_turn, &t);
+        st_ev_timer_start(t.loop, &t.drain, 0);
+        st_ev_run(t.loop);
+    }
     st_ev_free(t.loop);
     free(t.payload_json);
     return rc;

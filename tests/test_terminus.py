@@ -44,7 +44,11 @@ def start(workdir):
 
     yield _start
     for t in started:
-        t.stop()
+        rc = t.stop()
+        log = t.proc.tail(100000)
+        # Sanitizer builds report leaks and errors at exit: none are allowed.
+        assert "Sanitizer" not in log and "runtime error" not in log, log
+        assert rc == 0, (rc, log[-2000:])
 
 
 def curl(*args, timeout=30):
@@ -319,6 +323,27 @@ def test_sigterm_drains_a_request_in_flight(start):
     check_answer(body, t.port, "drain")
     assert t.proc.p.wait(timeout=15) == 0
     assert "draining" in t.proc.tail()
+
+
+def test_second_signal_stops_at_once(start):
+    """A second SIGTERM drops an answer still held back, cleanly, and exits 0."""
+    t = start("--latency-ms", "60000", "--log-level", "debug")
+    s = socket.create_connection(("127.0.0.1", t.port), timeout=30)
+    try:
+        s.sendall(b"GET /held HTTP/1.1\r\nHost: x\r\n\r\n")
+        deadline = time.monotonic() + 10
+        while "/held" not in t.proc.tail() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.killpg(t.proc.p.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while "draining" not in t.proc.tail() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert t.proc.p.poll() is None  # still draining: the answer is held back
+        os.killpg(t.proc.p.pid, signal.SIGTERM)
+        assert t.proc.p.wait(timeout=10) == 0
+        assert s.recv(1024) == b""  # closed without an answer
+    finally:
+        s.close()
 
 
 def test_sigterm_idle_exits_zero(start):

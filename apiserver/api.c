@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <strings.h>
 
+#include "proto.h"
 #include "store.h"
 
 #define API_CT_JSON "application/json"
@@ -239,6 +240,17 @@ api_content_type_json(const char *ct)
     return st_str_casecmp_eq(t, ST_STR("application/json"));
 }
 
+/* True when <content_type> names Kubernetes' protobuf encoding (parameters ignored). */
+static bool
+api_proto_is(const char *content_type)
+{
+    if (!content_type)
+        return false;
+    size_t n = strcspn(content_type, ";");
+    struct st_str t = st_str_trim((struct st_str){content_type, n});
+    return st_str_casecmp_eq(t, st_str_c(PROTO_CONTENT_TYPE));
+}
+
 json_t *
 api_body_object(struct api_ctx *c)
 {
@@ -252,10 +264,12 @@ api_body_object(struct api_ctx *c)
     }
     if (api_proto_is(req->content_type)) {
         struct st_err err = {0};
-        json_t *o = api_proto_decode(req->body ? req->body : "", req->body_len, &err);
+        json_t *o = proto_decode(req->body ? req->body : "", req->body_len, &err);
         if (!o) {
             if (err.code == ST_EINVAL)
                 api_fail(c, 415, "UnsupportedMediaType", NULL, "%s", err.msg);
+            else if (err.code == ST_ETOOBIG)
+                api_fail(c, 413, "RequestEntityTooLarge", NULL, "%s", err.msg);
             else
                 api_fail(c, 400, "BadRequest", NULL,
                          "the body of the request could not be decoded: %s", err.msg);

@@ -871,6 +871,16 @@ crud_kind_prepare(struct api_ctx *c, const char *name, json_t *obj, const json_t
         !json_equal(json_object_get(old, "roleRef"), json_object_get(obj, "roleRef")))
         return crud_invalid(c, name, "roleRef", "FieldValueInvalid",
                             "Invalid value: the roleRef field is immutable: cannot change roleRef");
+    if (!strcmp(r->group, "rbac.authorization.k8s.io")) {
+        /* No one grants through RBAC what they do not hold themselves (escalate/bind). */
+        struct st_err err = {0};
+        int rc = auth_check_rbac_write(c->a->au, &c->user, r->plural, c->ns, obj, &err);
+        if (rc == ST_EAUTH)
+            return api_fail(c, 403, "Forbidden", NULL, "%s.%s \"%s\" is forbidden: %s", r->plural,
+                            r->group, name, err.msg);
+        if (rc < 0)
+            return crud_invalid(c, name, "rules", "FieldValueInvalid", "%s", err.msg);
+    }
     return 0;
 }
 
@@ -975,7 +985,8 @@ crud_review(struct api_ctx *c, json_t *body)
     } else if (!strcmp(c->res->plural, "selfsubjectrulesreviews")) {
         out = auth_rules_review(c->a->au, &c->user, body, &err);
     } else {
-        out = auth_access_review(c->a->au, &c->user, body, &err);
+        /* The kind comes from the URL, never from the body (a self review must not ask for others). */
+        out = auth_access_review_as(c->a->au, &c->user, c->res->kind, c->ns, body, &err);
     }
     json_decref(body);
     if (!out) {

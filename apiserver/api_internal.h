@@ -124,17 +124,6 @@ int api_watch_handle(struct api_ctx *c);
 void api_watch_end_key(struct api *a, const char *key);
 void api_watch_free_all(struct api *a);
 
-/* ---- api_proto.c ------------------------------------------------------------ */
-
-/* True when <content_type> is application/vnd.kubernetes.protobuf. */
-bool api_proto_is(const char *content_type);
-/*
- * Decodes a protobuf request body of a supported built-in kind into a new
- * JSON object. NULL with ST_EPARSE (malformed), ST_ETOOBIG or ST_EINVAL (a
- * kind that cannot be decoded) in <err> (never NULL).
- */
-json_t *api_proto_decode(const void *p, size_t n, struct st_err *err);
-
 /* ---- api_schema.c ------------------------------------------------------------ */
 
 /*

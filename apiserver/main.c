@@ -261,6 +261,30 @@ static const struct api_watch_sink main_sink = {main_watch_data, main_watch_end}
 
 /* ---- requests --------------------------------------------------------------- */
 
+/* Joins the values of every header named <name> with ','; NULL when there is none. */
+static char *
+main_header_all(struct st_httpd_req *req, const char *name)
+{
+    const struct st_http1_request *h = st_httpd_req_head(req);
+    struct st_buf b = ST_BUF_INIT(64 * 1024);
+    size_t i = 0;
+    bool any = false;
+
+    while ((i = st_http_header_find(h->headers, h->num_headers, st_str_c(name), i)) <
+           h->num_headers) {
+        if ((any && st_buf_append(&b, ",", 1) < 0) ||
+            st_buf_append(&b, h->headers[i].value.p, h->headers[i].value.n) < 0)
+            break;
+        any = true;
+        i++;
+    }
+    if (!any) {
+        st_buf_free(&b);
+        return NULL;
+    }
+    return st_buf_steal(&b);
+}
+
 /* Copies a header's value into a new C string, or NULL when absent. */
 static char *
 main_header(struct st_httpd_req *req, const char *name)
@@ -283,6 +307,8 @@ main_handle(void *arg, struct st_httpd_req *req)
     char *accept = main_header(req, "Accept");
     char *agent = main_header(req, "User-Agent");
     char *authz = main_header(req, "Authorization");
+    char *as_user = main_header(req, "Impersonate-User");
+    char *as_groups = main_header_all(req, "Impersonate-Group");
     char *token = NULL;
 
     if (authz != NULL && strncasecmp(authz, "Bearer ", 7) == 0) {
@@ -296,6 +322,8 @@ main_handle(void *arg, struct st_httpd_req *req)
     ar.accept = accept;
     ar.bearer_token = token;
     ar.user_agent = agent;
+    ar.impersonate_user = as_user;
+    ar.impersonate_groups = as_groups;
     ar.body = st_httpd_req_body(req, &ar.body_len);
     api_handle(s->api, &ar, &resp);
 
@@ -339,6 +367,8 @@ main_handle(void *arg, struct st_httpd_req *req)
     free(agent);
     free(authz);
     free(token);
+    free(as_user);
+    free(as_groups);
 }
 
 /* ---- life ------------------------------------------------------------------- */

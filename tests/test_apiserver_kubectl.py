@@ -230,3 +230,66 @@ def test_restart_after_kill9_keeps_acknowledged_objects(workdir):
         assert int(late["metadata"]["resourceVersion"]) > rv_before
     finally:
         a.stop()
+
+
+def test_imperative_creates_send_protobuf_and_work(apiserver):
+    """kubectl's typed clients send protobuf bodies; they must work as with kubectl apply."""
+    k = apiserver.kubectl
+    k("create", "namespace", "imp")
+    k("create", "service", "clusterip", "foo", "--tcp=8888:8888", "-n", "imp")
+    k("create", "secret", "generic", "s", "--from-literal=a=b", "-n", "imp")
+    k("create", "configmap", "c", "--from-literal=x=y", "-n", "imp")
+    k("create", "serviceaccount", "robot", "-n", "imp")
+    k("create", "deployment", "web", "--image=busybox", "--port=80", "-n", "imp")
+    k("create", "role", "r", "--verb=get", "--resource=services", "-n", "imp")
+    k("create", "rolebinding", "rb", "--role=r", "--serviceaccount=imp:robot", "-n", "imp")
+    svc = apiserver.kubectl_json("get", "svc", "foo", "-n", "imp")
+    assert svc["spec"]["ports"][0]["port"] == 8888 and svc["spec"]["ports"][0]["targetPort"] == 8888
+    import base64
+    assert base64.b64decode(apiserver.kubectl_json("get", "secret", "s", "-n", "imp")["data"]["a"]) == b"b"
+    assert apiserver.kubectl_json("get", "cm", "c", "-n", "imp")["data"] == {"x": "y"}
+    dep = apiserver.kubectl_json("get", "deploy", "web", "-n", "imp")
+    assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "busybox"
+    rb = apiserver.kubectl_json("get", "rolebinding", "rb", "-n", "imp")
+    assert rb["subjects"] == [{"kind": "ServiceAccount", "name": "robot", "namespace": "imp"}]
+
+
+def test_auth_can_i_follows_rbac(apiserver):
+    k = apiserver.kubectl
+    k("apply", "-f", "-", input="""\
+apiVersion: v1
+kind: Namespace
+metadata: {name: team}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: reader, namespace: team}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: read-services, namespace: team}
+rules:
+- apiGroups: [""]
+  resources: [services]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: reader, namespace: team}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: read-services}
+subjects:
+- {kind: ServiceAccount, name: reader, namespace: team}
+""")
+    assert k("auth", "can-i", "create", "services", "-n", "team").stdout.strip() == "yes"
+    sa = "system:serviceaccount:team:reader"
+    def can(*args):
+        r = k("auth", "can-i", *args, "--as", sa, check=False)
+        return r.stdout.strip()
+    assert can("list", "services", "-n", "team") == "yes"
+    assert can("create", "services", "-n", "team") == "no"
+    assert can("list", "services", "-n", "default") == "no"
+    assert can("get", "secrets", "-n", "team") == "no"
+    # Impersonated requests are authorized as the impersonated user.
+    r = k("get", "secrets", "-n", "team", "--as", sa, check=False)
+    assert r.returncode != 0 and "forbidden" in r.stderr.lower()
+    assert k("get", "svc", "-n", "team", "--as", sa).returncode == 0

@@ -266,6 +266,8 @@ terminus_on_latency(struct st_ev *loop, struct st_ev_timer *timer)
 {
     struct terminus_pending *p = timer->data;
 
+    /* Answered from here on: a failed write must not call back into <p>. */
+    st_httpd_req_on_abort(p->req, NULL, NULL);
     terminus_answer(p->t, p->req, p->status);
     terminus_pending_free(p);
 }

@@ -22,6 +22,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "api.h"
 #include "auth.h"
 #include "kubeconfig.h"
@@ -371,6 +373,26 @@ main_handle(void *arg, struct st_httpd_req *req)
     free(as_groups);
 }
 
+/* Errors httpd answers by itself (bad framing, oversized bodies) as Kubernetes Status. */
+static int
+main_error_body(void *arg, int status, const char *reason, struct st_buf *out,
+                const char **content_type)
+{
+    const char *why = status == 413 ? "RequestEntityTooLarge" : status == 431 ? "BadRequest"
+                      : status >= 500                         ? "InternalError"
+                                                              : "BadRequest";
+    json_t *st = json_pack("{s:s, s:s, s:{}, s:s, s:s, s:s, s:i}", "kind", "Status", "apiVersion",
+                           "v1", "metadata", "status", "Failure", "message", reason, "reason", why,
+                           "code", status);
+    char *text = st ? json_dumps(st, JSON_COMPACT) : NULL;
+    int rc = text ? st_buf_append_str(out, text) : -ENOMEM;
+
+    free(text);
+    json_decref(st);
+    *content_type = "application/json";
+    return rc;
+}
+
 /* ---- life ------------------------------------------------------------------- */
 
 static void
@@ -520,7 +542,8 @@ main(int argc, char **argv)
     }
     st_tls_slot_init(&s.tls);
     struct st_httpd_options ho = {.listen = o.listen, .tls = &s.tls,
-                                  .max_body = 3u << 20, .max_conns = 2048};
+                                  .max_body = 3u << 20, .max_conns = 2048,
+                                  .error_body = main_error_body};
     s.httpd = st_httpd_new(s.loop, &ho, main_handle, &s, &err);
     if (s.httpd == NULL) {
         st_log(ST_LOG_ERROR, "listen %s: %s", o.listen, err.msg);

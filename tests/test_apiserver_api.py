@@ -255,6 +255,6 @@ def test_status_errors_for_bad_requests(apiserver):
     big = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big"},
            "data": {"x": "y" * (4 << 20)}}
     status, body = raw(apiserver, "POST", "/api/v1/namespaces/default/configmaps", big)
-    assert status == 413
+    assert status == 413 and body["kind"] == "Status" and body["reason"] == "RequestEntityTooLarge"
     status, body = raw(apiserver, "GET", "/api/v1/namespaces/default/configmaps")
     assert status == 200 and body["items"] == []

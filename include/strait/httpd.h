@@ -51,6 +51,14 @@ struct st_httpd_options {
     uint32_t idle_timeout_ms;      /* keep-alive between requests (default 90 s) */
     uint32_t write_timeout_ms;     /* no write progress while output is queued (default 30 s) */
     struct st_http1_limits limits; /* zeroed means ST_HTTP1_LIMITS_DEFAULT */
+    /*
+     * Optional: renders the body of an answer the server gives by itself (a
+     * malformed request, a body over max_body): appends it to <out> (capped)
+     * and points <content_type> at a static string. Gets the handler's <arg>.
+     * A negative return falls back to text/plain <reason>.
+     */
+    int (*error_body)(void *arg, int status, const char *reason, struct st_buf *out,
+                      const char **content_type);
 };
 
 /*

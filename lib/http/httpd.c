@@ -77,6 +77,7 @@ struct st_httpd {
     struct st_ev_io lio;
     struct st_sockaddr addr;
     struct httpd_conn *conns; /* every open connection */
+    struct httpd_conn *dead;  /* closed, waiting for their deferred free */
     size_t nconns;
     bool accepting; /* the listener is registered with the loop */
     bool shutting_down;
@@ -189,20 +190,53 @@ conn_queue(struct httpd_conn *c, const void *p, size_t n)
 static void
 conn_fail(struct httpd_conn *c, int status, const char *msg)
 {
+    struct st_buf body = ST_BUF_INIT(64 * 1024);
     struct st_buf b = ST_BUF_INIT(0);
-    int rc = st_buf_appendf(&b,
-                            "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
-                            "Connection: close\r\n\r\n%s\n",
-                            status, st_http_status_reason(status), strlen(msg) + 1, msg);
+    const char *ctype = "text/plain";
+    int rc;
+
+    if (c->srv->opt.error_body == NULL ||
+        c->srv->opt.error_body(c->srv->arg, status, msg, &body, &ctype) < 0) {
+        st_buf_reset(&body);
+        ctype = "text/plain";
+        if (st_buf_appendf(&body, "%s\n", msg) < 0)
+            st_buf_reset(&body);
+    }
+    rc = st_buf_appendf(&b,
+                        "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                        "Connection: close\r\n\r\n",
+                        status, st_http_status_reason(status), ctype, body.len);
+    if (rc == 0)
+        rc = st_buf_append(&b, st_buf_cstr(&body), body.len);
     if (rc == 0)
         conn_queue(c, b.data, b.len);
     st_buf_free(&b);
+    st_buf_free(&body);
     c->state = CONN_CLOSING;
     if (conn_flush(c) == 0)
         conn_arm(c, c->srv->opt.write_timeout_ms);
 }
 
 /* ---- connection life ------------------------------------------------------ */
+
+static void
+conn_free(struct httpd_conn *c)
+{
+    struct st_httpd *h = c->srv;
+
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        h->dead = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    st_ev_defer_cancel(h->loop, &c->defer);
+    st_buf_free(&c->in);
+    st_buf_free(&c->pending);
+    st_buf_free(&c->body);
+    st_buf_free(&c->out);
+    free(c);
+}
 
 static void
 conn_free_deferred(struct st_ev *loop, struct st_ev_defer *d)
@@ -214,11 +248,7 @@ conn_free_deferred(struct st_ev *loop, struct st_ev_defer *d)
         conn_on_io(loop, &c->io, ST_EV_READ);
         return;
     }
-    st_buf_free(&c->in);
-    st_buf_free(&c->pending);
-    st_buf_free(&c->body);
-    st_buf_free(&c->out);
-    free(c);
+    conn_free(c);
 }
 
 static void
@@ -250,6 +280,11 @@ conn_close(struct httpd_conn *c)
     if (c->next)
         c->next->prev = c->prev;
     h->nconns--;
+    c->prev = NULL;
+    c->next = h->dead;
+    if (h->dead)
+        h->dead->prev = c;
+    h->dead = c;
     /* Freed after the current callbacks, so no caller holds a stale pointer. */
     st_ev_defer_schedule(h->loop, &c->defer);
     if (!h->shutting_down && !h->accepting && h->lfd >= 0)
@@ -673,6 +708,9 @@ st_httpd_free(struct st_httpd *h)
     st_httpd_shutdown(h);
     while (h->conns != NULL)
         conn_close(h->conns);
+    /* Nothing may be left for deferred calls: the loop may be freed next. */
+    while (h->dead != NULL)
+        conn_free(h->dead);
     free(h);
 }
 

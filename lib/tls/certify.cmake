@@ -8,3 +8,7 @@ st_unit_test(test_certify SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_certify.c
 
 st_fuzz_target(certify_request SOURCES ${CMAKE_SOURCE_DIR}/fuzz/fuzz_certify_request.c
                LIBS st_certify)
+
+# A driver for tests/test_identity.py, which runs it against strait-controller.
+add_executable(certify-check ${CMAKE_CURRENT_LIST_DIR}/certify_check.c)
+target_link_libraries(certify-check PRIVATE st_certify)

@@ -221,9 +221,15 @@ def test_restart_after_kill9_keeps_acknowledged_objects(workdir):
                                                   f"metadata: {{name: c{i}, namespace: default}}\n")
         before = a.kubectl_json("get", "cm")
         rv_before = max(int(i["metadata"]["resourceVersion"]) for i in before["items"])
+        mid_rv = int(a.kubectl_json("get", "cm", "c9")["metadata"]["resourceVersion"])
         a.stop(signal.SIGKILL)
         a.start()
         after = a.kubectl_json("get", "cm")
+        # A watch from a version before the crash resumes with what came after it.
+        r = a.kubectl("get", "--raw", f"/api/v1/namespaces/default/configmaps?watch=true"
+                      f"&resourceVersion={mid_rv}&timeoutSeconds=1")
+        replayed = [json.loads(l)["object"]["metadata"]["name"] for l in r.stdout.splitlines() if l]
+        assert replayed == [f"c{i}" for i in range(10, 20)]
         assert sorted(i["metadata"]["name"] for i in after["items"]) == sorted(f"c{i}" for i in range(20))
         a.kubectl("create", "-f", "-", input="apiVersion: v1\nkind: ConfigMap\nmetadata: {name: late}\n")
         late = a.kubectl_json("get", "cm", "late")

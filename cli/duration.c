@@ -66,8 +66,7 @@ duration_parse(const char *s, int64_t *out, struct st_err *err)
         const struct duration_unit *u = NULL;
         for (size_t i = 0; i < ST_ARRAY_LEN(duration_units); i++) {
             size_t n = strlen(duration_units[i].name);
-            if (strncmp(s, duration_units[i].name, n) == 0 &&
-                (u == NULL || n > strlen(u->name)))
+            if (strncmp(s, duration_units[i].name, n) == 0 && (u == NULL || n > strlen(u->name)))
                 u = &duration_units[i];
         }
         if (u == NULL) {

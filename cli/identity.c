@@ -77,17 +77,37 @@ identity_parse(int argc, char **argv, struct identity_opts *o, int *first_arg)
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': o->cert = optarg; break;
-        case 'k': o->key = optarg; break;
-        case 'A': o->anchor_cert = optarg; break;
-        case 'K': o->anchor_key = optarg; break;
-        case 'a': o->anchors = optarg; break;
-        case 'l': o->lifetime = optarg; break;
-        case 'n': o->cn = optarg; break;
-        case 'f': o->force = true; break;
-        case 'h': identity_usage(stdout); return 1;
-        case ':': return cli_usage_error("identity", "%s needs a value", argv[optind - 1]), -1;
-        default: return cli_usage_error("identity", "unknown flag %s", argv[optind - 1]), -1;
+        case 'c':
+            o->cert = optarg;
+            break;
+        case 'k':
+            o->key = optarg;
+            break;
+        case 'A':
+            o->anchor_cert = optarg;
+            break;
+        case 'K':
+            o->anchor_key = optarg;
+            break;
+        case 'a':
+            o->anchors = optarg;
+            break;
+        case 'l':
+            o->lifetime = optarg;
+            break;
+        case 'n':
+            o->cn = optarg;
+            break;
+        case 'f':
+            o->force = true;
+            break;
+        case 'h':
+            identity_usage(stdout);
+            return 1;
+        case ':':
+            return cli_usage_error("identity", "%s needs a value", argv[optind - 1]), -1;
+        default:
+            return cli_usage_error("identity", "unknown flag %s", argv[optind - 1]), -1;
         }
     }
     *first_arg = optind;
@@ -104,8 +124,7 @@ identity_lifetime(const char *text, int64_t *out_s)
     if (duration_parse(text, &ns, &err) < 0)
         return cli_usage_error("identity", "--lifetime: %s", err.msg), -1;
     if (ns < 1000000000LL)
-        return cli_usage_error("identity", "--lifetime must be at least 1s, not \"%s\"", text),
-               -1;
+        return cli_usage_error("identity", "--lifetime must be at least 1s, not \"%s\"", text), -1;
     *out_s = ns / 1000000000LL;
     return 0;
 }
@@ -146,8 +165,7 @@ identity_write(const struct identity_opts *o, X509 *cert, EVP_PKEY *key)
 
     if (st_x509_key_write_file(o->key, key, o->force, &err) < 0) {
         if (err.code == -EEXIST)
-            return cli_fail("%s already exists; refusing to overwrite a key (use --force)",
-                            o->key);
+            return cli_fail("%s already exists; refusing to overwrite a key (use --force)", o->key);
         return cli_fail("cannot write %s: %s", o->key, err.msg);
     }
     if (st_x509_write_pem_file(o->cert, cert, NULL, 0644, &err) < 0) {
@@ -259,8 +277,14 @@ identity_create_issuer(int argc, char **argv)
         goto out;
     }
     struct st_x509_issue_req req = {
-        .issuer_cert = anchor, .issuer_key = anchor_key, .subject_key = key, .cn = o.cn,
-        .lifetime_s = life, .backdate_s = 20, .is_ca = true, .pathlen = 0,
+        .issuer_cert = anchor,
+        .issuer_key = anchor_key,
+        .subject_key = key,
+        .cn = o.cn,
+        .lifetime_s = life,
+        .backdate_s = 20,
+        .is_ca = true,
+        .pathlen = 0,
     };
     if (st_x509_issue(&req, &cert, &err) < 0) {
         rc = cli_fail("cannot issue the issuer certificate: %s", err.msg);
@@ -319,8 +343,8 @@ identity_inspect(int argc, char **argv)
         rc = cli_fail("cannot format %s", path);
         goto out;
     }
-    if (sk_X509_num(certs) > 1 && st_buf_appendf(&out, "chain: %d more certificate(s)\n",
-                                                 sk_X509_num(certs) - 1) < 0) {
+    if (sk_X509_num(certs) > 1 &&
+        st_buf_appendf(&out, "chain: %d more certificate(s)\n", sk_X509_num(certs) - 1) < 0) {
         rc = cli_fail("cannot format %s", path);
         goto out;
     }
@@ -335,8 +359,7 @@ identity_inspect(int argc, char **argv)
         } else {
             printf("chains_to_anchors: no\n");
             fflush(stdout);
-            rc = cli_fail("%s does not chain to the anchors in %s: %s", path, o.anchors,
-                          err.msg);
+            rc = cli_fail("%s does not chain to the anchors in %s: %s", path, o.anchors, err.msg);
         }
     }
 out:
@@ -376,5 +399,7 @@ identity_run(const struct cli_global *g, int argc, char **argv)
 }
 
 const struct cli_command identity_command = {
-    "identity", "Create trust anchors and issuers, inspect certificates", identity_run,
+    "identity",
+    "Create trust anchors and issuers, inspect certificates",
+    identity_run,
 };

@@ -20,7 +20,9 @@
 static int main_version(const struct cli_global *g, int argc, char **argv);
 
 static const struct cli_command main_version_command = {
-    "version", "Print the version of strait", main_version,
+    "version",
+    "Print the version of strait",
+    main_version,
 };
 
 /* The command table, in the order `strait --help` lists it. */
@@ -76,11 +78,19 @@ main(int argc, char **argv)
     /* "+": stop at the command name; its own flags are the command's business. */
     while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': g.context = optarg; break;
-        case 'k': g.kubeconfig = optarg; break;
-        case 'h': main_usage(stdout); return CLI_EXIT_OK;
-        case ':': return cli_usage_error(NULL, "%s needs a value", argv[optind - 1]);
-        default: return cli_usage_error(NULL, "unknown flag %s", argv[optind - 1]);
+        case 'c':
+            g.context = optarg;
+            break;
+        case 'k':
+            g.kubeconfig = optarg;
+            break;
+        case 'h':
+            main_usage(stdout);
+            return CLI_EXIT_OK;
+        case ':':
+            return cli_usage_error(NULL, "%s needs a value", argv[optind - 1]);
+        default:
+            return cli_usage_error(NULL, "unknown flag %s", argv[optind - 1]);
         }
     }
     if (optind >= argc) {

@@ -83,8 +83,13 @@ api_new(struct controller *c, const char *listen, struct st_err *err)
     a->ctl = c;
     st_tls_slot_init(&a->tls);
     struct st_httpd_options ho = {
-        .listen = listen, .tls = &a->tls, .max_body = API_MAX_BODY, .max_conns = 4096,
-        .header_timeout_ms = 10000, .body_timeout_ms = 10000, .idle_timeout_ms = 90000,
+        .listen = listen,
+        .tls = &a->tls,
+        .max_body = API_MAX_BODY,
+        .max_conns = 4096,
+        .header_timeout_ms = 10000,
+        .body_timeout_ms = 10000,
+        .idle_timeout_ms = 90000,
     };
     a->httpd = st_httpd_new(c->loop, &ho, api_handle, a, err);
     if (a->httpd == NULL) {

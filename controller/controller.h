@@ -26,11 +26,11 @@ struct admin;
 
 struct controller {
     struct st_ev *loop;
-    struct st_kube_config *kube_cfg;    /* read-only; worker threads make clients from it */
-    struct st_kube_client *kube;        /* attached to <loop>: informers and watches */
-    const char *namespace;              /* the controller's own namespace */
-    const char *trust_domain;           /* e.g. cluster.local */
-    const char *service_account;        /* the controller's own account (its identity) */
+    struct st_kube_config *kube_cfg;     /* read-only; worker threads make clients from it */
+    struct st_kube_client *kube;         /* attached to <loop>: informers and watches */
+    const char *namespace;               /* the controller's own namespace */
+    const char *trust_domain;            /* e.g. cluster.local */
+    const char *service_account;         /* the controller's own account (its identity) */
     struct st_metrics_registry *metrics; /* one shard, written on the loop thread */
     struct api *api;
     struct admin *admin;

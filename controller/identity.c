@@ -40,8 +40,8 @@
 struct identity_issuer {
     X509 *cert;
     EVP_PKEY *key;
-    STACK_OF(X509) *chain;   /* sent to clients: the issuer and any non-root intermediates */
-    STACK_OF(X509) *anchors; /* the trust roots */
+    STACK_OF(X509) * chain;   /* sent to clients: the issuer and any non-root intermediates */
+    STACK_OF(X509) * anchors; /* the trust roots */
     char *chain_pem;
     char *anchors_pem;
     int64_t not_after;
@@ -59,7 +59,7 @@ struct identity_job {
     bool authenticated;
     char *username;
     char review_msg[256];
-    struct identity_job *qnext;      /* the workers' queue, under id->lock */
+    struct identity_job *qnext;       /* the workers' queue, under id->lock */
     struct identity_job *prev, *next; /* every live job; loop thread only */
 };
 
@@ -324,9 +324,12 @@ identity_serve(struct identity *id)
     if (strcmp(host, "0.0.0.0") != 0 && strcmp(host, "::") != 0 && strcmp(host, "127.0.0.1") != 0)
         ips[1] = host;
     struct st_x509_issue_req r = {
-        .issuer_cert = is ? is->cert : NULL, .issuer_key = is ? is->key : key, .subject_key = key,
+        .issuer_cert = is ? is->cert : NULL,
+        .issuer_key = is ? is->key : key,
+        .subject_key = key,
         .cn = strlen(id->serving_identity) <= 64 ? id->serving_identity : NULL,
-        .lifetime_s = IDENTITY_SERVING_LIFETIME_S, .backdate_s = ST_CERTIFY_LEAF_BACKDATE_S,
+        .lifetime_s = IDENTITY_SERVING_LIFETIME_S,
+        .backdate_s = ST_CERTIFY_LEAF_BACKDATE_S,
         .eku = ST_X509_EKU_SERVER | ST_X509_EKU_CLIENT,
     };
     r.sans.dns = dns;
@@ -338,10 +341,14 @@ identity_serve(struct identity *id)
     }
     static const char *const alpn[] = {"http/1.1", NULL};
     struct st_tls_config cfg = {
-        .server = true, .cert = leaf, .chain = is ? is->chain : NULL, .key = key,
+        .server = true,
+        .cert = leaf,
+        .chain = is ? is->chain : NULL,
+        .key = key,
         .anchors = is ? is->anchors : NULL,
         .verify = is ? ST_TLS_VERIFY_OPTIONAL : ST_TLS_VERIFY_NONE,
-        .min_version = ST_TLS_1_2, .alpn = alpn,
+        .min_version = ST_TLS_1_2,
+        .alpn = alpn,
     };
     if (st_tls_ctx_new(&cfg, &ctx, &err) < 0) {
         st_log(ST_LOG_ERROR, "identity: serving TLS context: %s; retrying", err.msg);
@@ -485,9 +492,13 @@ identity_issue(struct identity *id, struct identity_job *job, const char *dns, c
     const char *dns_list[] = {dns, NULL};
     const char *uri_list[] = {uri, NULL};
     struct st_x509_issue_req r = {
-        .issuer_cert = is->cert, .issuer_key = is->key, .subject_key = job->csr.key,
-        .cn = strlen(dns) <= 64 ? dns : NULL, .lifetime_s = ST_CERTIFY_LEAF_LIFETIME_S,
-        .backdate_s = ST_CERTIFY_LEAF_BACKDATE_S, .eku = ST_X509_EKU_SERVER | ST_X509_EKU_CLIENT,
+        .issuer_cert = is->cert,
+        .issuer_key = is->key,
+        .subject_key = job->csr.key,
+        .cn = strlen(dns) <= 64 ? dns : NULL,
+        .lifetime_s = ST_CERTIFY_LEAF_LIFETIME_S,
+        .backdate_s = ST_CERTIFY_LEAF_BACKDATE_S,
+        .eku = ST_X509_EKU_SERVER | ST_X509_EKU_CLIENT,
     };
     r.sans.dns = dns_list;
     r.sans.uris = uri_list;
@@ -598,9 +609,9 @@ identity_on_certify(void *arg, struct st_httpd_req *req)
         free(job);
         identity_count(id, "unavailable");
         api_error(req, 503, id->issuer ? 1 : 5, "%s",
-                  id->issuer == NULL        ? "no issuer yet"
-                  : id->ctl->stopping       ? "shutting down"
-                                            : "too many certify requests in flight");
+                  id->issuer == NULL  ? "no issuer yet"
+                  : id->ctl->stopping ? "shutting down"
+                                      : "too many certify requests in flight");
         goto out;
     }
     job->req = req;
@@ -672,8 +683,8 @@ identity_new(struct controller *c, struct st_err *err)
     pthread_mutex_init(&id->lock, NULL);
     pthread_cond_init(&id->cond, NULL);
     st_ev_timer_init(&id->serving_timer, identity_on_serving_timer, id);
-    id->serving_identity = st_certify_identity_dns(c->service_account, c->namespace,
-                                                   c->trust_domain);
+    id->serving_identity =
+        st_certify_identity_dns(c->service_account, c->namespace, c->trust_domain);
     if (id->serving_identity == NULL) {
         st_err_set(err, ST_EINVAL, "no identity for service account %s in %s (trust domain %s)",
                    c->service_account, c->namespace, c->trust_domain);
@@ -683,13 +694,19 @@ identity_new(struct controller *c, struct st_err *err)
         goto fail;
 
     struct st_kube_informer_handlers h = {
-        .on_add = identity_on_add, .on_update = identity_on_update,
-        .on_delete = identity_on_add, .on_synced = identity_on_synced,
-        .on_error = identity_on_error, .data = id,
+        .on_add = identity_on_add,
+        .on_update = identity_on_update,
+        .on_delete = identity_on_add,
+        .on_synced = identity_on_synced,
+        .on_error = identity_on_error,
+        .data = id,
     };
     struct st_kube_informer_opts so = {
-        .version = "v1", .resource = "secrets", .namespace = c->namespace,
-        .field_selector = "metadata.name=" IDENTITY_SECRET, .max_objects = 16,
+        .version = "v1",
+        .resource = "secrets",
+        .namespace = c->namespace,
+        .field_selector = "metadata.name=" IDENTITY_SECRET,
+        .max_objects = 16,
     };
     id->secrets = st_kube_informer_new(c->kube, &so, &h, err);
     if (id->secrets == NULL)

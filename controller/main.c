@@ -78,13 +78,27 @@ main_parse(int argc, char **argv, struct main_opts *o)
     o->log_level = ST_LOG_INFO;
     while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'k': o->kubeconfig = optarg; break;
-        case 'c': o->context = optarg; break;
-        case 'n': o->namespace = optarg; break;
-        case 'l': o->listen = optarg; break;
-        case 'a': o->admin = optarg; break;
-        case 't': o->trust_domain = optarg; break;
-        case 's': o->service_account = optarg; break;
+        case 'k':
+            o->kubeconfig = optarg;
+            break;
+        case 'c':
+            o->context = optarg;
+            break;
+        case 'n':
+            o->namespace = optarg;
+            break;
+        case 'l':
+            o->listen = optarg;
+            break;
+        case 'a':
+            o->admin = optarg;
+            break;
+        case 't':
+            o->trust_domain = optarg;
+            break;
+        case 's':
+            o->service_account = optarg;
+            break;
         case 'L':
             if (strcmp(optarg, "debug") == 0)
                 o->log_level = ST_LOG_DEBUG;
@@ -99,8 +113,12 @@ main_parse(int argc, char **argv, struct main_opts *o)
                 return -1;
             }
             break;
-        case 'h': main_usage(stdout); exit(0);
-        default: main_usage(stderr); return -1;
+        case 'h':
+            main_usage(stdout);
+            exit(0);
+        default:
+            main_usage(stderr);
+            return -1;
         }
     }
     if (optind != argc) {

@@ -116,7 +116,6 @@ certify_token_ok(const char *s, size_t n)
     return true;
 }
 
-
 int
 st_certify_req_parse(const char *body, size_t len, struct st_certify_req *out, struct st_err *err)
 {
@@ -129,8 +128,8 @@ st_certify_req_parse(const char *body, size_t len, struct st_certify_req *out, s
         return st_err_set(err, ST_ETOOBIG, "request body over %u bytes", ST_CERTIFY_BODY_MAX);
     root = st_json_load_ex(body, len, ST_CERTIFY_BODY_MAX, 8, &jerr);
     if (root == NULL)
-        return st_err_set(err, jerr.code == ST_ETOOBIG ? ST_ETOOBIG : ST_EPARSE,
-                          "request body: %s", jerr.msg);
+        return st_err_set(err, jerr.code == ST_ETOOBIG ? ST_ETOOBIG : ST_EPARSE, "request body: %s",
+                          jerr.msg);
     if (!json_is_object(root)) {
         rc = st_err_set(err, ST_EPARSE, "request body is not a JSON object");
         goto out;
@@ -244,8 +243,8 @@ st_certify_resp_parse(const char *body, size_t len, struct st_certify_result *ou
         return st_err_set(err, ST_ETOOBIG, "response over %u bytes", ST_CERTIFY_RESPONSE_MAX);
     root = st_json_load_ex(body, len, ST_CERTIFY_RESPONSE_MAX, 8, &jerr);
     if (root == NULL)
-        return st_err_set(err, jerr.code == ST_ETOOBIG ? ST_ETOOBIG : ST_EPARSE,
-                          "response: %s", jerr.msg);
+        return st_err_set(err, jerr.code == ST_ETOOBIG ? ST_ETOOBIG : ST_EPARSE, "response: %s",
+                          jerr.msg);
     if (!json_is_object(root)) {
         rc = st_err_set(err, ST_EPARSE, "response is not a JSON object");
         goto out;
@@ -342,9 +341,8 @@ certify_split_addr(const char *addr, char **host, char **port, struct st_err *er
     const char *colon = addr ? strrchr(addr, ':') : NULL;
     uint64_t v;
 
-    if (colon == NULL || colon == addr ||
-        st_parse_u64(st_str_c(colon + 1), 65535, &v) < 0 || v == 0 ||
-        (addr[0] == '[' && colon[-1] != ']') || strcspn(addr, " /?#@") != strlen(addr))
+    if (colon == NULL || colon == addr || st_parse_u64(st_str_c(colon + 1), 65535, &v) < 0 ||
+        v == 0 || (addr[0] == '[' && colon[-1] != ']') || strcspn(addr, " /?#@") != strlen(addr))
         return st_err_set(err, ST_EINVAL, "controller address \"%s\" is not HOST:PORT",
                           addr ? addr : "");
     *host = st_xstrndup(addr, (size_t)(colon - addr));
@@ -389,19 +387,29 @@ certify_status_error(long status, const struct st_buf *body, struct st_err *err)
         snprintf(why.msg, sizeof(why.msg), "no error message");
     st_certify_result_free(&tmp);
     switch (status) {
-    case 400: code = ST_EINVAL; break;
+    case 400:
+        code = ST_EINVAL;
+        break;
     case 401:
-    case 403: code = ST_EAUTH; break;
-    case 413: code = ST_ETOOBIG; break;
-    case 503: code = -EAGAIN; break;
-    default: code = ST_EPROTO; break;
+    case 403:
+        code = ST_EAUTH;
+        break;
+    case 413:
+        code = ST_ETOOBIG;
+        break;
+    case 503:
+        code = -EAGAIN;
+        break;
+    default:
+        code = ST_EPROTO;
+        break;
     }
     return st_err_set(err, code, "controller answered %ld: %s", status, why.msg);
 }
 
 /* Checks the returned leaf and chain against <key>, the identity and the anchors. */
 static int
-certify_check_answer(const struct st_certify_opts *o, EVP_PKEY *key, STACK_OF(X509) *anchors,
+certify_check_answer(const struct st_certify_opts *o, EVP_PKEY *key, STACK_OF(X509) * anchors,
                      struct st_certify_result *out, struct st_err *err)
 {
     STACK_OF(X509) *chain = NULL;

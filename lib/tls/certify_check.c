@@ -44,17 +44,39 @@ main(int argc, char **argv)
 
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'a': o.addr = optarg; break;
-        case 'A': o.anchors_file = optarg; break;
-        case 't': o.token_file = optarg; break;
-        case 's': sa = optarg; break;
-        case 'n': ns = optarg; break;
-        case 'd': td = optarg; break;
-        case 'i': o.server_identity = optarg; break;
-        case 'x': extra = optarg; break;
-        case 'c': out_cert = optarg; break;
-        case 'C': out_chain = optarg; break;
-        default: fprintf(stderr, "certify-check: bad usage\n"); return 2;
+        case 'a':
+            o.addr = optarg;
+            break;
+        case 'A':
+            o.anchors_file = optarg;
+            break;
+        case 't':
+            o.token_file = optarg;
+            break;
+        case 's':
+            sa = optarg;
+            break;
+        case 'n':
+            ns = optarg;
+            break;
+        case 'd':
+            td = optarg;
+            break;
+        case 'i':
+            o.server_identity = optarg;
+            break;
+        case 'x':
+            extra = optarg;
+            break;
+        case 'c':
+            out_cert = optarg;
+            break;
+        case 'C':
+            out_chain = optarg;
+            break;
+        default:
+            fprintf(stderr, "certify-check: bad usage\n");
+            return 2;
         }
     }
     dns = st_certify_identity_dns(sa, ns, td);

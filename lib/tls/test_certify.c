@@ -47,8 +47,7 @@ test_parse_username(void **state)
 {
     char *ns = NULL, *sa = NULL;
 
-    assert_int_equal(st_certify_parse_username("system:serviceaccount:emojivoto:web", &ns, &sa),
-                     0);
+    assert_int_equal(st_certify_parse_username("system:serviceaccount:emojivoto:web", &ns, &sa), 0);
     assert_string_equal(ns, "emojivoto");
     assert_string_equal(sa, "web");
     free(ns);
@@ -278,9 +277,13 @@ server_handle(void *arg, struct st_httpd_req *req)
     other = s->mode == SERVE_WRONG_KEY ? st_x509_key_new_p256() : NULL;
     const char *dns[] = {WEB_DNS, NULL};
     struct st_x509_issue_req ir = {
-        .issuer_cert = s->issuer.cert, .issuer_key = s->issuer.key,
-        .subject_key = other ? other : info.key, .cn = WEB_DNS, .lifetime_s = 3600,
-        .backdate_s = 20, .eku = ST_X509_EKU_SERVER | ST_X509_EKU_CLIENT,
+        .issuer_cert = s->issuer.cert,
+        .issuer_key = s->issuer.key,
+        .subject_key = other ? other : info.key,
+        .cn = WEB_DNS,
+        .lifetime_s = 3600,
+        .backdate_s = 20,
+        .eku = ST_X509_EKU_SERVER | ST_X509_EKU_CLIENT,
     };
     ir.sans.dns = dns;
     assert_int_equal(st_x509_issue(&ir, &leaf, NULL), 0);
@@ -332,7 +335,10 @@ server_setup(void **state)
     assert_int_equal(st_x509_to_pem(s->root.cert, &pem), 0);
     s->anchors_pem = st_buf_steal(&pem);
     STACK_OF(X509) *chain = pki_stack(s->issuer.cert, NULL);
-    struct st_tls_config cfg = {.server = true, .cert = srv.cert, .chain = chain, .key = srv.key,
+    struct st_tls_config cfg = {.server = true,
+                                .cert = srv.cert,
+                                .chain = chain,
+                                .key = srv.key,
                                 .min_version = ST_TLS_1_2};
     assert_int_equal(st_tls_ctx_new(&cfg, &ctx, NULL), 0);
     st_x509_chain_free(chain);
@@ -430,8 +436,8 @@ test_client_refusals(void **state)
     EVP_PKEY *key = st_x509_key_new_p256();
     static const struct {
         int status, code;
-    } cases[] = {{400, ST_EINVAL}, {401, ST_EAUTH}, {403, ST_EAUTH},
-                 {413, ST_ETOOBIG}, {503, -EAGAIN}, {500, ST_EPROTO}};
+    } cases[] = {{400, ST_EINVAL},  {401, ST_EAUTH}, {403, ST_EAUTH},
+                 {413, ST_ETOOBIG}, {503, -EAGAIN},  {500, ST_EPROTO}};
 
     client_opts(s, &o, addr, sizeof(addr));
     s->mode = SERVE_STATUS;
@@ -519,8 +525,7 @@ main(void)
         cmocka_unit_test(test_backoff),
         cmocka_unit_test_setup_teardown(test_client_ok, server_setup, server_teardown),
         cmocka_unit_test_setup_teardown(test_client_refusals, server_setup, server_teardown),
-        cmocka_unit_test_setup_teardown(test_client_verifies_server, server_setup,
-                                        server_teardown),
+        cmocka_unit_test_setup_teardown(test_client_verifies_server, server_setup, server_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

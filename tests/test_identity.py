@@ -432,3 +432,10 @@ def test_certify_end_to_end(workdir, mesh):
     assert re.search(r'^identity_certify_total\{result="unauthenticated"\} 1$', text, re.M)
     assert re.search(r"^identity_issuer_refused_total 1$", text, re.M), text
     assert ctl.admin_get("/live")[0] == 200
+
+    # Without RBAC for TokenReviews the review itself fails: 503, and the
+    # controller keeps serving.
+    api.kubectl("delete", "clusterrolebinding", "strait-identity")
+    rc, out, _, _ = ctl.certify(workdir, a_crt, web, "web", "emojivoto", tag="norbac")
+    assert rc == 1 and "http=503" in out and "token review failed" in out, out
+    assert ctl.admin_get("/ready")[0] == 200

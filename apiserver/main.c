@@ -59,6 +59,20 @@ struct main_watch {
     struct main_watch *prev, *next;
 };
 
+/*
+ * A response held until the batch holding its write is committed: writes that
+ * arrive in one turn of the loop share one SQLite transaction (one fsync), and
+ * none is acknowledged before that commit.
+ */
+struct main_held {
+    struct server *srv;
+    struct st_httpd_req *req;
+    int status;
+    const char *content_type;
+    struct st_buf body;
+    struct main_held *next;
+};
+
 struct server {
     struct st_ev *loop;
     struct st_httpd *httpd;
@@ -69,6 +83,10 @@ struct server {
     struct st_ev_timer tick;
     struct st_ev_timer drain;
     struct main_watch *watches;
+    struct st_ev_defer commit;  /* commits the open batch after this turn's requests */
+    bool batch_open;
+    struct main_held *held;     /* responses waiting for the commit, in arrival order */
+    struct main_held **held_tail;
     uint64_t drain_deadline;
     bool stopping;
 };
@@ -261,6 +279,84 @@ main_watch_abort(void *arg, struct st_httpd_req *req)
 
 static const struct api_watch_sink main_sink = {main_watch_data, main_watch_end};
 
+/* ---- group commit ----------------------------------------------------------- */
+
+static struct st_http_header main_hdrs[2] = {
+    {ST_STR("Content-Type"), ST_STR("application/json")},
+    {ST_STR("Cache-Control"), ST_STR("no-cache, private")},
+};
+
+static void
+main_send(struct st_httpd_req *req, int status, const char *content_type, const char *body,
+          size_t len)
+{
+    struct st_http_header hdrs[2] = {main_hdrs[0], main_hdrs[1]};
+
+    hdrs[0].value = st_str_c(content_type ? content_type : "application/json");
+    st_httpd_respond(req, status, hdrs, 2, body ? body : "", len);
+}
+
+/* The client of a held response left: forget the response. */
+static void
+main_held_abort(void *arg, struct st_httpd_req *req)
+{
+    struct main_held *h = arg;
+    h->req = NULL;
+}
+
+/*
+ * Commits the open batch and releases the held responses: as they were when
+ * the commit succeeded, or as a 500 Status when it failed (nothing of the
+ * batch was stored then).
+ */
+static void
+main_commit(struct server *s)
+{
+    struct st_err err = {0};
+    int rc;
+
+    if (!s->batch_open)
+        return;
+    s->batch_open = false;
+    st_ev_defer_cancel(s->loop, &s->commit);
+    rc = store_commit(s->store, &err);
+    if (rc < 0)
+        st_log(ST_LOG_ERROR, "commit failed, %s", err.msg);
+    while (s->held != NULL) {
+        struct main_held *h = s->held;
+        s->held = h->next;
+        if (h->req != NULL) {
+            st_httpd_req_on_abort(h->req, NULL, NULL);
+            if (rc == 0) {
+                main_send(h->req, h->status, h->content_type, h->body.data, h->body.len);
+            } else {
+                static const char fail[] =
+                    "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":"
+                    "\"Failure\",\"message\":\"the write could not be committed\",\"reason\":"
+                    "\"InternalError\",\"code\":500}";
+                main_send(h->req, 500, "application/json", fail, sizeof(fail) - 1);
+            }
+        }
+        st_buf_free(&h->body);
+        free(h);
+    }
+    s->held_tail = &s->held;
+}
+
+static void
+main_on_commit(struct st_ev *loop, struct st_ev_defer *d)
+{
+    main_commit(d->data);
+}
+
+/* True for requests that may write; they join the loop turn's batch. */
+static bool
+main_may_write(const struct st_http1_request *h)
+{
+    return h->method_id == ST_HTTP_POST || h->method_id == ST_HTTP_PUT ||
+           h->method_id == ST_HTTP_PATCH || h->method_id == ST_HTTP_DELETE;
+}
+
 /* ---- requests --------------------------------------------------------------- */
 
 /* Joins the values of every header named <name> with ','; NULL when there is none. */
@@ -327,14 +423,34 @@ main_handle(void *arg, struct st_httpd_req *req)
     ar.impersonate_user = as_user;
     ar.impersonate_groups = as_groups;
     ar.body = st_httpd_req_body(req, &ar.body_len);
+    /* Reads never see writes that are not committed yet. */
+    if (!main_may_write(h))
+        main_commit(s);
+    else if (!s->batch_open && !s->stopping) {
+        struct st_err err = {0};
+        if (store_begin(s->store, &err) == 0) {
+            s->batch_open = true;
+            st_ev_defer_schedule(s->loop, &s->commit);
+        } else {
+            st_log(ST_LOG_WARN, "cannot open a batch, writing alone: %s", err.msg);
+        }
+    }
     api_handle(s->api, &ar, &resp);
 
-    struct st_http_header hdrs[2] = {
-        {ST_STR("Content-Type"), st_str_c(resp.content_type ? resp.content_type
-                                                            : "application/json")},
-        {ST_STR("Cache-Control"), ST_STR("no-cache, private")},
-    };
-    if (resp.watch == NULL) {
+    struct st_http_header hdrs[2] = {main_hdrs[0], main_hdrs[1]};
+    hdrs[0].value = st_str_c(resp.content_type ? resp.content_type : "application/json");
+    if (resp.watch == NULL && s->batch_open) {
+        struct main_held *held = st_xcalloc(1, sizeof(*held));
+        held->srv = s;
+        held->req = req;
+        held->status = resp.status;
+        held->content_type = resp.content_type;
+        held->body = resp.body;
+        st_buf_init(&resp.body, 0);
+        *s->held_tail = held;
+        s->held_tail = &held->next;
+        st_httpd_req_on_abort(req, main_held_abort, held);
+    } else if (resp.watch == NULL) {
         st_httpd_respond(req, resp.status, hdrs, 2, resp.body.data ? resp.body.data : "",
                          resp.body.len);
     } else if (s->stopping || st_httpd_stream_begin(req, resp.status, hdrs, 2) < 0) {
@@ -424,6 +540,7 @@ main_on_signal(struct st_ev *loop, int signo, void *data)
         return;
     s->stopping = true;
     st_log(ST_LOG_INFO, "signal %d: draining", signo);
+    main_commit(s);
     /* Watches end cleanly so clients see a finished stream, then relist elsewhere. */
     while (s->watches != NULL)
         main_watch_end(s->watches);
@@ -573,6 +690,8 @@ main(int argc, char **argv)
             goto out;
         }
     }
+    st_ev_defer_init(&s.commit, main_on_commit, &s);
+    s.held_tail = &s.held;
     st_ev_timer_init(&s.tick, main_on_tick, &s);
     st_ev_timer_start(s.loop, &s.tick, 1000);
     st_ev_timer_init(&s.drain, main_on_drain, &s);
@@ -585,6 +704,8 @@ main(int argc, char **argv)
     st_ev_run(s.loop);
     rc = 0;
 out:
+    if (s.loop)
+        main_commit(&s);
     while (s.watches != NULL)
         main_watch_free(s.watches);
     st_httpd_free(s.httpd);

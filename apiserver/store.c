@@ -100,8 +100,17 @@ struct store {
     uint64_t rv;           /* committed resourceVersion */
     uint64_t next_rv;      /* the last rv handed out, including the open transaction */
     uint64_t window_start; /* events with rv > window_start are in the ring */
-    bool in_batch;
+    bool in_batch;  /* a batch is open (batch_depth > 0) */
     int delivering; /* depth of callback deliveries in progress */
+    /*
+     * Nested batches: level 0 is the SQLite transaction, deeper levels are
+     * savepoints; each remembers where to roll back to.
+     */
+    unsigned batch_depth;
+    struct {
+        uint64_t next_rv;
+        size_t n_pending;
+    } batch_marks[STORE_MAX_BATCH_DEPTH];
 
     /* The window: a growable circular queue in rv order. */
     struct store_evrec *ring;
@@ -655,7 +664,7 @@ store_close(struct store *st)
 {
     if (st == NULL)
         return NULL;
-    if (st->in_batch)
+    while (st->batch_depth > 0)
         store_rollback(st);
     store_sweep(st);
     for (size_t i = 0; i < STORE_BUCKETS; i++) {
@@ -1054,21 +1063,45 @@ store_finish(struct store *st, struct st_err *err)
 int
 store_begin(struct store *st, struct st_err *err)
 {
-    if (st->in_batch || st->delivering > 0)
-        return st_err_set(err, ST_EINVAL,
-                          "store: a batch is already open or a watch "
-                          "callback is running");
-    int rc = store_exec(st, "BEGIN IMMEDIATE", err);
-    if (rc == 0)
-        st->in_batch = true;
-    return rc;
+    char sql[64];
+    int rc;
+
+    if (st->delivering > 0)
+        return st_err_set(err, ST_EINVAL, "store: a batch cannot start in a watch callback");
+    if (st->batch_depth == STORE_MAX_BATCH_DEPTH)
+        return st_err_set(err, ST_EINVAL, "store: batches nested too deeply");
+    if (st->batch_depth == 0) {
+        rc = store_exec(st, "BEGIN IMMEDIATE", err);
+    } else {
+        snprintf(sql, sizeof(sql), "SAVEPOINT store_batch_%u", st->batch_depth);
+        rc = store_exec(st, sql, err);
+    }
+    if (rc < 0)
+        return rc;
+    st->batch_marks[st->batch_depth].next_rv = st->next_rv;
+    st->batch_marks[st->batch_depth].n_pending = st->n_pending;
+    st->batch_depth++;
+    st->in_batch = true;
+    return 0;
 }
 
 int
 store_commit(struct store *st, struct st_err *err)
 {
-    if (!st->in_batch)
+    char sql[64];
+
+    if (st->batch_depth == 0)
         return st_err_set(err, ST_EINVAL, "store: no batch is open");
+    if (st->batch_depth > 1) {
+        /* An inner batch joins the outer one; its events wait for the outer commit. */
+        st->batch_depth--;
+        snprintf(sql, sizeof(sql), "RELEASE store_batch_%u", st->batch_depth);
+        int rc = store_exec(st, sql, err);
+        if (rc < 0)
+            st->batch_depth++;
+        return rc;
+    }
+    st->batch_depth = 0;
     st->in_batch = false;
     return store_finish(st, err);
 }
@@ -1076,12 +1109,22 @@ store_commit(struct store *st, struct st_err *err)
 int
 store_rollback(struct store *st)
 {
-    if (!st->in_batch)
+    char sql[96];
+    int rc;
+
+    if (st->batch_depth == 0)
         return ST_EINVAL;
-    st->in_batch = false;
-    int rc = sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
-    store_pending_truncate(st, 0);
-    st->next_rv = st->rv;
+    st->batch_depth--;
+    if (st->batch_depth > 0) {
+        snprintf(sql, sizeof(sql), "ROLLBACK TO store_batch_%u; RELEASE store_batch_%u",
+                 st->batch_depth, st->batch_depth);
+        rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+    } else {
+        st->in_batch = false;
+        rc = sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+    }
+    store_pending_truncate(st, st->batch_marks[st->batch_depth].n_pending);
+    st->next_rv = st->batch_marks[st->batch_depth].next_rv;
     return rc;
 }
 

@@ -144,9 +144,13 @@ int store_delete(struct store *st, const char *res, const char *ns, const char *
  * no events, the counter restored). A write that fails inside a batch
  * changes nothing, so the caller may continue or roll back; after -EIO the
  * caller must roll back. Outside a batch each write is its own transaction.
- * Batches do not nest: store_begin inside a batch returns ST_EINVAL.
- * Returns 0 or ST_EINVAL (no batch open) / -EIO.
+ * Batches nest (up to STORE_MAX_BATCH_DEPTH): an inner store_commit joins the
+ * outer batch, an inner store_rollback undoes only the inner writes; events
+ * are delivered when the outermost batch commits. (The apiserver opens an
+ * outer batch per loop iteration to commit concurrent writes with one fsync.)
+ * Returns 0 or ST_EINVAL (no batch open, too deep, in a watch callback) / -EIO.
  */
+#define STORE_MAX_BATCH_DEPTH 8
 int store_begin(struct store *st, struct st_err *err);
 int store_commit(struct store *st, struct st_err *err);
 int store_rollback(struct store *st);

@@ -628,7 +628,6 @@ test_batch(void **state)
     /* Rollback: nothing stored, no events, the counter restored. */
     assert_int_equal(store_begin(f->st, &err), 0);
     assert_true(store_in_batch(f->st));
-    assert_int_equal(store_begin(f->st, &err), ST_EINVAL);
     create(f->st, "/services", "ns1", "s2", NULL);
     assert_int_equal(store_delete(f->st, "/services", "ns1", "s1", 0, NULL, &err), 0);
     /* A failing write inside the batch changes nothing and the batch goes on. */
@@ -673,6 +672,46 @@ test_batch(void **state)
     assert_int_equal(store_keys(f->st, NULL, NULL, 0, &keys, &n, &err), 0);
     assert_int_equal(n, 1);
     store_keys_free(keys, n);
+    store_watch_free(w);
+}
+
+/* Nested batches: inner rollbacks undo only their writes; events wait for the outer commit. */
+static void
+test_nested_batch(void **state)
+{
+    struct fixture *f = *state;
+    struct recorder r = {0};
+    struct st_err err;
+    json_t *got = NULL;
+
+    struct store_watch *w = store_watch_new(f->st, NULL, NULL, store_rv(f->st), record_cb, &r, &err);
+    assert_int_equal(store_begin(f->st, &err), 0);
+    create(f->st, "/configmaps", "ns", "outer", NULL);
+    assert_int_equal(store_begin(f->st, &err), 0);
+    create(f->st, "/configmaps", "ns", "undone", NULL);
+    assert_int_equal(store_rollback(f->st), 0);
+    assert_true(store_in_batch(f->st));
+    assert_int_equal(store_get(f->st, "/configmaps", "ns", "undone", &got, &err), ST_ENOTFOUND);
+    assert_int_equal(store_begin(f->st, &err), 0);
+    create(f->st, "/configmaps", "ns", "kept", NULL);
+    assert_int_equal(store_commit(f->st, &err), 0); /* joins the outer batch */
+    assert_true(store_in_batch(f->st));
+    assert_int_equal(r.n, 0);
+    assert_int_equal(store_commit(f->st, &err), 0);
+    assert_false(store_in_batch(f->st));
+    assert_int_equal(r.n, 2);
+    assert_string_equal(r.log, "ADDED ns/outer 1;ADDED ns/kept 2;");
+    assert_int_equal(store_rv(f->st), 2);
+    assert_int_equal(store_get(f->st, "/configmaps", "ns", "kept", &got, &err), 0);
+    json_decref(got);
+
+    /* Too deep. */
+    for (int i = 0; i < STORE_MAX_BATCH_DEPTH; i++)
+        assert_int_equal(store_begin(f->st, &err), 0);
+    assert_int_equal(store_begin(f->st, &err), ST_EINVAL);
+    for (int i = 0; i < STORE_MAX_BATCH_DEPTH; i++)
+        assert_int_equal(store_rollback(f->st), 0);
+    assert_false(store_in_batch(f->st));
     store_watch_free(w);
 }
 
@@ -920,6 +959,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_watch_no_write_in_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_fanout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nested_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_object_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
         cmocka_unit_test_setup_teardown(test_window_survives_reopen, setup, teardown),

@@ -73,6 +73,17 @@ class Proc:
         return self.p.returncode
 
 
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
+def check_sanitizers(proc):
+    """Fails the test when a sanitizer build of the binary reported anything."""
+    log = proc.tail(1 << 20)
+    for mark in SANITIZER_MARKS:
+        if mark in log:
+            raise AssertionError(f"{proc.args[0]} reported a sanitizer error:\n{log[-6000:]}")
+
+
 class Apiserver:
     """One strait-apiserver with its own data dir and kubeconfig."""
 
@@ -94,8 +105,10 @@ class Apiserver:
 
     def stop(self, sig=signal.SIGTERM):
         if self.proc:
-            rc = self.proc.kill(sig)
+            proc = self.proc
+            rc = proc.kill(sig)
             self.proc = None
+            check_sanitizers(proc)
             return rc
         return None
 

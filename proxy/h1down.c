@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "identity.h"
@@ -16,7 +17,14 @@
 #define H1DOWN_IN_MAX (PROXY_MAX_HEAD_BYTES + PROXY_IO_CHUNK)
 #define H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
-enum h1down_state { H1D_HEAD, H1D_EXCHANGE, H1D_CLOSING };
+/*
+ * CLOSING writes a final answer; LINGER then half-closes and reads what the
+ * client still sends for a moment, so that unread input does not make the
+ * kernel reset the connection and destroy the answer before it is read.
+ */
+enum h1down_state { H1D_HEAD, H1D_EXCHANGE, H1D_CLOSING, H1D_LINGER };
+#define H1DOWN_LINGER_MS 2000
+#define H1DOWN_LINGER_BYTES (1024 * 1024)
 enum h1down_framing { H1D_NONE, H1D_LENGTH, H1D_CHUNKED, H1D_CLOSE };
 
 struct h1down {
@@ -38,6 +46,7 @@ struct h1down {
     uint64_t resp_left;
     int minor;
     bool keep_alive, eof, draining;
+    size_t linger_bytes;
 };
 
 static void h1down_run(struct h1down *d);
@@ -93,13 +102,13 @@ h1down_idle(struct st_ev *loop, struct st_ev_timer *t)
         return;
     }
     if (d->state != H1D_EXCHANGE)
-        h1down_free(d);
+        h1down_free(d); /* idle keep-alive, a stuck answer, or the end of a linger */
 }
 
 static void
 h1down_arm_idle(struct h1down *d)
 {
-    st_ev_timer_init(&d->c->timer, h1down_idle, d);
+    /* Initialised once in h1down_accept; starting an active timer moves it. */
     st_ev_timer_start(d->th->loop, &d->c->timer, d->th->px->cfg.idle_timeout_ms);
 }
 
@@ -127,6 +136,7 @@ h1down_accept(struct proxy_thread *th, int fd)
     st_sock_set_nodelay(fd, true);
     st_buf_init(&d->in, H1DOWN_IN_MAX);
     client_register(th, &d->cl, h1down_drain);
+    st_ev_timer_init(&d->c->timer, h1down_idle, d);
     h1down_arm_idle(d);
 }
 
@@ -180,8 +190,8 @@ h1down_trailer(void *arg, struct st_str name, struct st_str value)
     return hmsg_add(d->req_trailers, name.p, name.n, value.p, value.n);
 }
 
-/* Builds the exchange for a parsed request head, or answers it directly. */
-static void
+/* Builds the exchange for a parsed request head, or answers it directly. Returns true when <d> was handed over and freed. */
+static bool
 h1down_start(struct h1down *d, const struct st_http1_request *req, size_t head_len)
 {
     struct proxy_thread *th = d->th;
@@ -190,12 +200,12 @@ h1down_start(struct h1down *d, const struct st_http1_request *req, size_t head_l
 
     if (!identity_ready(th->px->id)) {
         h1down_error(d, 503, "strait-proxy: no identity certificate yet; meshed traffic is off");
-        return;
+        return false;
     }
 
     if (req->host.n == 0) {
         h1down_error(d, 400, "the request names no authority (Host)");
-        return;
+        return false;
     }
     if (req->method_id == ST_HTTP_CONNECT || req->upgrade) {
         char *authority = st_str_dup(req->host);
@@ -228,7 +238,7 @@ h1down_start(struct h1down *d, const struct st_http1_request *req, size_t head_l
             st_buf_free(&pre);
             free(authority);
             h1down_error(d, 400, "cannot forward this request head");
-            return;
+            return false;
         }
         struct conn *c = d->c;
         d->c = NULL;
@@ -237,7 +247,7 @@ h1down_start(struct h1down *d, const struct st_http1_request *req, size_t head_l
         st_buf_free(&pre);
         free(authority);
         h1down_free(d);
-        return;
+        return true;
     }
 
     x = xchg_new(th, XCHG_OUTBOUND);
@@ -275,7 +285,7 @@ h1down_start(struct h1down *d, const struct st_http1_request *req, size_t head_l
         xchg_attach_down(x, d, &h1down_ops);
         xchg_detach_down(x);
         h1down_error(d, 431, "too many or too large header fields");
-        return;
+        return false;
     }
     x->req.content_length = req->content_length;
 
@@ -301,6 +311,7 @@ h1down_start(struct h1down *d, const struct st_http1_request *req, size_t head_l
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         (void)conn_queue(d->c, cont, sizeof(cont) - 1);
     }
+    return false;
 }
 
 /* Moves request body bytes from the socket into the exchange. Returns < 0 on a fatal error. */
@@ -487,8 +498,7 @@ h1down_run(struct h1down *d)
                 }
             }
             if (rc > 0) {
-                h1down_start(d, &req, (size_t)rc);
-                if (d->c == NULL)
+                if (h1down_start(d, &req, (size_t)rc))
                     return; /* handed over */
                 continue;
             }
@@ -553,6 +563,9 @@ h1down_run(struct h1down *d)
                 h1down_free(d);
                 return;
             }
+            /* All written and more waiting: go again, since no write edge will come. */
+            if (rc == 0 && d->head_written && !d->resp_done && x->respbody.buf.len > 0)
+                continue;
             if (d->resp_done && rc == 0) {
                 bool again = d->req_done && d->keep_alive && !d->eof;
                 xchg_detach_down(x);
@@ -573,9 +586,29 @@ h1down_run(struct h1down *d)
             break;
         }
 
-        /* H1D_CLOSING: write what is queued, then close. */
-        int rc = conn_flush(d->c);
-        if (rc == -EAGAIN)
+        if (d->state == H1D_CLOSING) {
+            /* Write what is queued, then half-close and linger. */
+            int rc = conn_flush(d->c);
+            if (rc == -EAGAIN)
+                break;
+            if (rc < 0 || d->eof) {
+                h1down_free(d);
+                return;
+            }
+            shutdown(d->c->fd, SHUT_WR);
+            d->state = H1D_LINGER;
+            d->linger_bytes = 0;
+            st_ev_timer_start(d->th->loop, &d->c->timer, H1DOWN_LINGER_MS);
+        }
+        /* H1D_LINGER: discard input until the client closes, a cap or the timer. */
+        char buf[PROXY_IO_CHUNK];
+        ssize_t r;
+        while ((r = conn_read(d->c, buf, sizeof(buf))) > 0) {
+            d->linger_bytes += (size_t)r;
+            if (d->linger_bytes > H1DOWN_LINGER_BYTES)
+                break;
+        }
+        if (r == -EAGAIN)
             break;
         h1down_free(d);
         return;

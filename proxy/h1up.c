@@ -406,9 +406,12 @@ h1up_run(struct h1up *u)
         h1up_free(u);
         return;
     }
-    rc = h1up_pump_request(u);
-    if (rc == 0)
-        rc = conn_flush(u->c);
+    /* Refill the output as long as the socket takes it all: no edge comes otherwise. */
+    do {
+        rc = h1up_pump_request(u);
+        if (rc == 0)
+            rc = conn_flush(u->c);
+    } while (rc == 0 && !u->req_done && x->reqbody.buf.len > 0);
     if (rc < 0 && rc != -EAGAIN) {
         /* The app may have answered early and closed; read what it said first. */
         if (!u->got_bytes) {

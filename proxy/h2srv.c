@@ -10,6 +10,7 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include "h2.h"
 #include "proxy.h"
 
 struct h2srv {
@@ -21,6 +22,7 @@ struct h2srv {
     char *peer_id;
     struct list streams;
     size_t nstreams;
+    size_t window_acc;
     int running;
     bool draining;
 };
@@ -31,6 +33,7 @@ struct sstream {
     struct xchg *x;
     int32_t id;
     bool routed, submitted, deferred, rst;
+    size_t window_acc;
 };
 
 static void h2srv_run(struct h2srv *s);
@@ -148,7 +151,8 @@ sstream_wake(void *side)
         }
     }
     if (x->reqbody.unacked > 0) {
-        nghttp2_session_consume(s->ng, ss->id, x->reqbody.unacked);
+        h2_consume(s->ng, ss->id, x->reqbody.unacked, &ss->window_acc, &s->window_acc,
+                   !x->reqbody.eof);
         x->reqbody.unacked = 0;
     }
     h2srv_run(s);
@@ -258,9 +262,10 @@ h2srv_on_data(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *dat
     struct sstream *ss = nghttp2_session_get_stream_user_data(ng, id);
 
     ST_UNUSED(flags);
-    ST_UNUSED(user);
     if (ss == NULL || ss->x == NULL || ss->x->aborted) {
-        nghttp2_session_consume(ng, id, len);
+        struct h2srv *s = user;
+        size_t ignored = 0;
+        h2_consume(ng, id, len, &ignored, &s->window_acc, false);
         return 0;
     }
     if (pipe_push(&ss->x->reqbody, data, len) < 0) {
@@ -281,6 +286,10 @@ h2srv_on_close(nghttp2_session *ng, int32_t id, uint32_t error_code, void *user)
         return 0;
     nghttp2_session_set_stream_user_data(ng, id, NULL);
     if (ss->x != NULL) {
+        size_t ignored = 0;
+        h2_consume(ng, id, ss->x->reqbody.unacked + ss->x->reqbody.buf.len, &ignored,
+                   &ss->s->window_acc, false);
+        ss->x->reqbody.unacked = 0;
         if (error_code == 0 && ss->submitted && ss->x->respbody.eof)
             xchg_count(ss->x, !ss->x->aborted);
         else if (!ss->x->aborted)
@@ -432,7 +441,7 @@ h2srv_start(struct proxy_thread *th, struct conn *c, enum xchg_dir dir, const ch
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, PROXY_MAX_HEAD_BYTES},
     };
     nghttp2_submit_settings(s->ng, NGHTTP2_FLAG_NONE, iv, ST_ARRAY_LEN(iv));
-    nghttp2_session_set_local_window_size(s->ng, NGHTTP2_FLAG_NONE, 0, 4 * PROXY_H2_WINDOW);
+    nghttp2_session_set_local_window_size(s->ng, NGHTTP2_FLAG_NONE, 0, H2_CONN_WINDOW);
     st_ev_timer_init(&c->timer, h2srv_idle, s);
     st_ev_timer_start(th->loop, &c->timer, th->px->cfg.idle_timeout_ms);
     if (pre_len > 0 && nghttp2_session_mem_recv(s->ng, pre, pre_len) < 0) {

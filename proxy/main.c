@@ -449,12 +449,25 @@ main(int argc, char **argv)
     rc = 0;
 
 out:
-    /* Connections still open at exit are left to the kernel; only the shared parts are freed. */
+    /*
+     * Connections still open after the drain deadline are left to the kernel;
+     * the threads' own state and the shared parts are freed.
+     */
     free(tids);
     for (int i = 0; i < px.n_threads; i++) {
-        if (px.threads[i] != NULL)
-            discovery_free(px.threads[i]->disc);
+        struct proxy_thread *th = px.threads[i];
+        if (th == NULL)
+            continue;
+        discovery_free(th->disc);
+        if (th->out_fd >= 0)
+            close(th->out_fd);
+        if (th->in_fd >= 0)
+            close(th->in_fd);
+        st_ev_free(th->loop);
+        free(th);
     }
+    free(px.threads);
+    stats_registry_free(px.stats);
     identity_free(px.id);
     return rc;
 }

@@ -373,8 +373,9 @@ splice_run(struct splice *sp)
         sp->last_ms = st_ev_now_ms(sp->th->loop);
         st_ev_timer_start(sp->th->loop, &sp->a->timer, sp->th->px->cfg.idle_timeout_ms);
     }
-    /* Running: copy both ways, then flush both. */
-    for (int round = 0; round < 2; round++) {
+    /* Running: copy both ways and flush both, until a round moves nothing. */
+    for (;;) {
+        uint64_t before = sp->a->rbytes + sp->b->rbytes;
         if (splice_copy(sp, sp->a, sp->b, &sp->a_eof) < 0 ||
             splice_copy(sp, sp->b, sp->a, &sp->b_eof) < 0) {
             splice_free(sp);
@@ -385,7 +386,7 @@ splice_run(struct splice *sp)
             splice_free(sp);
             return;
         }
-        if (ra == -EAGAIN && rb == -EAGAIN)
+        if (sp->a->rbytes + sp->b->rbytes == before)
             break;
     }
     if (sp->a_eof && sp->b_eof && sp->a->out.len == 0 && sp->b->out.len == 0) {

@@ -11,6 +11,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include "identity.h"
+#include "h2.h"
 #include "proxy.h"
 
 enum peer_state { PEER_CONNECTING, PEER_HANDSHAKE, PEER_READY, PEER_GOAWAY, PEER_DEAD };
@@ -26,6 +27,7 @@ struct peer {
     struct list pending; /* pstreams waiting for the connection */
     struct list active;  /* pstreams submitted to the session */
     size_t nstreams;
+    size_t window_acc; /* connection bytes passed on, not yet returned to the sender */
     int running;
 };
 
@@ -35,6 +37,7 @@ struct pstream {
     struct xchg *x;
     int32_t id;
     bool submitted, deferred, got_final, rst;
+    size_t window_acc;
     struct hmsg *trailers;
 };
 
@@ -162,7 +165,8 @@ pstream_wake(void *side)
             nghttp2_session_resume_data(p->ng, ps->id);
         }
         if (x->respbody.unacked > 0) {
-            nghttp2_session_consume(p->ng, ps->id, x->respbody.unacked);
+            h2_consume(p->ng, ps->id, x->respbody.unacked, &ps->window_acc, &p->window_acc,
+                       true);
             x->respbody.unacked = 0;
         }
     }
@@ -248,9 +252,10 @@ peer_on_data(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data
     struct pstream *ps = nghttp2_session_get_stream_user_data(ng, id);
 
     ST_UNUSED(flags);
-    ST_UNUSED(user);
     if (ps == NULL || ps->x == NULL) {
-        nghttp2_session_consume(ng, id, len);
+        struct peer *p = user;
+        size_t ignored = 0;
+        h2_consume(ng, id, len, &ignored, &p->window_acc, false);
         return 0;
     }
     if (pipe_push(&ps->x->respbody, data, len) < 0) {
@@ -270,6 +275,13 @@ peer_on_close(nghttp2_session *ng, int32_t id, uint32_t error_code, void *user)
     if (ps == NULL)
         return 0;
     p->nstreams--;
+    if (ps->x != NULL) {
+        /* What the stream still holds will never be acknowledged through it: return it now. */
+        size_t ignored = 0;
+        h2_consume(ng, id, ps->x->respbody.unacked + ps->x->respbody.buf.len, &ignored,
+                   &p->window_acc, false);
+        ps->x->respbody.unacked = 0;
+    }
     if (ps->x != NULL && (!ps->x->respbody.eof || error_code != 0)) {
         char reason[96];
         snprintf(reason, sizeof(reason), "the peer proxy reset the stream (%s)",
@@ -363,7 +375,7 @@ peer_session_new(struct peer *p)
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
     };
     nghttp2_submit_settings(p->ng, NGHTTP2_FLAG_NONE, iv, ST_ARRAY_LEN(iv));
-    nghttp2_session_set_local_window_size(p->ng, NGHTTP2_FLAG_NONE, 0, 4 * PROXY_H2_WINDOW);
+    nghttp2_session_set_local_window_size(p->ng, NGHTTP2_FLAG_NONE, 0, H2_CONN_WINDOW);
     return 0;
 }
 

@@ -227,7 +227,19 @@ class Proxy:
         return self.get_admin("/metrics")[1]
 
     def stop(self):
-        return self.proc.kill()
+        rc = self.proc.kill()
+        with open(self.proc.log_path, "rb") as f:
+            log = f.read()
+        # Under the sanitizer build a report fails the test that owned the proxy.
+        for bad in (b"ERROR: AddressSanitizer", b"ERROR: LeakSanitizer", b"runtime error:"):
+            assert bad not in log, f"{self.proc.log_path}: {log[log.find(bad):][:3000]!r}"
+        return rc
+
+
+def sanitized():
+    """True when the binaries were built with ASan (RSS figures mean nothing then)."""
+    with open(binary("strait-proxy"), "rb") as f:
+        return b"__asan_init" in f.read()
 
 
 def metric(text, name, **labels):

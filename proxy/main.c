@@ -458,6 +458,10 @@ out:
         struct proxy_thread *th = px.threads[i];
         if (th == NULL)
             continue;
+        if (th->loop != NULL) {
+            peer_close_all(th);
+            h1up_close_idle(th);
+        }
         discovery_free(th->disc);
         if (th->out_fd >= 0)
             close(th->out_fd);

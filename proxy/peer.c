@@ -581,10 +581,18 @@ peer_drain_all(struct proxy_thread *th)
     for (struct list *l = th->peers.next, *next; l != &th->peers; l = next) {
         struct peer *p = ST_CONTAINER_OF(l, struct peer, link);
         next = l->next;
+        /* No new streams; the streams in flight finish, then the idle timer closes it. */
         if (p->state == PEER_READY) {
             p->state = PEER_GOAWAY;
-            nghttp2_session_terminate_session(p->ng, NGHTTP2_NO_ERROR);
-            peer_run(p);
+            if (p->nstreams == 0)
+                peer_free(p);
         }
     }
+}
+
+void
+peer_close_all(struct proxy_thread *th)
+{
+    while (!list_empty(&th->peers))
+        peer_fail(ST_CONTAINER_OF(th->peers.next, struct peer, link), 503, "shutting down");
 }

@@ -299,6 +299,8 @@ void h2srv_start(struct proxy_thread *th, struct conn *c, enum xchg_dir dir, con
 /* peer.c: attaches an HTTP/2 stream to a peer proxy as the upstream of <x>. */
 void peer_attach(struct xchg *x, struct disc_endpoint *ep);
 void peer_drain_all(struct proxy_thread *th);
+/* Closes every peer connection at exit, failing what they still carry. */
+void peer_close_all(struct proxy_thread *th);
 /* h1up.c: attaches a connection to the app at <addr> as the upstream of <x>. */
 void h1up_attach(struct xchg *x, const struct st_sockaddr *addr);
 void h1up_close_idle(struct proxy_thread *th);

@@ -112,8 +112,8 @@ admin_conn_cb(struct conn *c, unsigned events)
         }
         struct st_http1_request req;
         struct st_http_header hdrs[64];
-        int rc = st_http1_parse_request(a->in.data, a->in.len, NULL, &req, hdrs,
-                                        ST_ARRAY_LEN(hdrs));
+        int rc =
+            st_http1_parse_request(a->in.data, a->in.len, NULL, &req, hdrs, ST_ARRAY_LEN(hdrs));
         if (rc < 0) {
             admin_conn_free(a);
             return;

@@ -24,8 +24,8 @@ conn_io_cb(struct st_ev *loop, struct st_ev_io *io, unsigned events)
 }
 
 void
-conn_init(struct conn *c, struct proxy_thread *th, int fd, struct st_tls_ctx *tls_ctx,
-          bool server, conn_cb *cb, void *owner)
+conn_init(struct conn *c, struct proxy_thread *th, int fd, struct st_tls_ctx *tls_ctx, bool server,
+          conn_cb *cb, void *owner)
 {
     memset(c, 0, sizeof(*c));
     c->fd = fd;

@@ -266,7 +266,8 @@ discovery_load_json(const char *data, size_t n, const char *ns, const char *doma
         goto fail;
     }
     t->svcs = st_xcalloc(json_object_size(svcs) + 1, sizeof(*t->svcs));
-    json_object_foreach(svcs, key, v) {
+    json_object_foreach(svcs, key, v)
+    {
         char *canon = discovery_canon(st_str_c(key), ns, domain);
         json_t *eps = json_object_get(v, "endpoints");
         if (canon == NULL) {
@@ -295,7 +296,8 @@ discovery_load_json(const char *data, size_t n, const char *ns, const char *doma
         }
     }
     t->splits = st_xcalloc(json_object_size(splits) + 1, sizeof(*t->splits));
-    json_object_foreach(splits, key, v) {
+    json_object_foreach(splits, key, v)
+    {
         char *canon = discovery_canon(st_str_c(key), ns, domain);
         json_t *leaves = json_object_get(v, "leaves");
         if (canon == NULL) {
@@ -330,8 +332,8 @@ discovery_load_json(const char *data, size_t n, const char *ns, const char *doma
             }
             s->n_leaves++;
             if (discovery_weight(json_object_get(l, "weight"), &leaf->weight) < 0) {
-                rc = st_err_set(err, ST_EINVAL, "routes: split %s: leaf %s has a bad weight",
-                                canon, leaf->authority);
+                rc = st_err_set(err, ST_EINVAL, "routes: split %s: leaf %s has a bad weight", canon,
+                                leaf->authority);
                 goto fail;
             }
             s->total += leaf->weight;

@@ -31,8 +31,8 @@
 struct disc_endpoint {
     struct st_sockaddr addr; /* the peer proxy (inbound port or gateway) */
     char *addr_text;
-    char *identity;  /* expected DNS SAN of the peer; required */
-    uint16_t target_port; /* port of the app behind the peer; 0 = the authority's */
+    char *identity;         /* expected DNS SAN of the peer; required */
+    uint16_t target_port;   /* port of the app behind the peer; 0 = the authority's */
     char *target_authority; /* for gateways: the remote authority; NULL = own */
     /* Balancer state (owned by the thread that owns the table). */
     double ewma_ms;
@@ -42,7 +42,7 @@ struct disc_endpoint {
 };
 
 struct disc_service {
-    char *authority; /* canonical */
+    char *authority;         /* canonical */
     char *name, *namespace_; /* dst_service, dst_namespace labels */
     uint16_t port;
     struct disc_endpoint *eps;
@@ -50,7 +50,7 @@ struct disc_service {
 };
 
 struct disc_leaf {
-    char *authority;          /* canonical */
+    char *authority; /* canonical */
     uint32_t weight;
     struct disc_service *svc; /* borrowed from the same table; NULL if unknown */
 };
@@ -74,9 +74,9 @@ struct disc_table {
 
 /* Where one request goes. All pointers borrowed from the table. */
 struct disc_target {
-    struct disc_service *svc;   /* the chosen leaf or the plain service */
-    struct disc_split *split;   /* NULL unless the authority is a split apex */
-    struct disc_endpoint *ep;   /* chosen endpoint */
+    struct disc_service *svc; /* the chosen leaf or the plain service */
+    struct disc_split *split; /* NULL unless the authority is a split apex */
+    struct disc_endpoint *ep; /* chosen endpoint */
 };
 
 /*
@@ -129,8 +129,8 @@ int discovery_resolve(struct disc_table *t, const char *canon, struct st_rng *rn
 /* Index of the leaf for a uniform random <rnd>, in proportion to the weights. */
 size_t balance_pick_leaf(const struct disc_split *s, uint64_t rnd);
 /* Power of two choices over the endpoints' cost; NULL when there are none. */
-struct disc_endpoint *balance_pick_endpoint(struct disc_endpoint *eps, size_t n,
-                                            struct st_rng *rng, uint64_t now_ms);
+struct disc_endpoint *balance_pick_endpoint(struct disc_endpoint *eps, size_t n, struct st_rng *rng,
+                                            uint64_t now_ms);
 /* The cost P2C compares: decayed peak EWMA latency times (pending + 1), with a failure penalty. */
 double balance_cost(const struct disc_endpoint *ep, uint64_t now_ms);
 /* A request to <ep> started. */

@@ -190,7 +190,8 @@ h1down_trailer(void *arg, struct st_str name, struct st_str value)
     return hmsg_add(d->req_trailers, name.p, name.n, value.p, value.n);
 }
 
-/* Builds the exchange for a parsed request head, or answers it directly. Returns true when <d> was handed over and freed. */
+/* Builds the exchange for a parsed request head, or answers it directly. Returns true when <d> was
+ * handed over and freed. */
 static bool
 h1down_start(struct h1down *d, const struct st_http1_request *req, size_t head_len)
 {
@@ -223,11 +224,11 @@ h1down_start(struct h1down *d, const struct st_http1_request *req, size_t head_l
                     continue;
                 hdrs[n++] = req->headers[i];
             }
-            struct st_str target = req->form == ST_HTTP1_FORM_ABSOLUTE
-                                       ? (struct st_str){req->path.p, req->target.n -
-                                                                          (size_t)(req->path.p -
-                                                                                   req->target.p)}
-                                       : req->target;
+            struct st_str target =
+                req->form == ST_HTTP1_FORM_ABSOLUTE
+                    ? (struct st_str){req->path.p,
+                                      req->target.n - (size_t)(req->path.p - req->target.p)}
+                    : req->target;
             if (req->path.p == NULL || target.n == 0)
                 target = ST_STR("/");
             rc = st_http1_write_request_head(&pre, req->method, target, 1, hdrs, n);
@@ -266,10 +267,10 @@ h1down_start(struct h1down *d, const struct st_http1_request *req, size_t head_l
         char *name = st_str_dup(req->headers[i].name);
         for (char *p = name; *p != '\0'; p++)
             *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
-        bool skip = hmsg_hop_by_hop(name) || strcmp(name, "expect") == 0 ||
-                    st_http_connection_lists(req->headers, req->num_headers,
-                                             req->headers[i].name) ||
-                    strncmp(name, "strait-", 7) == 0;
+        bool skip =
+            hmsg_hop_by_hop(name) || strcmp(name, "expect") == 0 ||
+            st_http_connection_lists(req->headers, req->num_headers, req->headers[i].name) ||
+            strncmp(name, "strait-", 7) == 0;
         if (!skip && strcmp(name, "te") == 0)
             skip = true;
         if (!skip)
@@ -400,8 +401,8 @@ h1down_write_head(struct h1down *d)
                 continue;
             has_cl = true;
         }
-        hdrs[n++] = (struct st_http_header){st_str_c(x->resp.f[i].name),
-                                            st_str_c(x->resp.f[i].value)};
+        hdrs[n++] =
+            (struct st_http_header){st_str_c(x->resp.f[i].name), st_str_c(x->resp.f[i].value)};
     }
     if (d->resp_framing == H1D_CHUNKED)
         hdrs[n++] = (struct st_http_header){ST_STR("transfer-encoding"), ST_STR("chunked")};
@@ -578,7 +579,8 @@ h1down_run(struct h1down *d)
                 h1down_arm_idle(d);
                 continue;
             }
-            /* The client left before the answer (an EOF seen while reading the body is handled there). */
+            /* The client left before the answer (an EOF seen while reading the body is handled
+             * there). */
             if (d->eof && !d->req_done) {
                 h1down_free(d);
                 return;

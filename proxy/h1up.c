@@ -190,8 +190,7 @@ h1up_write_head(struct h1up *u)
     else
         u->req_framing = H1UP_CHUNKED;
     hdrs[n++] = (struct st_http_header){ST_STR("host"),
-                                        st_str_c(x->req.authority != NULL ? x->req.authority
-                                                                          : "")};
+                                        st_str_c(x->req.authority != NULL ? x->req.authority : "")};
     for (size_t i = 0; i < x->req.n && n < PROXY_MAX_FIELDS; i++) {
         const char *nm = x->req.f[i].name;
         if (hmsg_hop_by_hop(nm) || nm[0] == ':')
@@ -202,8 +201,8 @@ h1up_write_head(struct h1up *u)
     }
     if (u->req_framing == H1UP_CHUNKED)
         hdrs[n++] = (struct st_http_header){ST_STR("transfer-encoding"), ST_STR("chunked")};
-    return st_http1_write_request_head(&u->c->out, st_str_c(x->req.method),
-                                       st_str_c(x->req.path), 1, hdrs, n);
+    return st_http1_write_request_head(&u->c->out, st_str_c(x->req.method), st_str_c(x->req.path),
+                                       1, hdrs, n);
 }
 
 static int
@@ -265,8 +264,8 @@ h1up_parse_head(struct h1up *u)
     for (;;) {
         struct st_http1_response resp;
         struct st_http_header hdrs[PROXY_MAX_FIELDS];
-        int rc = st_http1_parse_response(u->in.data, u->in.len, NULL, &resp, hdrs,
-                                         ST_ARRAY_LEN(hdrs));
+        int rc =
+            st_http1_parse_response(u->in.data, u->in.len, NULL, &resp, hdrs, ST_ARRAY_LEN(hdrs));
         if (rc <= 0)
             return rc;
         if (resp.status >= 100 && resp.status < 200 && resp.status != 101) {
@@ -282,11 +281,12 @@ h1up_parse_head(struct h1up *u)
             char *nm = st_str_dup(resp.headers[i].name);
             for (char *p = nm; *p != '\0'; p++)
                 *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
-            bool skip = hmsg_hop_by_hop(nm) ||
-                        st_http_connection_lists(resp.headers, resp.num_headers,
-                                                 resp.headers[i].name);
-            int r2 = skip ? 0 : hmsg_add(&x->resp, nm, strlen(nm), resp.headers[i].value.p,
-                                         resp.headers[i].value.n);
+            bool skip =
+                hmsg_hop_by_hop(nm) ||
+                st_http_connection_lists(resp.headers, resp.num_headers, resp.headers[i].name);
+            int r2 = skip ? 0
+                          : hmsg_add(&x->resp, nm, strlen(nm), resp.headers[i].value.p,
+                                     resp.headers[i].value.n);
             free(nm);
             if (r2 < 0)
                 return r2;
@@ -314,8 +314,8 @@ h1up_fill(struct h1up *u)
         return -ENOBUFS;
     if (st_buf_reserve(&u->in, PROXY_IO_CHUNK) < 0)
         return -ENOBUFS;
-    r = conn_read(u->c, u->in.data + u->in.len, ST_MIN(u->in.cap - u->in.len,
-                                                      H1UP_IN_MAX - u->in.len));
+    r = conn_read(u->c, u->in.data + u->in.len,
+                  ST_MIN(u->in.cap - u->in.len, H1UP_IN_MAX - u->in.len));
     if (r > 0) {
         u->in.len += (size_t)r;
         u->in.data[u->in.len] = '\0';
@@ -422,14 +422,14 @@ h1up_run(struct h1up *u)
     }
     rc = h1up_pump_response(u);
     if (rc < 0) {
-        xchg_abort(x, 502, u->resp_head ? "the app broke off the response"
-                                        : "the app closed the connection without an answer");
+        xchg_abort(x, 502,
+                   u->resp_head ? "the app broke off the response"
+                                : "the app closed the connection without an answer");
         h1up_free(u);
         return;
     }
     if (u->resp_done && u->req_done && x->respbody.eof) {
-        bool reuse = u->keep_alive && u->in.len == 0 && u->c->out.len == 0 &&
-                     !u->th->draining;
+        bool reuse = u->keep_alive && u->in.len == 0 && u->c->out.len == 0 && !u->th->draining;
         u->x = NULL;
         xchg_detach_up(x);
         if (!reuse) {

@@ -73,9 +73,9 @@ sstream_read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len, uin
             for (size_t i = 0; i < t->n; i++) {
                 if (hmsg_hop_by_hop(t->f[i].name))
                     continue;
-                nv[k++] = (nghttp2_nv){(uint8_t *)t->f[i].name, (uint8_t *)t->f[i].value,
-                                       strlen(t->f[i].name), strlen(t->f[i].value),
-                                       NGHTTP2_NV_FLAG_NONE};
+                nv[k++] =
+                    (nghttp2_nv){(uint8_t *)t->f[i].name, (uint8_t *)t->f[i].value,
+                                 strlen(t->f[i].name), strlen(t->f[i].value), NGHTTP2_NV_FLAG_NONE};
             }
             if (k > 0 && nghttp2_submit_trailer(ng, id, nv, k) == 0)
                 *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;

@@ -40,16 +40,15 @@ inbound_conn_cb(struct conn *c, unsigned events)
     rc = conn_handshake(c);
     if (rc == -EAGAIN)
         return;
-    if (rc < 0 || !st_tls_conn_peer_verified(c->tls) ||
-        st_tls_conn_peer_identity(c->tls) == NULL) {
+    if (rc < 0 || !st_tls_conn_peer_verified(c->tls) || st_tls_conn_peer_identity(c->tls) == NULL) {
         inbound_free(in, true);
         return;
     }
     const char *alpn = st_tls_conn_alpn(c->tls);
     char *id = st_xstrdup(st_tls_conn_peer_identity(c->tls));
     char *eid = stats_escape(id);
-    char *labels = st_xasprintf("direction=\"inbound\",peer=\"src\",tls=\"true\",client_id=\"%s\"",
-                                eid);
+    char *labels =
+        st_xasprintf("direction=\"inbound\",peer=\"src\",tls=\"true\",client_id=\"%s\"", eid);
     struct proxy_thread *th = in->th;
     c->tcp = stats_tcp(th->stats, labels);
     stats_tcp_open(c->tcp);

@@ -17,30 +17,31 @@
 static void
 main_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: strait-proxy [options]\n"
-            "  --outbound ADDR:PORT        app-facing listener (default 127.0.0.1:4140)\n"
-            "  --inbound ADDR:PORT         mTLS listener for other proxies (default 0.0.0.0:4143)\n"
-            "  --admin ADDR:PORT           /ready /live /metrics (default 127.0.0.1:4191)\n"
-            "  --identity-cert FILE        certificate chain (PEM, leaf first), reloaded on change\n"
-            "  --identity-key FILE         private key (PEM), reloaded on change\n"
-            "  --trust-anchors FILE        trust anchor bundle (PEM), reloaded on change\n"
-            "  --routes FILE               static discovery (JSON), reloaded on change\n"
-            "  --inbound-forward-host IP   inbound forwards to IP:<target port> (default 127.0.0.1)\n"
-            "  --app-addr IP               the same as --inbound-forward-host\n"
-            "  --namespace NS              namespace for short authorities (default default)\n"
-            "  --cluster-domain DOMAIN     (default cluster.local)\n"
-            "  --mode sidecar|gateway      (default sidecar)\n"
-            "  --threads N                 loop threads (default 1)\n"
-            "  --connect-timeout-ms MS     (default 3000)\n"
-            "  --handshake-timeout-ms MS   (default 5000)\n"
-            "  --idle-timeout-ms MS        (default 60000)\n"
-            "  --request-timeout-ms MS     until the response head, 0 = none (default 60000)\n"
-            "  --drain-timeout-ms MS       (default 10000)\n"
-            "  --reload-interval-ms MS     file polling (default 500)\n"
-            "  --max-conns N               accepted connections per thread (default 10000)\n"
-            "  --max-streams N             HTTP/2 streams per connection (default 100)\n"
-            "  --log-level debug|info|warn|error\n");
+    fprintf(
+        f,
+        "usage: strait-proxy [options]\n"
+        "  --outbound ADDR:PORT        app-facing listener (default 127.0.0.1:4140)\n"
+        "  --inbound ADDR:PORT         mTLS listener for other proxies (default 0.0.0.0:4143)\n"
+        "  --admin ADDR:PORT           /ready /live /metrics (default 127.0.0.1:4191)\n"
+        "  --identity-cert FILE        certificate chain (PEM, leaf first), reloaded on change\n"
+        "  --identity-key FILE         private key (PEM), reloaded on change\n"
+        "  --trust-anchors FILE        trust anchor bundle (PEM), reloaded on change\n"
+        "  --routes FILE               static discovery (JSON), reloaded on change\n"
+        "  --inbound-forward-host IP   inbound forwards to IP:<target port> (default 127.0.0.1)\n"
+        "  --app-addr IP               the same as --inbound-forward-host\n"
+        "  --namespace NS              namespace for short authorities (default default)\n"
+        "  --cluster-domain DOMAIN     (default cluster.local)\n"
+        "  --mode sidecar|gateway      (default sidecar)\n"
+        "  --threads N                 loop threads (default 1)\n"
+        "  --connect-timeout-ms MS     (default 3000)\n"
+        "  --handshake-timeout-ms MS   (default 5000)\n"
+        "  --idle-timeout-ms MS        (default 60000)\n"
+        "  --request-timeout-ms MS     until the response head, 0 = none (default 60000)\n"
+        "  --drain-timeout-ms MS       (default 10000)\n"
+        "  --reload-interval-ms MS     file polling (default 500)\n"
+        "  --max-conns N               accepted connections per thread (default 10000)\n"
+        "  --max-streams N             HTTP/2 streams per connection (default 100)\n"
+        "  --log-level debug|info|warn|error\n");
 }
 
 static int
@@ -58,8 +59,27 @@ static int
 main_parse(int argc, char **argv, struct proxy_config *cfg, enum st_log_level *level)
 {
     enum {
-        O_OUT = 1000, O_IN, O_ADMIN, O_CERT, O_KEY, O_ANCHORS, O_ROUTES, O_FWD, O_NS, O_DOMAIN,
-        O_MODE, O_THREADS, O_CTO, O_HTO, O_ITO, O_RTO, O_DTO, O_RELOAD, O_MAXC, O_MAXS, O_LOG,
+        O_OUT = 1000,
+        O_IN,
+        O_ADMIN,
+        O_CERT,
+        O_KEY,
+        O_ANCHORS,
+        O_ROUTES,
+        O_FWD,
+        O_NS,
+        O_DOMAIN,
+        O_MODE,
+        O_THREADS,
+        O_CTO,
+        O_HTO,
+        O_ITO,
+        O_RTO,
+        O_DTO,
+        O_RELOAD,
+        O_MAXC,
+        O_MAXS,
+        O_LOG,
         O_HELP
     };
     static const struct option opts[] = {
@@ -181,8 +201,7 @@ main_parse(int argc, char **argv, struct proxy_config *cfg, enum st_log_level *l
             return ST_EINVAL;
         }
         if (rc < 0) {
-            fprintf(stderr, "strait-proxy: bad value for --%s: %s\n", argv[optind - 1] + 2,
-                    optarg);
+            fprintf(stderr, "strait-proxy: bad value for --%s: %s\n", argv[optind - 1] + 2, optarg);
             return ST_EINVAL;
         }
     }
@@ -275,8 +294,7 @@ main_tick(struct st_ev *loop, struct st_ev_timer *t)
     if (th->draining) {
         if (th->n_conns == 0 || st_ev_now_ms(loop) >= th->drain_deadline) {
             if (th->n_conns > 0)
-                st_log(ST_LOG_WARN, "drain deadline passed with %zu connections open",
-                       th->n_conns);
+                st_log(ST_LOG_WARN, "drain deadline passed with %zu connections open", th->n_conns);
             st_ev_stop(loop);
             return;
         }
@@ -435,8 +453,8 @@ main(int argc, char **argv)
     st_sock_format_addr(&px.cfg.outbound, o, sizeof(o));
     st_sock_format_addr(&px.cfg.inbound, in, sizeof(in));
     st_sock_format_addr(&px.cfg.admin, ad, sizeof(ad));
-    printf("strait-proxy listening outbound=%s inbound=%s admin=%s mode=%s threads=%d\n", o, in,
-           ad, px.cfg.gateway ? "gateway" : "sidecar", px.n_threads);
+    printf("strait-proxy listening outbound=%s inbound=%s admin=%s mode=%s threads=%d\n", o, in, ad,
+           px.cfg.gateway ? "gateway" : "sidecar", px.n_threads);
     fflush(stdout);
 
     tids = st_xcalloc((size_t)px.n_threads, sizeof(*tids));

@@ -22,8 +22,8 @@ struct splice {
     struct conn *a; /* the side that opened the stream */
     struct conn *b; /* the side we connect to */
     enum splice_state state;
-    bool reply_200;    /* CONNECT: answer the client once the tunnel is up */
-    bool http_client;  /* failures are answered with an HTTP status */
+    bool reply_200;   /* CONNECT: answer the client once the tunnel is up */
+    bool http_client; /* failures are answered with an HTTP status */
     bool b_tls;
     struct st_buf pre; /* bytes for <b> once it is up (transport header, head, early data) */
     bool a_eof, b_eof;
@@ -58,8 +58,7 @@ splice_fail(struct splice *sp, int status, const char *reason)
         if (st_buf_appendf(&b,
                            "HTTP/1.1 %d %s\r\ncontent-type: text/plain\r\ncontent-length: %zu\r\n"
                            "connection: close\r\n\r\nstrait-proxy: %s\n",
-                           status, st_http_status_reason(status), strlen(reason) + 15,
-                           reason) == 0)
+                           status, st_http_status_reason(status), strlen(reason) + 15, reason) == 0)
             (void)conn_queue(sp->a, b.data, b.len);
         st_buf_free(&b);
         if (sp->b != NULL) {
@@ -164,8 +163,8 @@ splice_connect(struct splice *sp, const struct st_sockaddr *addr, const char *id
     if (ctx != NULL) {
         st_tls_conn_expect_identity(sp->b->tls, identity);
         char *e = stats_escape(identity);
-        char *l = st_xasprintf("direction=\"outbound\",peer=\"dst\",tls=\"true\",server_id=\"%s\"",
-                               e);
+        char *l =
+            st_xasprintf("direction=\"outbound\",peer=\"dst\",tls=\"true\",server_id=\"%s\"", e);
         sp->b->tcp = stats_tcp(sp->th->stats, l);
         free(e);
         free(l);
@@ -192,8 +191,7 @@ splice_to_peer(struct splice *sp, const char *authority, const char **reason)
         *reason = "bad authority";
         return -EINVAL;
     }
-    rc = discovery_resolve(discovery_table(th->disc), canon, &th->rng, st_ev_now_ms(th->loop),
-                           &tg);
+    rc = discovery_resolve(discovery_table(th->disc), canon, &th->rng, st_ev_now_ms(th->loop), &tg);
     free(canon);
     if (rc < 0) {
         *reason = rc == ST_ENOTFOUND ? "no route for this authority" : "no endpoints";
@@ -237,8 +235,8 @@ opaque_connect(struct proxy_thread *th, struct conn *client, const char *authori
 
     sp->reply_200 = reply_200;
     sp->http_client = true;
-    if (preface != NULL && preface->len > 0 && st_buf_append(&sp->pre, preface->data,
-                                                             preface->len) < 0) {
+    if (preface != NULL && preface->len > 0 &&
+        st_buf_append(&sp->pre, preface->data, preface->len) < 0) {
         splice_fail(sp, 400, "request too large");
         return;
     }
@@ -352,8 +350,9 @@ splice_run(struct splice *sp)
         rc = conn_handshake(sp->b);
         if (rc == -EAGAIN)
             return;
-        if (rc < 0 || (sp->b_tls && (st_tls_conn_alpn(sp->b->tls) == NULL ||
-                                     strcmp(st_tls_conn_alpn(sp->b->tls), PROXY_ALPN_OPAQUE) != 0))) {
+        if (rc < 0 ||
+            (sp->b_tls && (st_tls_conn_alpn(sp->b->tls) == NULL ||
+                           strcmp(st_tls_conn_alpn(sp->b->tls), PROXY_ALPN_OPAQUE) != 0))) {
             char reason[300];
             snprintf(reason, sizeof(reason), "mTLS to the peer failed: %s",
                      sp->b_tls ? st_tls_conn_error(sp->b->tls) : "");

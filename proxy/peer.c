@@ -83,9 +83,9 @@ pstream_read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len, uin
             for (size_t i = 0; i < t->n; i++) {
                 if (hmsg_hop_by_hop(t->f[i].name))
                     continue;
-                nv[k++] = (nghttp2_nv){(uint8_t *)t->f[i].name, (uint8_t *)t->f[i].value,
-                                       strlen(t->f[i].name), strlen(t->f[i].value),
-                                       NGHTTP2_NV_FLAG_NONE};
+                nv[k++] =
+                    (nghttp2_nv){(uint8_t *)t->f[i].name, (uint8_t *)t->f[i].value,
+                                 strlen(t->f[i].name), strlen(t->f[i].value), NGHTTP2_NV_FLAG_NONE};
             }
             if (k > 0 && nghttp2_submit_trailer(ng, id, nv, k) == 0)
                 *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
@@ -110,7 +110,7 @@ pstream_submit(struct pstream *ps)
     char hops[8] = "";
 
 #define NV(nm, val)                                                                                \
-    nv[n++] = (nghttp2_nv){(uint8_t *)(nm), (uint8_t *)(val), strlen(nm), strlen(val),          \
+    nv[n++] = (nghttp2_nv){(uint8_t *)(nm), (uint8_t *)(val), strlen(nm), strlen(val),             \
                            NGHTTP2_NV_FLAG_NONE}
     NV(":method", x->req.method);
     NV(":scheme", x->req.scheme != NULL ? x->req.scheme : "http");
@@ -165,8 +165,7 @@ pstream_wake(void *side)
             nghttp2_session_resume_data(p->ng, ps->id);
         }
         if (x->respbody.unacked > 0) {
-            h2_consume(p->ng, ps->id, x->respbody.unacked, &ps->window_acc, &p->window_acc,
-                       true);
+            h2_consume(p->ng, ps->id, x->respbody.unacked, &ps->window_acc, &p->window_acc, true);
             x->respbody.unacked = 0;
         }
     }
@@ -176,8 +175,8 @@ pstream_wake(void *side)
 /* ---- nghttp2 callbacks ------------------------------------------------------------ */
 
 static int
-peer_on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *name,
-               size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags, void *user)
+peer_on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *name, size_t namelen,
+               const uint8_t *value, size_t valuelen, uint8_t flags, void *user)
 {
     struct pstream *ps = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
     int rc = 0;
@@ -528,8 +527,8 @@ peer_open(struct proxy_thread *th, struct disc_endpoint *ep)
     st_tls_ctx_unref(ctx);
     st_tls_conn_expect_identity(p->c->tls, ep->identity);
     char *labels = stats_escape(ep->identity);
-    char *l = st_xasprintf("direction=\"outbound\",peer=\"dst\",tls=\"true\",server_id=\"%s\"",
-                           labels);
+    char *l =
+        st_xasprintf("direction=\"outbound\",peer=\"dst\",tls=\"true\",server_id=\"%s\"", labels);
     p->c->tcp = stats_tcp(th->stats, l);
     stats_tcp_open(p->c->tcp);
     free(labels);
@@ -557,8 +556,9 @@ peer_attach(struct xchg *x, struct disc_endpoint *ep)
     if (p == NULL)
         p = peer_open(th, ep);
     if (p->state == PEER_DEAD) {
-        xchg_abort(x, 503, identity_ready(th->px->id) ? "cannot connect to the peer proxy"
-                                                      : "no identity certificate yet");
+        xchg_abort(x, 503,
+                   identity_ready(th->px->id) ? "cannot connect to the peer proxy"
+                                              : "no identity certificate yet");
         peer_free(p);
         return;
     }

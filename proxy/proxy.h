@@ -36,8 +36,8 @@
 #define PROXY_MAX_HOPS 4
 
 #define PROXY_IO_CHUNK 16384
-#define PROXY_PIPE_HIGH (64 * 1024)      /* a producer stops above this */
-#define PROXY_H2_WINDOW (256 * 1024)     /* per-stream receive window */
+#define PROXY_PIPE_HIGH (64 * 1024)  /* a producer stops above this */
+#define PROXY_H2_WINDOW (256 * 1024) /* per-stream receive window */
 #define PROXY_PIPE_MAX (2 * PROXY_H2_WINDOW + PROXY_PIPE_HIGH)
 #define PROXY_OUT_HIGH (128 * 1024)      /* queued output before producers pause */
 #define PROXY_OUT_MAX (4 * 1024 * 1024)  /* hard cap of one connection's output */
@@ -59,7 +59,7 @@ struct proxy_config {
     uint32_t drain_timeout_ms;
     uint32_t handshake_timeout_ms;
     uint32_t reload_interval_ms;
-    size_t max_conns;   /* accepted connections per thread */
+    size_t max_conns;     /* accepted connections per thread */
     uint32_t max_streams; /* concurrent HTTP/2 streams per connection */
 };
 
@@ -122,10 +122,10 @@ struct proxy_thread {
     struct discovery *disc;
     struct stats *stats; /* this thread's counters */
     struct st_rng rng;
-    struct list peers;     /* struct peer: pooled HTTP/2 connections to other proxies */
-    struct list app_idle;  /* struct h1up: idle keep-alive connections to apps */
-    struct list clients;   /* struct client: accepted connections (for draining) */
-    size_t n_conns;        /* accepted connections open */
+    struct list peers;       /* struct peer: pooled HTTP/2 connections to other proxies */
+    struct list app_idle;    /* struct h1up: idle keep-alive connections to apps */
+    struct list clients;     /* struct client: accepted connections (for draining) */
+    size_t n_conns;          /* accepted connections open */
     struct st_ev_timer tick; /* reloads, drain checks */
     uint64_t drain_deadline;
     bool draining;
@@ -211,8 +211,8 @@ bool hmsg_hop_by_hop(const char *name);
 /* A bounded byte queue for one body direction. */
 struct pipe {
     struct st_buf buf;
-    uint64_t total;     /* bytes ever pushed */
-    size_t unacked;     /* bytes taken but not yet acknowledged to an HTTP/2 producer */
+    uint64_t total; /* bytes ever pushed */
+    size_t unacked; /* bytes taken but not yet acknowledged to an HTTP/2 producer */
     bool eof;
     struct hmsg *trailers; /* owned, may be NULL */
 };
@@ -251,7 +251,7 @@ struct xchg {
     bool continue_seen; /* a 100 Continue came from upstream */
     struct pipe reqbody, respbody;
     bool aborted;
-    int abort_status;  /* status for a downstream that has not answered yet */
+    int abort_status; /* status for a downstream that has not answered yet */
     char *abort_reason;
     void *down, *up;
     const struct side_ops *down_ops, *up_ops;

@@ -20,10 +20,10 @@ struct stats_series {
     enum stats_kind kind;
     char *labels;
     uint64_t hash;
-    _Atomic uint64_t count;   /* requests, responses, tcp opens */
-    _Atomic uint64_t closes;  /* tcp */
+    _Atomic uint64_t count;  /* requests, responses, tcp opens */
+    _Atomic uint64_t closes; /* tcp */
     _Atomic uint64_t rbytes, wbytes;
-    _Atomic uint64_t sum;     /* latency sum (ms) */
+    _Atomic uint64_t sum; /* latency sum (ms) */
     _Atomic uint64_t buckets[STATS_N_BUCKETS];
 };
 
@@ -130,9 +130,9 @@ stats_request(struct stats *s, const char *labels)
 void
 stats_response(struct stats *s, const char *labels, int status, bool success, uint64_t latency_ms)
 {
-    char *full = st_xasprintf("%s%sstatus_code=\"%d\",classification=\"%s\"", labels,
-                              labels[0] != '\0' ? "," : "", status,
-                              success ? "success" : "failure");
+    char *full =
+        st_xasprintf("%s%sstatus_code=\"%d\",classification=\"%s\"", labels,
+                     labels[0] != '\0' ? "," : "", status, success ? "success" : "failure");
     struct stats_series *x = stats_get(s, STATS_RSP, full);
     size_t b = 0;
 
@@ -195,8 +195,7 @@ stats_cmp(const void *a, const void *b)
 }
 
 static int
-stats_line(struct st_buf *out, const char *name, const char *labels, const char *extra,
-           uint64_t v)
+stats_line(struct st_buf *out, const char *name, const char *labels, const char *extra, uint64_t v)
 {
     bool any = labels[0] != '\0' || extra[0] != '\0';
 
@@ -258,8 +257,9 @@ stats_render(struct stats_registry *r, struct st_buf *out)
     static const char *const help[][3] = {
         {"request_total", "counter", "Total count of HTTP requests."},
         {"response_total", "counter", "Total count of HTTP responses."},
-        {"response_latency_ms", "histogram", "Elapsed times between a request's headers being "
-                                             "received and its response stream completing"},
+        {"response_latency_ms", "histogram",
+         "Elapsed times between a request's headers being "
+         "received and its response stream completing"},
         {"tcp_open_total", "counter", "Total count of opened connections"},
         {"tcp_close_total", "counter", "Total count of closed connections"},
         {"tcp_open_connections", "gauge", "Number of currently-open connections"},
@@ -268,8 +268,8 @@ stats_render(struct stats_registry *r, struct st_buf *out)
     };
     for (size_t h = 0; h < ST_ARRAY_LEN(help) && rc == 0; h++) {
         const char *name = help[h][0];
-        rc = st_buf_appendf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help[h][2], name,
-                            help[h][1]);
+        rc =
+            st_buf_appendf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help[h][2], name, help[h][1]);
         for (size_t i = 0; i < m && rc == 0; i++) {
             struct stats_sum *x = &all[i];
             if (h == 0 && x->kind == STATS_REQ) {

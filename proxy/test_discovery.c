@@ -68,9 +68,9 @@ test_load_and_resolve(void **state)
     size_t remote = 0;
 
     st_rng_seed(&rng);
-    assert_int_equal(discovery_load_json(routes, strlen(routes), "multicluster-test",
-                                         "cluster.local", &t, &err),
-                     0);
+    assert_int_equal(
+        discovery_load_json(routes, strlen(routes), "multicluster-test", "cluster.local", &t, &err),
+        0);
     assert_int_equal(t->n_svcs, 3);
     assert_int_equal(t->n_splits, 1);
 
@@ -112,7 +112,8 @@ test_load_errors(void **state)
         "[]",
         "{\"services\": []}",
         "{\"services\": {\"a:80\": {}}}",
-        "{\"services\": {\"a:80\": {\"endpoints\": [{\"addr\": \"nohost\", \"identity\": \"x\"}]}}}",
+        "{\"services\": {\"a:80\": {\"endpoints\": [{\"addr\": \"nohost\", \"identity\": "
+        "\"x\"}]}}}",
         "{\"services\": {\"a:80\": {\"endpoints\": [{\"addr\": \"127.0.0.1:1\"}]}}}",
         "{\"services\": {\"a:80\": {\"endpoints\": [{\"addr\": \"127.0.0.1:1\", \"identity\": "
         "\"x\", \"target_port\": 70000}]}}}",
@@ -129,8 +130,7 @@ test_load_errors(void **state)
     for (size_t i = 0; i < ST_ARRAY_LEN(bad); i++) {
         struct disc_table *t = NULL;
         struct st_err err = {0};
-        int rc = discovery_load_json(bad[i], strlen(bad[i]), "default", "cluster.local", &t,
-                                     &err);
+        int rc = discovery_load_json(bad[i], strlen(bad[i]), "default", "cluster.local", &t, &err);
         if (rc >= 0)
             fail_msg("accepted: %s", bad[i]);
         assert_null(t);

@@ -70,16 +70,18 @@ test_parse_refuses(void **state)
     /* Port 0. */
     assert_int_equal(transport_header_parse("STRT\x01\x00\x00\x00\x00\x00", 10, &got), ST_EPARSE);
     /* Name length over the cap. */
-    assert_int_equal(transport_header_parse("STRT\x01\x01\x00\x50\x01\x00", 10, &got),
-                     ST_ETOOBIG);
+    assert_int_equal(transport_header_parse("STRT\x01\x01\x00\x50\x01\x00", 10, &got), ST_ETOOBIG);
     /* Flag and length disagree. */
-    assert_int_equal(transport_header_parse("STRT\x01\x00\x00\x50\x00\x01x", 11, &got),
-                     ST_EPARSE);
+    assert_int_equal(transport_header_parse("STRT\x01\x00\x00\x50\x00\x01x", 11, &got), ST_EPARSE);
     assert_int_equal(transport_header_parse("STRT\x01\x01\x00\x50\x00\x00", 10, &got), ST_EPARSE);
     /* Bad name characters. */
-    assert_int_equal(transport_header_parse("STRT\x01\x01\x00\x50\x00\x02" "a ", 12, &got),
+    assert_int_equal(transport_header_parse("STRT\x01\x01\x00\x50\x00\x02"
+                                            "a ",
+                                            12, &got),
                      ST_EPARSE);
-    assert_int_equal(transport_header_parse("STRT\x01\x01\x00\x50\x00\x02" "a\0", 12, &got),
+    assert_int_equal(transport_header_parse("STRT\x01\x01\x00\x50\x00\x02"
+                                            "a\0",
+                                            12, &got),
                      ST_EPARSE);
 }
 

@@ -14,13 +14,13 @@
 
 #define TRANSPORT_HEADER_MAGIC "STRT"
 #define TRANSPORT_HEADER_VERSION 1
-#define TRANSPORT_HEADER_FIXED 10       /* bytes before the name */
-#define TRANSPORT_HEADER_NAME_MAX 255   /* bytes of the target name */
+#define TRANSPORT_HEADER_FIXED 10     /* bytes before the name */
+#define TRANSPORT_HEADER_NAME_MAX 255 /* bytes of the target name */
 #define TRANSPORT_HEADER_MAX (TRANSPORT_HEADER_FIXED + TRANSPORT_HEADER_NAME_MAX)
 
 struct transport_header {
-    uint16_t port;                               /* target port, 1..65535 */
-    char name[TRANSPORT_HEADER_NAME_MAX + 1];    /* target authority, "" when absent */
+    uint16_t port;                            /* target port, 1..65535 */
+    char name[TRANSPORT_HEADER_NAME_MAX + 1]; /* target authority, "" when absent */
 };
 
 /*

@@ -82,9 +82,16 @@ hmsg_del(struct hmsg *m, const char *name)
 bool
 hmsg_hop_by_hop(const char *name)
 {
-    static const char *const hop[] = {"connection", "keep-alive", "proxy-connection",
-                                      "transfer-encoding", "upgrade", "te", "trailer",
-                                      "proxy-authenticate", "proxy-authorization", "host",
+    static const char *const hop[] = {"connection",
+                                      "keep-alive",
+                                      "proxy-connection",
+                                      "transfer-encoding",
+                                      "upgrade",
+                                      "te",
+                                      "trailer",
+                                      "proxy-authenticate",
+                                      "proxy-authorization",
+                                      "host",
                                       "http2-settings"};
 
     for (size_t i = 0; i < ST_ARRAY_LEN(hop); i++)
@@ -344,8 +351,8 @@ route_labels(const char *dir, const char *authority, const char *ns, const char 
                          "dst_service=\"%s\",tls=\"true\",%s=\"%s\"",
                          dir, a, n, s, id_key, i);
     else
-        l = st_xasprintf("direction=\"%s\",authority=\"%s\",tls=\"true\",%s=\"%s\"", dir, a,
-                         id_key, i);
+        l = st_xasprintf("direction=\"%s\",authority=\"%s\",tls=\"true\",%s=\"%s\"", dir, a, id_key,
+                         i);
     free(a);
     free(n);
     free(s);
@@ -362,8 +369,7 @@ route_outbound(struct xchg *x, const char *canon, const char *shown_authority)
     char reason[400];
     int rc;
 
-    rc = discovery_resolve(discovery_table(th->disc), canon, &th->rng, st_ev_now_ms(th->loop),
-                           &tg);
+    rc = discovery_resolve(discovery_table(th->disc), canon, &th->rng, st_ev_now_ms(th->loop), &tg);
     if (rc == ST_ENOTFOUND) {
         snprintf(reason, sizeof(reason), "no route to %.300s", canon);
         xchg_abort(x, 502, reason);

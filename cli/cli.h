@@ -38,6 +38,14 @@ struct cli_command {
 };
 
 extern const struct cli_command identity_command;
+/* Local clusters and workloads (install.c, cluster.c, workload.c, check.c). */
+extern const struct cli_command install_command;
+extern const struct cli_command cluster_command;
+extern const struct cli_command run_command;
+extern const struct cli_command exec_command;
+extern const struct cli_command workloads_command;
+extern const struct cli_command stop_command;
+extern const struct cli_command check_command;
 
 /* Prints "strait: <message>" on stderr and returns CLI_EXIT_FAIL. */
 int cli_fail(const char *fmt, ...) ST_PRINTF(1, 2);

@@ -28,6 +28,13 @@ static const struct cli_command main_version_command = {
 /* The command table, in the order `strait --help` lists it. */
 static const struct cli_command *const main_commands[] = {
     &identity_command,
+    &install_command,
+    &cluster_command,
+    &run_command,
+    &exec_command,
+    &workloads_command,
+    &stop_command,
+    &check_command,
     &main_version_command,
 };
 

@@ -89,4 +89,68 @@ struct identity *identity_new(struct controller *c, struct st_err *err);
 /* Stops the workers and frees everything. Call after the loop stopped. Accepts NULL. */
 void identity_free(struct identity *id);
 
+/* ---- destination.c: GET /v1/resolve (docs/destination-api.md) -------------------- */
+
+struct destination;
+
+/* The caches the destination service keeps; shared with the endpoints controller. */
+enum destination_cache {
+    DESTINATION_SERVICES,
+    DESTINATION_ENDPOINTS,
+    DESTINATION_SPLITS,
+    DESTINATION_WORKLOADS, /* workload.strait.io ExternalWorkloads */
+    DESTINATION_N_CACHES,
+};
+
+/*
+ * Starts the destination service: informers on Services, Endpoints,
+ * TrafficSplits and ExternalWorkloads, and the route GET /v1/resolve.
+ * Returns NULL with <err> set on failure.
+ */
+struct destination *destination_new(struct controller *c, struct st_err *err);
+/* One of the caches; borrowed for the life of <d>. */
+struct st_kube_informer *destination_cache(struct destination *d, enum destination_cache which);
+/*
+ * Called on the loop thread after a cached object was added, changed or
+ * deleted (<obj> borrowed for the call), or with <obj> NULL once a cache synced.
+ */
+typedef void destination_change_cb(void *arg, enum destination_cache which, json_t *obj);
+/* Adds a listener of cache changes (at most 4). */
+void destination_listen(struct destination *d, destination_change_cb *fn, void *arg);
+/* Frees everything; call after api_free. Accepts NULL. */
+void destination_free(struct destination *d);
+
+/* ---- lease.c: leader election (coordination.k8s.io/v1 Lease) ---------------------- */
+
+struct lease;
+
+/*
+ * Starts leader election on the Lease "strait-controller" in the
+ * controller's namespace, from a thread with its own kube client. Returns
+ * NULL with <err> set on failure.
+ */
+struct lease *lease_new(struct controller *c, struct st_err *err);
+/* Called on the loop thread when this replica gains (true) or loses leadership. */
+typedef void lease_change_cb(void *arg, bool leader);
+/* Adds a listener (at most 4); it is called at once when already leader. */
+void lease_listen(struct lease *l, lease_change_cb *fn, void *arg);
+/* True while this replica holds the lease (as the loop thread last heard). */
+bool lease_is_leader(const struct lease *l);
+/* Stops the election and releases the lease when held (at most 2 s). Accepts NULL. */
+void lease_free(struct lease *l);
+
+/* ---- endpoints.c: the workload endpoints controller ------------------------------ */
+
+struct endpoints;
+
+/*
+ * Keeps the Endpoints of every Service with a selector in line with the
+ * ExternalWorkloads it selects, while <l> says this replica leads. Uses the
+ * caches of <d>. Returns NULL with <err> set on failure.
+ */
+struct endpoints *endpoints_new(struct controller *c, struct destination *d, struct lease *l,
+                                struct st_err *err);
+/* Stops the writer thread and frees everything. Accepts NULL. */
+void endpoints_free(struct endpoints *e);
+
 #endif

@@ -179,6 +179,9 @@ main(int argc, char **argv)
     struct main_state s = {0};
     struct controller *c = &s.ctl;
     struct identity *identity = NULL;
+    struct destination *destination = NULL;
+    struct lease *lease = NULL;
+    struct endpoints *endpoints = NULL;
     struct st_err err = {0};
     char api_addr_s[ST_SOCK_ADDR_STRLEN], admin_addr_s[ST_SOCK_ADDR_STRLEN];
     int rc = 1;
@@ -226,6 +229,12 @@ main(int argc, char **argv)
         st_log(ST_LOG_ERROR, "identity: %s", err.msg);
         goto out;
     }
+    if ((destination = destination_new(c, &err)) == NULL ||
+        (lease = lease_new(c, &err)) == NULL ||
+        (endpoints = endpoints_new(c, destination, lease, &err)) == NULL) {
+        st_log(ST_LOG_ERROR, "destination, lease or endpoints: %s", err.msg);
+        goto out;
+    }
 
     st_sock_format_addr(api_addr(c->api), api_addr_s, sizeof(api_addr_s));
     st_sock_format_addr(admin_addr(c->admin), admin_addr_s, sizeof(admin_addr_s));
@@ -242,6 +251,9 @@ out:
     api_free(c->api);
     admin_free(c->admin);
     identity_free(identity);
+    endpoints_free(endpoints);
+    lease_free(lease); /* releases the lease when held, for a fast hand-over */
+    destination_free(destination);
     st_kube_client_free(c->kube);
     st_metrics_registry_free(c->metrics);
     st_ev_free(c->loop);

@@ -1,0 +1,637 @@
+/*
+ * The destination service: GET /v1/resolve?authority=HOST:PORT
+ * (docs/destination-api.md).
+ *
+ * Four informers (Services, Endpoints, TrafficSplits, ExternalWorkloads)
+ * keep the cluster state on the loop thread; the endpoints controller shares
+ * them through destination_cache(). Streams are grouped by canonical
+ * authority: each group keeps the last snapshot it rendered. A change in any
+ * cache marks its namespace dirty and schedules one deferred pass (in the
+ * same loop iteration), which re-renders the groups of the dirty namespaces
+ * (and every ClusterIP group) and writes the snapshots that changed to their
+ * streams. A heartbeat line goes to every stream every DEST_HEARTBEAT_MS.
+ *
+ * Clients must present a workload certificate that chains to the trust
+ * anchors (the API's TLS context asks for one and verifies it); the
+ * certificate's identity names the client's namespace, which short names
+ * resolve through.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "controller.h"
+#include "dmodel.h"
+#include "strait/json.h"
+
+#define DEST_PATH "/v1/resolve"
+#define DEST_DOMAIN "cluster.local" /* the cluster domain of Service names */
+#define DEST_HEARTBEAT_MS 10000
+#define DEST_MAX_STREAMS 10000
+#define DEST_MAX_STREAMS_PER_CLIENT 256
+#define DEST_MAX_DIRTY_NS 32 /* more dirty namespaces in one pass re-render everything */
+#define DEST_SNAPSHOT_MAX (4u << 20)
+#define DEST_IDENTITY_INFIX ".serviceaccount.identity.strait."
+
+static const char DEST_HEARTBEAT[] = "{\"kind\":\"heartbeat\"}\n";
+
+struct dest_stream;
+
+/* The streams of one canonical authority and the last snapshot they got. */
+struct dest_group {
+    struct destination *d;
+    struct dmodel_authority a;
+    int parse_rc; /* 0, or ST_ENOTFOUND: a name that is no Service of ours */
+    char *last;   /* the last rendered snapshot line (with '\n'), NULL before the first */
+    struct dest_stream *streams;
+    struct dest_group *prev, *next;
+};
+
+struct dest_stream {
+    struct dest_group *g;
+    struct st_httpd_req *req;
+    char *client; /* the client's identity */
+    struct dest_stream *prev, *next;
+};
+
+struct dest_listener {
+    destination_change_cb *fn;
+    void *arg;
+};
+
+struct destination {
+    struct controller *ctl;
+    struct st_kube_informer *caches[DESTINATION_N_CACHES];
+    struct dest_group *groups;
+    size_t n_streams;
+    struct st_ev_defer pass;
+    struct st_ev_timer heartbeat;
+    bool dirty_all;
+    char dirty_ns[DEST_MAX_DIRTY_NS][64];
+    size_t n_dirty;
+    struct dest_listener listeners[4];
+    size_t n_listeners;
+
+    struct st_metrics_series *m_streams;
+    struct st_metrics_series *m_snapshots;
+    struct st_metrics_family *m_requests;
+};
+
+/* ---- groups and streams ------------------------------------------------------------ */
+
+static void
+dest_stream_free(struct dest_stream *s)
+{
+    struct dest_group *g = s->g;
+    struct destination *d = g->d;
+
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        g->streams = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    d->n_streams--;
+    st_metrics_gauge_add(d->m_streams, 0, -1);
+    free(s->client);
+    free(s);
+    if (g->streams == NULL) {
+        if (g->prev)
+            g->prev->next = g->next;
+        else
+            d->groups = g->next;
+        if (g->next)
+            g->next->prev = g->prev;
+        free(g->last);
+        free(g);
+    }
+}
+
+static void
+dest_on_abort(void *arg, struct st_httpd_req *req)
+{
+    dest_stream_free(arg);
+}
+
+/* Ends a stream whose client cannot keep up; its record goes with it. */
+static void
+dest_stream_drop(struct dest_stream *s)
+{
+    struct st_httpd_req *req = s->req;
+
+    st_httpd_req_on_abort(req, NULL, NULL);
+    dest_stream_free(s);
+    st_httpd_stream_end(req);
+}
+
+/* Writes <line> to every stream of <g>; drops the ones that are too slow. */
+static void
+dest_group_write(struct dest_group *g, const char *line, size_t len)
+{
+    struct dest_stream *s = g->streams;
+
+    while (s != NULL) {
+        struct dest_stream *next = s->next;
+        bool last = next == NULL;
+        if (st_httpd_stream_write(s->req, line, len) < 0) {
+            dest_stream_drop(s); /* may free <g> when it was the last stream */
+            if (last)
+                return;
+        }
+        s = next;
+    }
+}
+
+/* ---- snapshots ------------------------------------------------------------------------ */
+
+static json_t *
+dest_lookup_workload(void *arg, const char *ns, const char *name)
+{
+    struct destination *d = arg;
+    return st_kube_informer_get(d->caches[DESTINATION_WORKLOADS], ns, name);
+}
+
+struct dest_ip_find {
+    const char *ip;
+    json_t *svc;
+};
+
+static bool
+dest_find_ip(json_t *svc, void *data)
+{
+    struct dest_ip_find *f = data;
+    const char *ip = st_json_str(svc, "spec.clusterIP");
+
+    if (ip != NULL && strcmp(ip, f->ip) == 0) {
+        f->svc = svc;
+        return false;
+    }
+    return true;
+}
+
+struct dest_split_find {
+    const char *ns, *name;
+    json_t *ts; /* the first by name when several name the same apex */
+};
+
+static bool
+dest_find_split(json_t *ts, void *data)
+{
+    struct dest_split_find *f = data;
+    const char *ns = st_json_str(ts, "metadata.namespace");
+    char apex[64];
+
+    if (ns == NULL || strcmp(ns, f->ns) != 0 || !dmodel_split_apex(ts, DEST_DOMAIN, apex) ||
+        strcmp(apex, f->name) != 0)
+        return true;
+    if (f->ts == NULL ||
+        strcmp(st_json_str(ts, "metadata.name"), st_json_str(f->ts, "metadata.name")) < 0)
+        f->ts = ts;
+    return true;
+}
+
+static json_t *
+dest_endpoints_of(struct destination *d, const char *ns, const char *name, uint16_t port)
+{
+    json_t *svc = st_kube_informer_get(d->caches[DESTINATION_SERVICES], ns, name);
+    json_t *eps = st_kube_informer_get(d->caches[DESTINATION_ENDPOINTS], ns, name);
+    struct dmodel_lookup lk = {dest_lookup_workload, d};
+
+    if (svc == NULL)
+        return json_array();
+    return dmodel_service_endpoints(svc, eps, port, d->ctl->trust_domain, &lk);
+}
+
+/*
+ * Renders the snapshot of <g> as one line, or returns NULL while the caches
+ * have not synced (the stream waits for its first snapshot).
+ */
+static char *
+dest_render(struct destination *d, struct dest_group *g)
+{
+    struct st_buf out = ST_BUF_INIT(DEST_SNAPSHOT_MAX);
+    const char *name = g->a.name, *ns = g->a.ns;
+    json_t *snap = NULL, *svc = NULL;
+
+    if (!st_kube_informer_has_synced(d->caches[DESTINATION_SERVICES]) ||
+        !st_kube_informer_has_synced(d->caches[DESTINATION_ENDPOINTS]))
+        return NULL;
+    if (g->parse_rc == 0 && g->a.is_ip) {
+        struct dest_ip_find f = {g->a.ip, NULL};
+        st_kube_informer_foreach(d->caches[DESTINATION_SERVICES], dest_find_ip, &f);
+        svc = f.svc;
+        if (svc != NULL) {
+            name = st_json_str(svc, "metadata.name");
+            ns = st_json_str(svc, "metadata.namespace");
+        }
+    } else if (g->parse_rc == 0) {
+        svc = st_kube_informer_get(d->caches[DESTINATION_SERVICES], ns, name);
+    }
+    if (svc == NULL || name == NULL || ns == NULL) {
+        snap = json_pack("{s:s, s:s}", "kind", "not_found", "authority", g->a.key);
+        goto render;
+    }
+    struct dest_split_find sf = {ns, name, NULL};
+    st_kube_informer_foreach(d->caches[DESTINATION_SPLITS], dest_find_split, &sf);
+    if (sf.ts != NULL) {
+        json_t *leaves = dmodel_split_leaves(sf.ts, g->a.port, DEST_DOMAIN, NULL);
+        size_t i;
+        json_t *leaf;
+        json_array_foreach(leaves, i, leaf) {
+            json_object_set_new(leaf, "endpoints",
+                                dest_endpoints_of(d, st_json_str(leaf, "namespace"),
+                                                  st_json_str(leaf, "name"), g->a.port));
+        }
+        snap = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:o}", "kind", "split", "authority",
+                         g->a.key, "service", name, "namespace", ns, "port", (int)g->a.port,
+                         "split", st_json_str(sf.ts, "metadata.name"), "leaves", leaves);
+        goto render;
+    }
+    if (!dmodel_service_has_port(svc, g->a.port)) {
+        snap = json_pack("{s:s, s:s, s:s}", "kind", "not_found", "authority", g->a.key, "reason",
+                         "the service has no such port");
+        goto render;
+    }
+    snap = json_pack("{s:s, s:s, s:s, s:s, s:i, s:o}", "kind", "service", "authority", g->a.key,
+                     "service", name, "namespace", ns, "port", (int)g->a.port, "endpoints",
+                     dest_endpoints_of(d, ns, name, g->a.port));
+render:
+    if (snap == NULL || st_json_dump(snap, &out, ST_JSON_NEWLINE) < 0) {
+        /* Over the cap: an explicit error beats a silent hang. */
+        st_buf_reset(&out);
+        (void)!st_buf_appendf(&out, "{\"kind\":\"error\",\"authority\":\"%s\","
+                                    "\"error\":\"snapshot too large\"}\n", g->a.key);
+    }
+    json_decref(snap);
+    return st_buf_steal(&out);
+}
+
+/* Re-renders <g> and sends the snapshot if it changed. */
+static void
+dest_group_refresh(struct destination *d, struct dest_group *g)
+{
+    char *line = dest_render(d, g);
+
+    if (line == NULL)
+        return;
+    if (g->last != NULL && strcmp(g->last, line) == 0) {
+        free(line);
+        return;
+    }
+    free(g->last);
+    g->last = line;
+    st_metrics_counter_inc(d->m_snapshots, 0);
+    dest_group_write(g, line, strlen(line));
+}
+
+static bool
+dest_ns_dirty(const struct destination *d, const char *ns)
+{
+    for (size_t i = 0; i < d->n_dirty; i++)
+        if (strcmp(d->dirty_ns[i], ns) == 0)
+            return true;
+    return false;
+}
+
+static void
+dest_on_pass(struct st_ev *loop, struct st_ev_defer *df)
+{
+    struct destination *d = df->data;
+    struct dest_group *g = d->groups;
+
+    while (g != NULL) {
+        struct dest_group *next = g->next; /* <g> may go away when its streams are dropped */
+        if (d->dirty_all || g->a.is_ip || g->last == NULL ||
+            (g->parse_rc == 0 && dest_ns_dirty(d, g->a.ns)))
+            dest_group_refresh(d, g);
+        g = next;
+    }
+    d->dirty_all = false;
+    d->n_dirty = 0;
+}
+
+static void
+dest_touch(struct destination *d, json_t *obj)
+{
+    const char *ns = st_json_str(obj, "metadata.namespace");
+
+    if (ns == NULL || d->n_dirty == DEST_MAX_DIRTY_NS)
+        d->dirty_all = true;
+    else if (!dest_ns_dirty(d, ns))
+        st_strlcpy(d->dirty_ns[d->n_dirty++], ns, sizeof(d->dirty_ns[0]));
+    st_ev_defer_schedule(d->ctl->loop, &d->pass);
+}
+
+static void
+dest_on_heartbeat(struct st_ev *loop, struct st_ev_timer *t)
+{
+    struct destination *d = t->data;
+    struct dest_group *g = d->groups;
+
+    while (g != NULL) {
+        struct dest_group *next = g->next;
+        dest_group_write(g, DEST_HEARTBEAT, sizeof(DEST_HEARTBEAT) - 1);
+        g = next;
+    }
+    st_ev_timer_start(loop, t, DEST_HEARTBEAT_MS);
+}
+
+/* ---- informer callbacks ------------------------------------------------------------------ */
+
+static enum destination_cache
+dest_which(struct destination *d, struct st_kube_informer *inf)
+{
+    for (int i = 0; i < DESTINATION_N_CACHES; i++)
+        if (d->caches[i] == inf)
+            return (enum destination_cache)i;
+    return DESTINATION_SERVICES;
+}
+
+static void
+dest_changed(struct destination *d, struct st_kube_informer *inf, json_t *obj)
+{
+    enum destination_cache which = dest_which(d, inf);
+
+    dest_touch(d, obj);
+    for (size_t i = 0; i < d->n_listeners; i++)
+        d->listeners[i].fn(d->listeners[i].arg, which, obj);
+}
+
+static void
+dest_on_add(struct st_kube_informer *inf, json_t *obj, void *data)
+{
+    dest_changed(data, inf, obj);
+}
+
+static void
+dest_on_update(struct st_kube_informer *inf, json_t *old_obj, json_t *new_obj, void *data)
+{
+    dest_changed(data, inf, new_obj);
+}
+
+static void
+dest_on_synced(struct st_kube_informer *inf, void *data)
+{
+    struct destination *d = data;
+
+    d->dirty_all = true;
+    st_ev_defer_schedule(d->ctl->loop, &d->pass);
+    for (size_t i = 0; i < d->n_listeners; i++)
+        d->listeners[i].fn(d->listeners[i].arg, dest_which(d, inf), NULL);
+}
+
+static void
+dest_on_error(struct st_kube_informer *inf, const struct st_err *err, void *data)
+{
+    static const char *const names[] = {"services", "endpoints", "trafficsplits",
+                                        "externalworkloads"};
+    st_log(ST_LOG_WARN, "destination: watching %s: %s", names[dest_which(data, inf)], err->msg);
+}
+
+/* ---- the route ------------------------------------------------------------------------------ */
+
+static void
+dest_count(struct destination *d, const char *result)
+{
+    const char *values[] = {result};
+    st_metrics_counter_inc(st_metrics_series_get(d->m_requests, values), 0);
+}
+
+/*
+ * The client's namespace from its identity "<sa>.<ns>.serviceaccount.
+ * identity.strait.<td>" into <ns>; false when the identity is not a
+ * workload identity of <td>.
+ */
+static bool
+dest_client_ns(const char *identity, const char *td, char ns[64])
+{
+    const char *infix = identity ? strstr(identity, DEST_IDENTITY_INFIX) : NULL;
+
+    if (infix == NULL || strcmp(infix + strlen(DEST_IDENTITY_INFIX), td) != 0)
+        return false;
+    const char *start = infix;
+    while (start > identity && start[-1] != '.')
+        start--;
+    if (start == identity || (size_t)(infix - start) >= 64)
+        return false; /* no service account before the namespace */
+    memcpy(ns, start, (size_t)(infix - start));
+    ns[infix - start] = '\0';
+    return st_dns1123_label(ns);
+}
+
+static size_t
+dest_client_streams(const struct destination *d, const char *client)
+{
+    size_t n = 0;
+
+    for (const struct dest_group *g = d->groups; g != NULL; g = g->next)
+        for (const struct dest_stream *s = g->streams; s != NULL; s = s->next)
+            n += strcmp(s->client, client) == 0;
+    return n;
+}
+
+static void
+dest_on_resolve(void *arg, struct st_httpd_req *req)
+{
+    struct destination *d = arg;
+    const struct st_http1_request *h = st_httpd_req_head(req);
+    struct st_tls_conn *tls = st_httpd_req_tls(req);
+    const char *client = NULL;
+    char ns[64], key[32], val[DMODEL_AUTHORITY_MAX + 1], authority[DMODEL_AUTHORITY_MAX + 1] = "";
+    struct st_str q = h->query;
+    struct dmodel_authority a;
+    int rc;
+
+    if (tls == NULL || !st_tls_conn_peer_verified(tls) ||
+        (client = st_tls_conn_peer_identity(tls)) == NULL) {
+        dest_count(d, "unauthenticated");
+        api_error(req, 401, 0, "a workload certificate chained to the trust anchors is required");
+        return;
+    }
+    if (!dest_client_ns(client, d->ctl->trust_domain, ns)) {
+        dest_count(d, "forbidden");
+        api_error(req, 403, 0, "\"%s\" is not a workload identity of %s", client,
+                  d->ctl->trust_domain);
+        return;
+    }
+    while ((rc = st_http_query_next(&q, key, sizeof(key), val, sizeof(val))) == 1) {
+        if (strcmp(key, "authority") == 0)
+            st_strlcpy(authority, val, sizeof(authority));
+    }
+    if (rc < 0 || authority[0] == '\0') {
+        dest_count(d, "malformed");
+        api_error(req, rc == ST_ETOOBIG ? 414 : 400, 0,
+                  rc == ST_ETOOBIG ? "the authority is too long"
+                                   : "the query must name ?authority=HOST:PORT");
+        return;
+    }
+    rc = dmodel_parse_authority(authority, ns, DEST_DOMAIN, &a);
+    if (rc == ST_EPARSE) {
+        dest_count(d, "malformed");
+        api_error(req, 400, 0, "malformed authority \"%s\"", authority);
+        return;
+    }
+    if (d->ctl->stopping) {
+        dest_count(d, "unavailable");
+        api_error(req, 503, 1, "shutting down");
+        return;
+    }
+    if (d->n_streams >= DEST_MAX_STREAMS ||
+        dest_client_streams(d, client) >= DEST_MAX_STREAMS_PER_CLIENT) {
+        dest_count(d, "too_many");
+        api_error(req, 429, 1, "too many streams%s",
+                  d->n_streams >= DEST_MAX_STREAMS ? "" : " for this client");
+        return;
+    }
+    struct st_http_header hdrs[2] = {
+        {ST_STR("Content-Type"), ST_STR("application/x-ndjson")},
+        {ST_STR("Cache-Control"), ST_STR("no-store")},
+    };
+    if (st_httpd_stream_begin(req, 200, hdrs, 2) < 0) {
+        api_error(req, 500, 0, "cannot start the stream");
+        return;
+    }
+    struct dest_group *g;
+    for (g = d->groups; g != NULL; g = g->next)
+        if (strcmp(g->a.key, a.key) == 0)
+            break;
+    if (g == NULL) {
+        g = st_xcalloc(1, sizeof(*g));
+        g->d = d;
+        g->a = a;
+        g->parse_rc = rc;
+        g->next = d->groups;
+        if (d->groups)
+            d->groups->prev = g;
+        d->groups = g;
+    }
+    struct dest_stream *s = st_xcalloc(1, sizeof(*s));
+    s->g = g;
+    s->req = req;
+    s->client = st_xstrdup(client);
+    s->next = g->streams;
+    if (g->streams)
+        g->streams->prev = s;
+    g->streams = s;
+    d->n_streams++;
+    st_metrics_gauge_add(d->m_streams, 0, 1);
+    st_httpd_req_on_abort(req, dest_on_abort, s);
+    dest_count(d, "streamed");
+    st_log(ST_LOG_DEBUG, "destination: %s resolves %s", client, a.key);
+
+    /* The current state first: the group's last snapshot, or a fresh one. */
+    if (g->last == NULL) {
+        g->last = dest_render(d, g);
+        if (g->last != NULL)
+            st_metrics_counter_inc(d->m_snapshots, 0);
+    }
+    if (g->last != NULL && st_httpd_stream_write(req, g->last, strlen(g->last)) < 0)
+        dest_stream_drop(s);
+}
+
+/* ---- life ------------------------------------------------------------------------------------- */
+
+static bool
+dest_ready(void *arg)
+{
+    struct destination *d = arg;
+    return st_kube_informer_has_synced(d->caches[DESTINATION_SERVICES]) &&
+           st_kube_informer_has_synced(d->caches[DESTINATION_ENDPOINTS]);
+}
+
+static int
+dest_metrics(struct destination *d, struct st_err *err)
+{
+    struct st_metrics_registry *reg = d->ctl->metrics;
+    struct st_metrics_family *f;
+    static const char *const result[] = {"result"};
+    int rc;
+
+    struct st_metrics_desc m = {ST_METRICS_GAUGE, "destination_streams",
+                                "Open destination streams"};
+    if ((rc = st_metrics_family_add(reg, &m, &f, err)) < 0)
+        return rc;
+    d->m_streams = st_metrics_series_get(f, NULL);
+    m = (struct st_metrics_desc){ST_METRICS_COUNTER, "destination_snapshots_total",
+                                 "Snapshots rendered because the state of an authority changed"};
+    if ((rc = st_metrics_family_add(reg, &m, &f, err)) < 0)
+        return rc;
+    d->m_snapshots = st_metrics_series_get(f, NULL);
+    m = (struct st_metrics_desc){ST_METRICS_COUNTER, "destination_requests_total",
+                                 "Resolve requests, by result", result, 1};
+    return st_metrics_family_add(reg, &m, &d->m_requests, err);
+}
+
+struct destination *
+destination_new(struct controller *c, struct st_err *err)
+{
+    struct destination *d = st_xcalloc(1, sizeof(*d));
+    static const struct st_kube_informer_opts opts[DESTINATION_N_CACHES] = {
+        [DESTINATION_SERVICES] = {.version = "v1", .resource = "services"},
+        [DESTINATION_ENDPOINTS] = {.version = "v1", .resource = "endpoints"},
+        [DESTINATION_SPLITS] = {.group = "split.smi-spec.io", .version = "v1alpha2",
+                                .resource = "trafficsplits"},
+        [DESTINATION_WORKLOADS] = {.group = "workload.strait.io", .version = "v1beta1",
+                                   .resource = "externalworkloads"},
+    };
+
+    d->ctl = c;
+    st_ev_defer_init(&d->pass, dest_on_pass, d);
+    st_ev_timer_init(&d->heartbeat, dest_on_heartbeat, d);
+    if (dest_metrics(d, err) < 0)
+        goto fail;
+    struct st_kube_informer_handlers h = {
+        .on_add = dest_on_add, .on_update = dest_on_update, .on_delete = dest_on_add,
+        .on_synced = dest_on_synced, .on_error = dest_on_error, .data = d,
+    };
+    for (int i = 0; i < DESTINATION_N_CACHES; i++) {
+        d->caches[i] = st_kube_informer_new(c->kube, &opts[i], &h, err);
+        if (d->caches[i] == NULL)
+            goto fail;
+    }
+    st_ev_timer_start(c->loop, &d->heartbeat, DEST_HEARTBEAT_MS);
+    api_route(c->api, "GET", DEST_PATH, dest_on_resolve, d);
+    admin_check(c->admin, "destination caches", dest_ready, d);
+    return d;
+fail:
+    destination_free(d);
+    return NULL;
+}
+
+struct st_kube_informer *
+destination_cache(struct destination *d, enum destination_cache which)
+{
+    return d->caches[which];
+}
+
+void
+destination_listen(struct destination *d, destination_change_cb *fn, void *arg)
+{
+    if (d->n_listeners == ST_ARRAY_LEN(d->listeners))
+        abort(); /* a programming error: raise the array */
+    d->listeners[d->n_listeners++] = (struct dest_listener){fn, arg};
+}
+
+void
+destination_free(struct destination *d)
+{
+    if (d == NULL)
+        return;
+    /* The API server went first and aborted every stream; anything left is only memory. */
+    while (d->groups != NULL) {
+        struct dest_group *g = d->groups;
+        if (g->streams == NULL) {
+            d->groups = g->next;
+            free(g->last);
+            free(g);
+            continue;
+        }
+        dest_stream_free(g->streams);
+    }
+    if (d->ctl->loop) {
+        st_ev_defer_cancel(d->ctl->loop, &d->pass);
+        st_ev_timer_stop(d->ctl->loop, &d->heartbeat);
+    }
+    for (int i = 0; i < DESTINATION_N_CACHES; i++)
+        st_kube_informer_free(d->caches[i]);
+    free(d);
+}

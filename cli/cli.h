@@ -46,6 +46,7 @@ extern const struct cli_command exec_command;
 extern const struct cli_command workloads_command;
 extern const struct cli_command stop_command;
 extern const struct cli_command check_command;
+extern const struct cli_command stat_command;
 
 /* Prints "strait: <message>" on stderr and returns CLI_EXIT_FAIL. */
 int cli_fail(const char *fmt, ...) ST_PRINTF(1, 2);

@@ -35,6 +35,7 @@ static const struct cli_command *const main_commands[] = {
     &workloads_command,
     &stop_command,
     &check_command,
+    &stat_command,
     &main_version_command,
 };
 

@@ -8,7 +8,7 @@ packages=(
     libssl-dev libnghttp2-dev libjansson-dev libyaml-dev libcurl4-openssl-dev
     libsqlite3-dev libcmocka-dev
     python3 python3-pytest python3-kubernetes python3-yaml
-    curl openssl iproute2 procps psmisc haproxy nginx prometheus
+    curl openssl iproute2 iptables procps psmisc haproxy nginx prometheus
 )
 
 missing=()

@@ -210,9 +210,14 @@ def cluster(workdir):
         ctl.wait_ready()
         yield api, ctl, ctl_token, a_crt, ctls
     finally:
+        failed = []
         for c in ctls:
-            c.proc.kill()
+            rc = c.proc.kill()
+            log = c.proc.tail(200000)
+            if rc != 0 or "runtime error" in log or "Sanitizer" in log:
+                failed.append(f"controller exited {rc}: {c.proc.tail()}")
         api.stop()
+        assert not failed, failed
 
 
 def dest_check(ctl, anchors, cert_dir, authority, log, extra=()):
@@ -416,8 +421,9 @@ def test_split_and_reconnect(workdir, cluster):
                                "the current state after the restart", timeout=40)
         assert [e["addr"] for e in snap["endpoints"]] == ["127.1.1.10:8888"]
     finally:
-        proc.kill()
+        rc = proc.kill()
     log = open(os.path.join(workdir, "dest-check.log")).read()
+    assert rc == 0 and "Sanitizer" not in log and "runtime error" not in log, log
     assert "disconnected" in log and "connected" in log, log
 
 

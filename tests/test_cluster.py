@@ -5,6 +5,7 @@ Every test uses its own $STRAIT_HOME and deletes its clusters in a finally."""
 import glob
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -259,6 +260,22 @@ def test_delete_stops_running_workloads(home):
                "8080", "--detach", "--", binary("strait-terminus"))
     pids = cluster_pids(home, "gone")
     assert len(pids) == 6  # apiserver, controller, gateway; supervisor, app, proxy
+    # A sidecar that dies is restarted by the supervisor, and traffic flows again.
+    state_file = os.path.join(home, "clusters", "gone", "workloads", "demo", "w1.json")
+    with open(state_file) as f:
+        old_proxy = json.load(f)["proxyPid"]
+    os.kill(old_proxy, signal.SIGKILL)
+
+    def restarted():
+        with open(state_file) as f:
+            st = json.load(f)
+        return st["proxyPid"] != old_proxy and pid_alive(st["proxyPid"]) and \
+            ew_ready(home, "gone", "demo", "w1") and st["proxyPid"]
+    new_proxy = wait_until(restarted, what="the proxy to be restarted")
+    r = run_strait(home, "--context", "gone", "exec", "-n", "demo", "--", "curl", "-s",
+                   "-m", "10", "http://127.1.1.1:8080/")
+    assert "requestUID" in json.loads(r.stdout)
+    pids.append(new_proxy)
     r = run_strait(home, "cluster", "delete", "gone")
     assert "stopped 1 workload(s)" in r.stdout
     for p in pids:
@@ -349,3 +366,43 @@ def test_install_prints_manifests(tmp_path):
     r = subprocess.run([binary("strait"), "install", "--trust-anchor", str(a2), "--issuer-cert",
                         str(i), "--issuer-key", str(ik)], capture_output=True, text=True)
     assert r.returncode == 1 and "does not chain" in r.stderr and r.stdout == ""
+
+
+def test_install_applies_and_check_on_plain_api(tmp_path):
+    """`strait install | kubectl apply -f -` against a bare API, then `strait check`
+    through --kubeconfig: everything passes but the (inert) controller Deployment."""
+    from conftest import Apiserver
+    api = Apiserver(str(tmp_path)).start()
+    try:
+        manifests = subprocess.run([binary("strait"), "install"], capture_output=True,
+                                   text=True, check=True).stdout
+        r = api.kubectl("apply", "-f", "-", input=manifests)
+        assert "namespace/strait created" in r.stdout
+        assert "deployment.apps/strait-controller created" in r.stdout
+        r = api.kubectl("apply", "-f", "-", input=manifests)  # idempotent
+        assert "created" not in r.stdout
+        r = subprocess.run([binary("strait"), "--kubeconfig", api.kubeconfig, "check"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 1
+        assert "[ok]   the 3 CRDs are installed" in r.stdout
+        assert re.search(r"^\[ok\]   the issuer is valid for 36[45] more days and chains to "
+                         r"the anchors$", r.stdout, re.M)
+        assert "[FAIL] the controller Deployment has no ready replica" in r.stdout
+        assert r.stdout.count("[FAIL]") == 1
+        # The controller's service account may do what it needs and no more.
+        sa = "system:serviceaccount:strait:strait-controller"
+        for verb, res, ns, want in [("create", "tokenreviews.authentication.k8s.io", None, "yes"),
+                                    ("watch", "secrets", "strait", "yes"),
+                                    ("get", "secrets", "default", "no"),
+                                    ("update", "endpoints", "default", "yes"),
+                                    ("list", "externalworkloads.workload.strait.io", None,
+                                     "yes"),
+                                    ("create", "externalworkloads.workload.strait.io",
+                                     "default", "no"),
+                                    ("delete", "namespaces", None, "no")]:
+            args = ["auth", "can-i", verb, res, "--as", sa]
+            args += ["-n", ns] if ns else ["-A"]
+            got = api.kubectl(*args, check=False).stdout.strip()
+            assert got == want, (verb, res, ns, got)
+    finally:
+        api.stop()

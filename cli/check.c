@@ -25,8 +25,7 @@ struct check {
     int failed, warned;
 };
 
-static void
-check_line(struct check *ck, int level, const char *fmt, ...) ST_PRINTF(3, 4);
+static void check_line(struct check *ck, int level, const char *fmt, ...) ST_PRINTF(3, 4);
 
 /* <level>: 0 ok, 1 warning, 2 failure. */
 static void
@@ -70,12 +69,13 @@ check_crds(struct check *ck, struct st_kube_client *k)
         check_line(ck, 2, "cannot read the embedded CRDs");
         return;
     }
-    json_array_foreach(objs, i, o) {
+    json_array_foreach(objs, i, o)
+    {
         if (strcmp(st_json_str(o, "kind") ?: "", "CustomResourceDefinition") != 0)
             continue;
         const char *name = st_json_str(o, "metadata.name");
-        char *path = st_kube_path("apiextensions.k8s.io", "v1", "customresourcedefinitions",
-                                  NULL, name);
+        char *path =
+            st_kube_path("apiextensions.k8s.io", "v1", "customresourcedefinitions", NULL, name);
         json_t *crd = NULL;
         struct st_err err = {0};
         n++;
@@ -239,7 +239,8 @@ check_proxies(struct check *ck, struct st_kube_client *k)
         goto out;
     }
     items = json_object_get(list, "items");
-    json_array_foreach(items, i, w) {
+    json_array_foreach(items, i, w)
+    {
         const char *admin = st_json_strv(w, ann, 3);
         char url[300];
         if (admin == NULL || strlen(admin) > 200)
@@ -250,8 +251,8 @@ check_proxies(struct check *ck, struct st_kube_client *k)
         if (st != 200) {
             bad++;
             check_line(ck, 2, "the proxy of %s/%s is not ready (%s: %s)",
-                       st_json_str(w, "metadata.namespace"), st_json_str(w, "metadata.name"),
-                       url, st > 0 ? "not 200" : "no answer");
+                       st_json_str(w, "metadata.namespace"), st_json_str(w, "metadata.name"), url,
+                       st > 0 ? "not 200" : "no answer");
         }
     }
     if (bad == 0)
@@ -281,10 +282,16 @@ check_run(const struct cli_global *g, int argc, char **argv)
     optind = 0;
     while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (ch) {
-        case 'c': context = optarg; break;
-        case 'h': check_usage(stdout); return CLI_EXIT_OK;
-        case ':': return cli_usage_error("check", "%s needs a value", argv[optind - 1]);
-        default: return cli_usage_error("check", "unknown flag %s", argv[optind - 1]);
+        case 'c':
+            context = optarg;
+            break;
+        case 'h':
+            check_usage(stdout);
+            return CLI_EXIT_OK;
+        case ':':
+            return cli_usage_error("check", "%s needs a value", argv[optind - 1]);
+        default:
+            return cli_usage_error("check", "unknown flag %s", argv[optind - 1]);
         }
     }
     if (optind < argc)
@@ -336,5 +343,7 @@ out:
 }
 
 const struct cli_command check_command = {
-    "check", "Check the health of a cluster's control plane and proxies", check_run,
+    "check",
+    "Check the health of a cluster's control plane and proxies",
+    check_run,
 };

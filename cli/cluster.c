@@ -89,9 +89,14 @@ cluster_ensure_issuer(const struct local_cluster *c, struct st_err *err)
         goto out;
     }
     struct st_x509_issue_req req = {
-        .issuer_cert = sk_X509_value(anchors, 0), .issuer_key = akey, .subject_key = ikey,
-        .cn = CLUSTER_ISSUER_CN, .lifetime_s = CLUSTER_ISSUER_LIFETIME_S, .backdate_s = 20,
-        .is_ca = true, .pathlen = 0,
+        .issuer_cert = sk_X509_value(anchors, 0),
+        .issuer_key = akey,
+        .subject_key = ikey,
+        .cn = CLUSTER_ISSUER_CN,
+        .lifetime_s = CLUSTER_ISSUER_LIFETIME_S,
+        .backdate_s = 20,
+        .is_ca = true,
+        .pathlen = 0,
     };
     if ((rc = st_x509_issue(&req, &issuer, err)) < 0)
         goto out;
@@ -118,7 +123,8 @@ cluster_pick_number(const char *home, struct st_err *err)
     json_t *n;
 
     local_cluster_names(home, &names, NULL);
-    json_array_foreach(names, i, n) {
+    json_array_foreach(names, i, n)
+    {
         struct local_cluster c;
         if (local_cluster_load(home, json_string_value(n), &c, NULL) == 0) {
             used[c.number] = true;
@@ -172,7 +178,7 @@ cluster_wait_api(const struct local_cluster *c, const struct local_proc *p, uint
             return st_err_set(err, -ESRCH, "strait-apiserver exited");
         if (st_now_ms() >= deadline)
             return local_err_wrap(err, ST_ETIMEOUT, "the API did not answer within %llu ms",
-                              (unsigned long long)timeout_ms);
+                                  (unsigned long long)timeout_ms);
         usleep(100 * 1000);
     }
 }
@@ -257,7 +263,8 @@ cluster_apply(struct st_kube_client *k, const json_t *objs, int *created, struct
     json_t *o;
 
     *created = 0;
-    json_array_foreach(objs, i, o) {
+    json_array_foreach(objs, i, o)
+    {
         char *path = cluster_collection(o);
         if (path == NULL)
             return st_err_set(err, ST_EINVAL, "cannot apply a %s", st_json_str(o, "kind"));
@@ -267,7 +274,7 @@ cluster_apply(struct st_kube_client *k, const json_t *objs, int *created, struct
             continue;
         if (rc < 0)
             return local_err_wrap(err, rc, "cannot create %s %s", st_json_str(o, "kind"),
-                              st_json_str(o, "metadata.name"));
+                                  st_json_str(o, "metadata.name"));
         (*created)++;
     }
     return 0;
@@ -288,11 +295,10 @@ cluster_controller_kubeconfig(const struct local_cluster *c, struct st_kube_clie
     struct st_kube_load_opts lo = {.kubeconfig_path = kcpath, .context = c->name};
     struct st_kube_config *cfg = NULL;
     struct st_buf tok = ST_BUF_INIT(64 * 1024), yaml = ST_BUF_INIT(0);
-    json_t *secret = json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}, s:s}", "apiVersion", "v1",
-                               "kind", "Secret", "metadata", "name", CLUSTER_TOKEN_SECRET,
-                               "namespace", LOCAL_NS, "annotations",
-                               "kubernetes.io/service-account.name", "strait-controller", "type",
-                               "kubernetes.io/service-account-token");
+    json_t *secret = json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}, s:s}", "apiVersion", "v1", "kind",
+                               "Secret", "metadata", "name", CLUSTER_TOKEN_SECRET, "namespace",
+                               LOCAL_NS, "annotations", "kubernetes.io/service-account.name",
+                               "strait-controller", "type", "kubernetes.io/service-account-token");
     json_t *got = NULL, *kc = NULL;
     uint64_t deadline = st_now_ms() + 10000;
     int rc = st_kube_create(k, coll, secret, NULL, err);
@@ -323,8 +329,8 @@ cluster_controller_kubeconfig(const struct local_cluster *c, struct st_kube_clie
                    "apiVersion", "v1", "kind", "Config", "clusters", "name", c->name, "cluster",
                    "server", cfg->server, "certificate-authority-data", ca, "users", "name",
                    "strait-controller", "user", "token", tok.data, tok.len, "contexts", "name",
-                   c->name, "context", "cluster", c->name, "user", "strait-controller",
-                   "namespace", LOCAL_NS, "current-context", c->name);
+                   c->name, "context", "cluster", c->name, "user", "strait-controller", "namespace",
+                   LOCAL_NS, "current-context", c->name);
     free(ca);
     if ((rc = st_yaml_dump(kc, &yaml)) < 0 ||
         (rc = st_file_write_atomic(file, yaml.data, yaml.len, 0600)) < 0) {
@@ -349,7 +355,7 @@ out:
 static int
 cluster_mkdirs(const struct local_cluster *c, struct st_err *err)
 {
-    static const char *const dirs[] = {"apiserver", "identity", "controller", "pids",
+    static const char *const dirs[] = {"apiserver", "identity",  "controller", "pids",
                                        "logs",      "workloads", "gateway"};
     for (size_t i = 0; i < ST_ARRAY_LEN(dirs); i++) {
         char *d = local_path(c->dir, "%s", dirs[i]);
@@ -433,19 +439,29 @@ cluster_create(int argc, char **argv)
     optind = 0;
     while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (ch) {
-        case 'a': anchor = optarg; break;
-        case 'k': anchor_key = optarg; break;
-        case 'h': cluster_usage(stdout); return CLI_EXIT_OK;
-        case ':': return cli_usage_error("cluster", "%s needs a value", argv[optind - 1]);
-        default: return cli_usage_error("cluster", "unknown flag %s", argv[optind - 1]);
+        case 'a':
+            anchor = optarg;
+            break;
+        case 'k':
+            anchor_key = optarg;
+            break;
+        case 'h':
+            cluster_usage(stdout);
+            return CLI_EXIT_OK;
+        case ':':
+            return cli_usage_error("cluster", "%s needs a value", argv[optind - 1]);
+        default:
+            return cli_usage_error("cluster", "unknown flag %s", argv[optind - 1]);
         }
     }
     if (argc - optind != 1)
         return cli_usage_error("cluster", "cluster create takes exactly one NAME");
     const char *name = argv[optind];
     if (!local_name_ok(name))
-        return cli_usage_error("cluster", "\"%s\" is not a valid cluster name (a DNS-1123 label: "
-                                          "lower-case letters, digits and '-')", name);
+        return cli_usage_error("cluster",
+                               "\"%s\" is not a valid cluster name (a DNS-1123 label: "
+                               "lower-case letters, digits and '-')",
+                               name);
     if ((anchor == NULL) != (anchor_key == NULL))
         return cli_usage_error("cluster", "--trust-anchor and --trust-anchor-key go together");
     if (anchor != NULL) {
@@ -470,8 +486,8 @@ cluster_create(int argc, char **argv)
         rc = cli_fail("%s", err.msg);
         goto out;
     }
-    printf("%s cluster %s (number %d, 127.%d.0.0/16)\n", existed ? "restarting" : "creating",
-           name, c.number, c.number);
+    printf("%s cluster %s (number %d, 127.%d.0.0/16)\n", existed ? "restarting" : "creating", name,
+           c.number, c.number);
     fflush(stdout);
     char *trust = local_path(home, "trust");
     rc = st_mkdir_p(trust, 0700);
@@ -502,9 +518,9 @@ cluster_create(int argc, char **argv)
     char *data = local_path(c.dir, "apiserver"), *kcfg = local_path(home, "kubeconfig");
     char *listen_api = st_xasprintf("%s:6443", api);
     char *cidr = st_xasprintf("127.%d.128.0/17", c.number);
-    char *api_argv[] = {bin_api,   "--data-dir",     data,        "--listen", listen_api,
-                        "--write-kubeconfig", kcfg, "--context", (char *)name,
-                        "--service-cidr", cidr, NULL};
+    char *api_argv[] = {bin_api,      "--data-dir",         data, "--listen",
+                        listen_api,   "--write-kubeconfig", kcfg, "--context",
+                        (char *)name, "--service-cidr",     cidr, NULL};
     rc = cluster_start(&c, "apiserver", api_argv, NULL, &err);
     free(listen_api);
     free(cidr);
@@ -522,7 +538,8 @@ cluster_create(int argc, char **argv)
     free(icrt);
     free(ikey);
     if (rc < 0 || install_objects(&id, false, &objs, &err) < 0 ||
-        (k = local_kube_client(&c, 10000, &err)) == NULL || cluster_apply(k, objs, &created, &err) < 0 ||
+        (k = local_kube_client(&c, 10000, &err)) == NULL ||
+        cluster_apply(k, objs, &created, &err) < 0 ||
         cluster_controller_kubeconfig(&c, k, &err) < 0) {
         rc = cli_fail("cannot install the control plane: %s", err.msg);
         goto out_bins;
@@ -533,9 +550,9 @@ cluster_create(int argc, char **argv)
     char *ctl_kc = local_path(c.dir, "controller/kubeconfig");
     char *listen_ctl = st_xasprintf("%s:8086", ctl), *admin_ctl = st_xasprintf("%s:9990", ctl);
     char *ready_ctl = st_xasprintf("http://%s:9990/ready", ctl);
-    char *ctl_argv[] = {bin_ctl, "--kubeconfig", ctl_kc, "--namespace", LOCAL_NS, "--listen",
-                        listen_ctl, "--admin", admin_ctl, "--trust-domain", LOCAL_TRUST_DOMAIN,
-                        NULL};
+    char *ctl_argv[] = {
+        bin_ctl,    "--kubeconfig", ctl_kc,    "--namespace",    LOCAL_NS,           "--listen",
+        listen_ctl, "--admin",      admin_ctl, "--trust-domain", LOCAL_TRUST_DOMAIN, NULL};
     rc = cluster_start(&c, "controller", ctl_argv, ready_ctl, &err);
     free(ctl_kc);
     free(listen_ctl);
@@ -560,10 +577,11 @@ cluster_create(int argc, char **argv)
     char *gw_in = st_xasprintf("%s:4143", gw), *gw_out = st_xasprintf("%s:4140", gw);
     char *gw_admin = st_xasprintf("%s:4191", gw);
     char *ready_gw = st_xasprintf("http://%s:4191/ready", gw);
-    char *gw_argv[] = {bin_proxy, "--mode", "gateway", "--inbound", gw_in, "--outbound", gw_out,
-                       "--admin", gw_admin, "--identity-cert", gw_crt, "--identity-key", gw_key,
-                       "--trust-anchors", gw_anchors, "--routes", routes, "--namespace",
-                       LOCAL_NS, NULL};
+    char *gw_argv[] = {bin_proxy, "--mode",          "gateway",  "--inbound",
+                       gw_in,     "--outbound",      gw_out,     "--admin",
+                       gw_admin,  "--identity-cert", gw_crt,     "--identity-key",
+                       gw_key,    "--trust-anchors", gw_anchors, "--routes",
+                       routes,    "--namespace",     LOCAL_NS,   NULL};
     rc = cluster_start(&c, "gateway", gw_argv, ready_gw, &err);
     free(gwdir);
     free(gw_crt);
@@ -654,7 +672,8 @@ cluster_stop_workloads(const struct local_cluster *c)
     int n = 0;
 
     local_workloads(c, NULL, true, &ws, NULL);
-    json_array_foreach(ws, i, w) {
+    json_array_foreach(ws, i, w)
+    {
         struct local_proc sup = {(pid_t)st_json_int_or(w, "pid", 0),
                                  (uint64_t)st_json_int_or(w, "pidStart", 0)};
         n += local_proc_stop(&sup, LOCAL_STOP_TIMEOUT_MS + 5000);
@@ -744,7 +763,8 @@ cluster_list(int argc, char **argv)
         return cli_fail("%s", err.msg);
     }
     printf("%-20s %-6s %-26s %s\n", "NAME", "NUMBER", "API", "HEALTH");
-    json_array_foreach(names, i, n) {
+    json_array_foreach(names, i, n)
+    {
         struct local_cluster c;
         struct st_buf down = ST_BUF_INIT(256);
         if (local_cluster_load(home, json_string_value(n), &c, &err) < 0)
@@ -797,5 +817,7 @@ cluster_run(const struct cli_global *g, int argc, char **argv)
 }
 
 const struct cli_command cluster_command = {
-    "cluster", "Create, delete and list local clusters", cluster_run,
+    "cluster",
+    "Create, delete and list local clusters",
+    cluster_run,
 };

@@ -117,17 +117,22 @@ install_identity_generate(struct install_identity *out, struct st_err *err)
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if ((rc = st_x509_ca_new(INSTALL_ANCHOR_CN, INSTALL_ANCHOR_LIFETIME_S, &anchor, &akey,
-                             err)) < 0)
+    if ((rc = st_x509_ca_new(INSTALL_ANCHOR_CN, INSTALL_ANCHOR_LIFETIME_S, &anchor, &akey, err)) <
+        0)
         goto out;
     if ((ikey = st_x509_key_new_p256()) == NULL) {
         rc = st_err_set(err, ST_ETLS, "cannot create a P-256 key");
         goto out;
     }
     struct st_x509_issue_req req = {
-        .issuer_cert = anchor, .issuer_key = akey, .subject_key = ikey,
-        .cn = INSTALL_ISSUER_CN, .lifetime_s = INSTALL_ISSUER_LIFETIME_S, .backdate_s = 20,
-        .is_ca = true, .pathlen = 0,
+        .issuer_cert = anchor,
+        .issuer_key = akey,
+        .subject_key = ikey,
+        .cn = INSTALL_ISSUER_CN,
+        .lifetime_s = INSTALL_ISSUER_LIFETIME_S,
+        .backdate_s = 20,
+        .is_ca = true,
+        .pathlen = 0,
     };
     if ((rc = st_x509_issue(&req, &issuer, err)) < 0)
         goto out;
@@ -176,12 +181,14 @@ install_objects(const struct install_identity *id, bool ha, json_t **out, struct
         goto out;
     }
     /* The Namespace first, then the CRDs, then the rest in file order. */
-    json_array_foreach(objs, i, o) {
+    json_array_foreach(objs, i, o)
+    {
         if (strcmp(st_json_str(o, "kind") ?: "", "Namespace") == 0)
             json_array_append(all, o);
     }
     json_array_extend(all, crds);
-    json_array_foreach(objs, i, o) {
+    json_array_foreach(objs, i, o)
+    {
         const char *kind = st_json_str(o, "kind") ?: "", *name = st_json_str(o, "metadata.name");
         if (strcmp(kind, "Namespace") == 0)
             continue;
@@ -194,13 +201,13 @@ install_objects(const struct install_identity *id, bool ha, json_t **out, struct
             st_json_set_pathv(o, segs, 2, json_string(id->anchors));
         } else if (strcmp(kind, "Deployment") == 0 && ha) {
             st_json_set_path(o, "spec.replicas", json_integer(3));
-            json_t *term = json_pack(
-                "{s:i, s:{s:{s:{s:s}}, s:s}}", "weight", 100, "podAffinityTerm", "labelSelector",
-                "matchLabels", "strait.io/control-plane-component", "controller", "topologyKey",
-                "kubernetes.io/hostname");
-            st_json_set_path(o, "spec.template.spec.affinity.podAntiAffinity",
-                             json_pack("{s:[o]}",
-                                       "preferredDuringSchedulingIgnoredDuringExecution", term));
+            json_t *term =
+                json_pack("{s:i, s:{s:{s:{s:s}}, s:s}}", "weight", 100, "podAffinityTerm",
+                          "labelSelector", "matchLabels", "strait.io/control-plane-component",
+                          "controller", "topologyKey", "kubernetes.io/hostname");
+            st_json_set_path(
+                o, "spec.template.spec.affinity.podAntiAffinity",
+                json_pack("{s:[o]}", "preferredDuringSchedulingIgnoredDuringExecution", term));
         }
         json_array_append(all, o);
     }
@@ -247,13 +254,25 @@ install_run(const struct cli_global *g, int argc, char **argv)
 
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
-        case 'a': anchor = optarg; break;
-        case 'c': icrt = optarg; break;
-        case 'k': ikey = optarg; break;
-        case 'H': ha = true; break;
-        case 'h': install_usage(stdout); return CLI_EXIT_OK;
-        case ':': return cli_usage_error("install", "%s needs a value", argv[optind - 1]);
-        default: return cli_usage_error("install", "unknown flag %s", argv[optind - 1]);
+        case 'a':
+            anchor = optarg;
+            break;
+        case 'c':
+            icrt = optarg;
+            break;
+        case 'k':
+            ikey = optarg;
+            break;
+        case 'H':
+            ha = true;
+            break;
+        case 'h':
+            install_usage(stdout);
+            return CLI_EXIT_OK;
+        case ':':
+            return cli_usage_error("install", "%s needs a value", argv[optind - 1]);
+        default:
+            return cli_usage_error("install", "unknown flag %s", argv[optind - 1]);
         }
     }
     if (optind < argc)
@@ -281,5 +300,7 @@ out:
 }
 
 const struct cli_command install_command = {
-    "install", "Print the control plane manifests for kubectl apply", install_run,
+    "install",
+    "Print the control plane manifests for kubectl apply",
+    install_run,
 };

@@ -205,9 +205,9 @@ local_cluster_save(const struct local_cluster *c, struct st_err *err)
 
     if (c->anchor_key != NULL)
         json_object_set_new(anchor, "key", json_string(c->anchor_key));
-    json_t *v = json_pack("{s:s, s:i, s:s, s:s, s:s, s:o}", "name", c->name, "number",
-                          c->number, "trustDomain", LOCAL_TRUST_DOMAIN, "clusterDomain",
-                          LOCAL_CLUSTER_DOMAIN, "created", c->created, "trustAnchor", anchor);
+    json_t *v = json_pack("{s:s, s:i, s:s, s:s, s:s, s:o}", "name", c->name, "number", c->number,
+                          "trustDomain", LOCAL_TRUST_DOMAIN, "clusterDomain", LOCAL_CLUSTER_DOMAIN,
+                          "created", c->created, "trustAnchor", anchor);
     rc = local_json_write(file, v, 0644, err);
     json_decref(v);
     free(file);
@@ -444,7 +444,8 @@ local_pidfile_read(const char *path, struct local_proc *out)
     return rc;
 }
 
-/* Builds environ plus <add> (whose keys replace the inherited ones); a new array of borrowed strings. */
+/* Builds environ plus <add> (whose keys replace the inherited ones); a new array of borrowed
+ * strings. */
 static char **
 local_envp(char *const add[])
 {
@@ -472,8 +473,7 @@ local_envp(char *const add[])
 
 /* In the child: set up stdio, signals and exec; reports errno on <errfd> if exec fails. */
 ST_NORETURN static void
-local_child_exec(char *const argv[], char **envp, int logfd, int nullfd, bool keep_stdio,
-                 int errfd)
+local_child_exec(char *const argv[], char **envp, int logfd, int nullfd, bool keep_stdio, int errfd)
 {
     sigset_t none;
 
@@ -778,8 +778,7 @@ local_workload_identity(const struct local_cluster *c, const char *ns, const cha
         goto out;
     if ((rc = st_file_read(c->anchor_cert, &abuf)) < 0 ||
         (rc = st_file_write_atomic(anchors, abuf.data, abuf.len, 0644)) < 0) {
-        st_err_set(err, rc, "cannot copy the trust anchor %s: %s", c->anchor_cert,
-                   st_strerror(rc));
+        st_err_set(err, rc, "cannot copy the trust anchor %s: %s", c->anchor_cert, st_strerror(rc));
         goto out;
     }
 out:
@@ -929,14 +928,16 @@ local_routes_write(const struct local_cluster *c, struct st_err *err)
     int rc;
 
     local_workloads(c, NULL, false, &ws, NULL);
-    json_array_foreach(ws, i, w) {
+    json_array_foreach(ws, i, w)
+    {
         const char *kind = st_json_str(w, "kind"), *addr = st_json_str(w, "address");
         const char *id = st_json_str(w, "identity");
         json_t *ports = json_object_get(w, "ports"), *p;
         size_t j;
         if (kind == NULL || strcmp(kind, "run") != 0 || addr == NULL || id == NULL)
             continue;
-        json_array_foreach(ports, j, p) {
+        json_array_foreach(ports, j, p)
+        {
             int64_t port = json_integer_value(p);
             char *auth = st_xasprintf("%s:%lld", addr, (long long)port);
             char *ep = st_xasprintf("%s:4143", addr);

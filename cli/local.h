@@ -23,12 +23,12 @@
 #define LOCAL_NUMBER_MAX 254
 #define LOCAL_TRUST_DOMAIN "cluster.local"
 #define LOCAL_CLUSTER_DOMAIN "cluster.local"
-#define LOCAL_NS "strait"              /* the control plane namespace */
-#define LOCAL_STATE_MAX (256u * 1024)  /* bytes of cluster.json or a workload file */
+#define LOCAL_NS "strait"             /* the control plane namespace */
+#define LOCAL_STATE_MAX (256u * 1024) /* bytes of cluster.json or a workload file */
 #define LOCAL_LOCK_TIMEOUT_MS 30000
-#define LOCAL_STOP_TIMEOUT_MS 10000    /* SIGTERM, then SIGKILL after this */
+#define LOCAL_STOP_TIMEOUT_MS 10000 /* SIGTERM, then SIGKILL after this */
 #define LOCAL_READY_TIMEOUT_MS 30000
-#define LOCAL_APP_MAX_WORKLOADS 32512  /* 127.N.1.1 .. 127.N.127.254 */
+#define LOCAL_APP_MAX_WORKLOADS 32512 /* 127.N.1.1 .. 127.N.127.254 */
 
 /* One local cluster, as cluster.json holds it. Strings owned. */
 struct local_cluster {
@@ -213,7 +213,6 @@ void install_identity_free(struct install_identity *id);
  * RBAC, identity Secret and ConfigMap, Service, Deployment), as a new JSON
  * array. <id> is borrowed; <ha> sets three replicas and anti-affinity.
  */
-int install_objects(const struct install_identity *id, bool ha, json_t **out,
-                    struct st_err *err);
+int install_objects(const struct install_identity *id, bool ha, json_t **out, struct st_err *err);
 
 #endif

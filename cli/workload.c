@@ -40,7 +40,7 @@ struct workload {
     const char *port_names[WORKLOAD_MAX_PORTS];
     size_t n_ports;
     char **cmd;
-    char *id;   /* "exec-<pid>" for exec, else name */
+    char *id; /* "exec-<pid>" for exec, else name */
     char addr[16];
     char *state_file, *id_dir, *ew_path, *log, *proxy_log, *lock_file, *identity;
     json_t *state;
@@ -112,8 +112,7 @@ workload_port(struct workload *w, char *arg)
 
     if (w->n_ports >= WORKLOAD_MAX_PORTS)
         return ST_ETOOBIG;
-    if (st_parse_u64(st_str_c(num), 65535, &v) < 0 || v == 0 || v == 4140 || v == 4143 ||
-        v == 4191)
+    if (st_parse_u64(st_str_c(num), 65535, &v) < 0 || v == 0 || v == 4140 || v == 4143 || v == 4191)
         return ST_EINVAL;
     if (eq != NULL) {
         *eq = '\0';
@@ -150,24 +149,37 @@ workload_parse(struct workload *w, const char *cmd, int argc, char **argv)
     optind = 0;
     while ((c = getopt_long(argc, argv, "+:n:l:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'n': w->ns = optarg; break;
-        case 'N': w->name = optarg; break;
-        case 's': w->sa = optarg; break;
-        case 'd': w->detach = true; break;
+        case 'n':
+            w->ns = optarg;
+            break;
+        case 'N':
+            w->name = optarg;
+            break;
+        case 's':
+            w->sa = optarg;
+            break;
+        case 'd':
+            w->detach = true;
+            break;
         case 'l':
-            if (json_object_size(w->labels) >= WORKLOAD_MAX_LABELS || workload_label(w->labels,
-                                                                               optarg) < 0)
+            if (json_object_size(w->labels) >= WORKLOAD_MAX_LABELS ||
+                workload_label(w->labels, optarg) < 0)
                 return cli_usage_error(cmd, "--label wants KEY=VALUE, not \"%s\"", optarg);
             break;
         case 'p':
             if ((rc = workload_port(w, optarg)) < 0)
-                return cli_usage_error(cmd, "bad --port \"%s\": [NAME=]PORT, 1-65535 but not "
-                                            "4140/4143/4191, no duplicates, at most %d",
+                return cli_usage_error(cmd,
+                                       "bad --port \"%s\": [NAME=]PORT, 1-65535 but not "
+                                       "4140/4143/4191, no duplicates, at most %d",
                                        optarg, WORKLOAD_MAX_PORTS);
             break;
-        case 'h': workload_usage(stdout); return -1;
-        case ':': return cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
-        default: return cli_usage_error(cmd, "unknown flag %s", argv[optind - 1]);
+        case 'h':
+            workload_usage(stdout);
+            return -1;
+        case ':':
+            return cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
+        default:
+            return cli_usage_error(cmd, "unknown flag %s", argv[optind - 1]);
         }
     }
     if (optind == 0 || optind > argc || strcmp(argv[optind - 1], "--") != 0)
@@ -213,7 +225,8 @@ workload_reserve(struct workload *w, struct st_err *err)
         return fd;
     local_workloads(&w->c, NULL, true, &all, NULL);
     bool *used = st_xcalloc(LOCAL_APP_MAX_WORKLOADS, sizeof(bool));
-    json_array_foreach(all, i, x) {
+    json_array_foreach(all, i, x)
+    {
         const char *a = st_json_str(x, "address");
         unsigned n, hi, lo;
         if (!w->exec && strcmp(st_json_str(x, "namespace") ?: "", w->ns) == 0 &&
@@ -243,12 +256,12 @@ workload_reserve(struct workload *w, struct st_err *err)
         json_array_append_new(ports, json_integer(w->ports[p]));
     char started[21];
     st_rfc3339(st_wall_s(), started);
-    w->state = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:I, s:I, s:s, s:s}", "kind",
-                         w->exec ? "exec" : "run", "name", w->id, "namespace", w->ns,
-                         "serviceAccount", w->sa, "address", w->addr, "ports", ports, "identity",
-                         w->identity, "identityDir", w->id_dir, "pid", (json_int_t)w->self.pid,
-                         "pidStart", (json_int_t)w->self.start, "started", started, "log",
-                         w->log != NULL ? w->log : "");
+    w->state =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:I, s:I, s:s, s:s}", "kind",
+                  w->exec ? "exec" : "run", "name", w->id, "namespace", w->ns, "serviceAccount",
+                  w->sa, "address", w->addr, "ports", ports, "identity", w->identity, "identityDir",
+                  w->id_dir, "pid", (json_int_t)w->self.pid, "pidStart", (json_int_t)w->self.start,
+                  "started", started, "log", w->log != NULL ? w->log : "");
     rc = workload_save(w, err);
 out:
     free(used);
@@ -285,9 +298,9 @@ workload_ew(const struct workload *w)
     return json_pack("{s:s, s:s, s:{s:s, s:s, s:O, s:{s:s}}, s:{s:{s:s, s:s}, s:[{s:s}], s:o}}",
                      "apiVersion", "workload.strait.io/v1beta1", "kind", "ExternalWorkload",
                      "metadata", "name", w->name, "namespace", w->ns, "labels", w->labels,
-                     "annotations", "strait.io/proxy-admin", admin, "spec", "meshTLS",
-                     "identity", w->identity, "serverName", w->identity, "workloadIPs", "ip",
-                     w->addr, "ports", ports);
+                     "annotations", "strait.io/proxy-admin", admin, "spec", "meshTLS", "identity",
+                     w->identity, "serverName", w->identity, "workloadIPs", "ip", w->addr, "ports",
+                     ports);
 }
 
 /* Sets the Ready condition through the status subresource. */
@@ -338,10 +351,11 @@ workload_start_proxy(struct workload *w, struct st_err *err)
     char *routes = local_path(w->c.dir, "routes.json");
     char *out = st_xasprintf("%s:4140", w->addr), *in = st_xasprintf("%s:4143", w->addr);
     char *admin = st_xasprintf("%s:4191", w->addr);
-    char *argv[] = {bin, "--outbound", out, "--inbound", in, "--admin", admin,
-                    "--identity-cert", crt, "--identity-key", key, "--trust-anchors", anchors,
-                    "--routes", routes, "--inbound-forward-host", w->addr, "--namespace",
-                    (char *)w->ns, NULL};
+    char *argv[] = {bin,     "--outbound",     out,           "--inbound",
+                    in,      "--admin",        admin,         "--identity-cert",
+                    crt,     "--identity-key", key,           "--trust-anchors",
+                    anchors, "--routes",       routes,        "--inbound-forward-host",
+                    w->addr, "--namespace",    (char *)w->ns, NULL};
     int rc = local_spawn(argv, NULL, w->proxy_log, false, false, &w->proxy, err);
 
     if (rc == 0) {
@@ -494,8 +508,8 @@ workload_paths(struct workload *w)
         w->log = local_path(w->c.dir, "logs/%s-%s.log", w->ns, w->id);
     w->identity = local_identity_name(w->ns, w->sa);
     if (!w->exec)
-        w->ew_path = st_kube_path("workload.strait.io", "v1beta1", "externalworkloads", w->ns,
-                                  w->name);
+        w->ew_path =
+            st_kube_path("workload.strait.io", "v1beta1", "externalworkloads", w->ns, w->name);
     st_mkdir_p(nsdir, 0700);
     free(nsdir);
 }
@@ -715,15 +729,21 @@ workload_parse_list(const char *cmd, int argc, char **argv, const char **ns, boo
     optind = 0;
     while ((c = getopt_long(argc, argv, ":n:Ah", opts, NULL)) != -1) {
         switch (c) {
-        case 'n': *ns = optarg; break;
+        case 'n':
+            *ns = optarg;
+            break;
         case 'A':
             if (all == NULL)
                 return cli_usage_error(cmd, "%s takes no -A", cmd);
             *all = true;
             break;
-        case 'h': workload_usage(stdout); return -1;
-        case ':': return cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
-        default: return cli_usage_error(cmd, "unknown flag %s", argv[optind - 1]);
+        case 'h':
+            workload_usage(stdout);
+            return -1;
+        case ':':
+            return cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
+        default:
+            return cli_usage_error(cmd, "unknown flag %s", argv[optind - 1]);
         }
     }
     if (!local_name_ok(*ns))
@@ -761,7 +781,8 @@ workload_list(const struct cli_global *g, int argc, char **argv)
     if (all)
         printf("%-16s ", "NAMESPACE");
     printf("%-24s %-16s %-16s %-6s %s\n", "NAME", "ADDRESS", "PORTS", "READY", "PID");
-    json_array_foreach(ws, i, x) {
+    json_array_foreach(ws, i, x)
+    {
         const char *kind = st_json_str(x, "kind"), *addr = st_json_str(x, "address");
         json_t *ports = json_object_get(x, "ports"), *p;
         struct st_buf pb = ST_BUF_INIT(512);
@@ -769,8 +790,8 @@ workload_list(const struct cli_global *g, int argc, char **argv)
         size_t j;
         if (kind == NULL || strcmp(kind, "run") != 0 || addr == NULL)
             continue;
-        json_array_foreach(ports, j, p)
-            (void)!st_buf_appendf(&pb, "%s%lld", j ? "," : "", (long long)json_integer_value(p));
+        json_array_foreach(ports, j, p)(void) !st_buf_appendf(&pb, "%s%lld", j ? "," : "",
+                                                              (long long)json_integer_value(p));
         snprintf(url, sizeof(url), "http://%s:4191/ready", addr);
         bool ready = local_http_status(url, 1000) == 200;
         if (all)
@@ -800,7 +821,8 @@ workload_stop(const struct cli_global *g, int argc, char **argv)
         return err.code == ST_EINVAL ? cli_usage_error("stop", "%s", err.msg)
                                      : cli_fail("%s", err.msg);
     local_workloads(&c, ns, true, &ws, NULL);
-    json_array_foreach(ws, i, x) {
+    json_array_foreach(ws, i, x)
+    {
         if (strcmp(st_json_str(x, "kind") ?: "", "run") == 0 &&
             strcmp(st_json_str(x, "name") ?: "", name) == 0)
             found = x;
@@ -823,14 +845,22 @@ workload_stop(const struct cli_global *g, int argc, char **argv)
 }
 
 const struct cli_command run_command = {
-    "run", "Run a meshed workload in a local cluster", workload_run,
+    "run",
+    "Run a meshed workload in a local cluster",
+    workload_run,
 };
 const struct cli_command exec_command = {
-    "exec", "Run a one-off meshed client in a local cluster", workload_exec,
+    "exec",
+    "Run a one-off meshed client in a local cluster",
+    workload_exec,
 };
 const struct cli_command workloads_command = {
-    "workloads", "List the workloads of a local cluster", workload_list,
+    "workloads",
+    "List the workloads of a local cluster",
+    workload_list,
 };
 const struct cli_command stop_command = {
-    "stop", "Stop a workload of a local cluster", workload_stop,
+    "stop",
+    "Stop a workload of a local cluster",
+    workload_stop,
 };

@@ -17,6 +17,8 @@
 #define STAT_SCRAPE_MAX ((size_t)16 << 20)
 #define STAT_PROM_BODY_MAX ((size_t)16 << 20)
 #define STAT_WINDOW_HEADER "strait-window-ms:"
+/* Transfers run at once; more proxies go in further batches. */
+#define STAT_FETCH_BATCH 64
 
 void
 stat_proxy_free(struct stat_proxy *p)
@@ -29,20 +31,34 @@ stat_proxy_free(struct stat_proxy *p)
     p->window = NULL;
 }
 
-struct stat_http {
-    struct st_buf *body;
+/* One GET of a batch: what to fetch and what came back. */
+struct stat_fetch {
+    char *url; /* owned */
+    struct st_buf body;
+    long status;
+    uint64_t window_ms; /* the strait-window-ms header, 0 when absent */
+    uint64_t done_ms;   /* st_now_ms() when the answer was complete */
+    int rc;
+    struct st_err err;
     bool too_big;
-    uint64_t window_ms;
 };
+
+static void
+stat_fetch_free(struct stat_fetch *f)
+{
+    free(f->url);
+    f->url = NULL;
+    st_buf_free(&f->body);
+}
 
 static size_t
 stat_http_write(char *p, size_t size, size_t nmemb, void *data)
 {
-    struct stat_http *h = data;
+    struct stat_fetch *f = data;
     size_t n = size * nmemb;
 
-    if (st_buf_append(h->body, p, n) < 0) {
-        h->too_big = true;
+    if (st_buf_append(&f->body, p, n) < 0) {
+        f->too_big = true;
         return 0; /* makes curl stop with CURLE_WRITE_ERROR */
     }
     return n;
@@ -51,7 +67,7 @@ stat_http_write(char *p, size_t size, size_t nmemb, void *data)
 static size_t
 stat_http_header(char *p, size_t size, size_t nmemb, void *data)
 {
-    struct stat_http *h = data;
+    struct stat_fetch *f = data;
     size_t n = size * nmemb;
     size_t hn = strlen(STAT_WINDOW_HEADER);
 
@@ -64,25 +80,19 @@ stat_http_header(char *p, size_t size, size_t nmemb, void *data)
             v.n--;
         uint64_t ms;
         if (st_parse_u64(v, UINT64_C(1) << 40, &ms) == 0)
-            h->window_ms = ms;
+            f->window_ms = ms;
     }
     return n;
 }
 
-int
-stat_http_get(const char *url, uint64_t timeout_ms, size_t max, struct st_buf *body,
-              long *status, uint64_t *window_ms, struct st_err *err)
+static CURL *
+stat_http_easy(struct stat_fetch *f, uint64_t timeout_ms)
 {
-    struct stat_http h = {body, false, 0};
     CURL *c = curl_easy_init();
-    int rc = 0;
 
     if (c == NULL)
         st_oom();
-    st_buf_reset(body);
-    body->max = max;
-    *status = 0;
-    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_URL, f->url);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)ST_MIN(timeout_ms, 10000));
@@ -90,30 +100,101 @@ stat_http_get(const char *url, uint64_t timeout_ms, size_t max, struct st_buf *b
     /* Loopback never goes through an http_proxy (a meshed shell has one set). */
     curl_easy_setopt(c, CURLOPT_NOPROXY, "localhost,127.0.0.0/8,::1");
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, stat_http_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &h);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, f);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, stat_http_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, f);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "strait-stat");
-    CURLcode cc = curl_easy_perform(c);
-    if (cc != CURLE_OK) {
-        if (h.too_big)
-            rc = st_err_set(err, ST_ETOOBIG, "answer larger than %zu bytes", max);
-        else if (cc == CURLE_OPERATION_TIMEDOUT)
-            rc = st_err_set(err, ST_ETIMEOUT, "no answer within %llu ms",
-                            (unsigned long long)timeout_ms);
-        else if (cc == CURLE_COULDNT_CONNECT)
-            rc = st_err_set(err, -ECONNREFUSED, "%s", curl_easy_strerror(cc));
-        else
-            rc = st_err_set(err, -EIO, "%s", curl_easy_strerror(cc));
-        goto out;
-    }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-    if (window_ms != NULL)
-        *window_ms = h.window_ms;
+    curl_easy_setopt(c, CURLOPT_PRIVATE, (char *)f);
+    return c;
+}
 
-out:
-    curl_easy_cleanup(c);
-    return rc;
+/* Records how the transfer of <f> ended. */
+static void
+stat_fetch_done(struct stat_fetch *f, CURL *c, CURLcode cc, uint64_t timeout_ms)
+{
+    f->done_ms = st_now_ms();
+    if (cc == CURLE_OK) {
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &f->status);
+        f->rc = 0;
+    } else if (f->too_big) {
+        f->rc = st_err_set(&f->err, ST_ETOOBIG, "answer larger than %zu bytes", f->body.max);
+    } else if (cc == CURLE_OPERATION_TIMEDOUT) {
+        f->rc = st_err_set(&f->err, ST_ETIMEOUT, "no answer within %llu ms",
+                           (unsigned long long)timeout_ms);
+    } else if (cc == CURLE_COULDNT_CONNECT) {
+        f->rc = st_err_set(&f->err, -ECONNREFUSED, "%s", curl_easy_strerror(cc));
+    } else {
+        f->rc = st_err_set(&f->err, -EIO, "%s", curl_easy_strerror(cc));
+    }
+}
+
+/*
+ * Runs the GETs of <f> (url set, bodies capped at <max>) at the same time,
+ * STAT_FETCH_BATCH at once, each bounded by <timeout_ms>; fills the results.
+ */
+static void
+stat_fetch_all(struct stat_fetch *f, size_t n, uint64_t timeout_ms, size_t max)
+{
+    for (size_t first = 0; first < n; first += STAT_FETCH_BATCH) {
+        size_t m = ST_MIN(n - first, (size_t)STAT_FETCH_BATCH);
+        CURLM *multi = curl_multi_init();
+        CURL *easy[STAT_FETCH_BATCH];
+        int running = 0;
+
+        if (multi == NULL)
+            st_oom();
+        for (size_t i = 0; i < m; i++) {
+            struct stat_fetch *x = &f[first + i];
+            st_buf_init(&x->body, max);
+            x->status = 0;
+            x->window_ms = 0;
+            x->too_big = false;
+            x->rc = st_err_set(&x->err, -EIO, "transfer not completed");
+            easy[i] = stat_http_easy(x, timeout_ms);
+            curl_multi_add_handle(multi, easy[i]);
+        }
+        /* Each transfer has its own timeout, so this loop ends. */
+        do {
+            if (curl_multi_perform(multi, &running) != CURLM_OK)
+                break;
+            CURLMsg *msg;
+            int left;
+            while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
+                char *priv = NULL;
+                if (msg->msg != CURLMSG_DONE)
+                    continue;
+                curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+                stat_fetch_done((struct stat_fetch *)priv, msg->easy_handle, msg->data.result,
+                                timeout_ms);
+            }
+            if (running > 0 && curl_multi_poll(multi, NULL, 0, 100, NULL) != CURLM_OK)
+                break;
+        } while (running > 0);
+        for (size_t i = 0; i < m; i++) {
+            curl_multi_remove_handle(multi, easy[i]);
+            curl_easy_cleanup(easy[i]);
+        }
+        curl_multi_cleanup(multi);
+    }
+}
+
+int
+stat_http_get(const char *url, uint64_t timeout_ms, size_t max, struct st_buf *body,
+              long *status, uint64_t *window_ms, struct st_err *err)
+{
+    struct stat_fetch f = {.url = st_xstrdup(url)};
+
+    stat_fetch_all(&f, 1, timeout_ms, max);
+    *status = f.status;
+    if (window_ms != NULL)
+        *window_ms = f.window_ms;
+    if (f.rc < 0)
+        st_err_set(err, f.rc, "%s", f.err.msg);
+    st_buf_free(body);
+    *body = f.body;
+    f.body = (struct st_buf)ST_BUF_INIT(0);
+    stat_fetch_free(&f);
+    return f.rc;
 }
 
 /* Parses a scrape of <p> into a new snapshot stamped <time_ms>; warns and returns NULL on error. */
@@ -132,92 +213,21 @@ stat_parse_scrape(const struct stat_proxy *p, const struct st_buf *body, uint64_
     return s;
 }
 
-/*
- * Asks <p> for its window at once. Returns 1 when p->window is set, 0 when the
- * proxy has no history endpoint (then *first holds a first scrape, or NULL
- * when that failed: skipped), -1 when it is unreachable (skipped).
- */
-static int
-stat_scrape_first(struct stat_proxy *p, uint64_t window_ms, uint64_t timeout_ms,
-                  struct st_metrics_snapshot **first)
+/* True when <f> is a usable scrape of <p>; warns (the proxy is skipped) when not. */
+static bool
+stat_fetch_ok(const struct stat_proxy *p, const struct stat_fetch *f)
 {
-    struct st_buf body = ST_BUF_INIT(0);
-    struct st_err err = {0};
-    long status = 0;
-    uint64_t got_ms = 0;
-    int result = -1;
-
-    *first = NULL;
-    char *url = st_xasprintf("http://%s/metrics/window?ms=%llu", p->admin,
-                             (unsigned long long)window_ms);
-    if (stat_http_get(url, timeout_ms, STAT_SCRAPE_MAX, &body, &status, &got_ms, &err) < 0) {
+    if (f->rc < 0) {
         fprintf(stderr, "warning: proxy %s/%s at %s unreachable: %s; skipped\n", p->ns, p->name,
-                p->admin, err.msg);
-        goto out;
+                p->admin, f->err.msg);
+        return false;
     }
-    if (status == 200 && got_ms > 0) {
-        p->window = stat_parse_scrape(p, &body, got_ms);
-        p->window_s = (double)got_ms / 1000.0;
-        result = p->window ? 1 : -1;
-        goto out;
-    }
-    /* No history endpoint: this is the first of two scrapes. */
-    free(url);
-    url = st_xasprintf("http://%s/metrics", p->admin);
-    if (stat_http_get(url, timeout_ms, STAT_SCRAPE_MAX, &body, &status, NULL, &err) < 0) {
-        fprintf(stderr, "warning: proxy %s/%s at %s unreachable: %s; skipped\n", p->ns, p->name,
-                p->admin, err.msg);
-        goto out;
-    }
-    if (status != 200) {
+    if (f->status != 200) {
         fprintf(stderr, "warning: proxy %s/%s at %s answered %ld to /metrics; skipped\n", p->ns,
-                p->name, p->admin, status);
-        goto out;
+                p->name, p->admin, f->status);
+        return false;
     }
-    *first = stat_parse_scrape(p, &body, st_now_ms());
-    result = *first ? 0 : -1;
-
-out:
-    free(url);
-    st_buf_free(&body);
-    return result;
-}
-
-/* The second scrape of <p>: sets p->window to the difference from <first>. */
-static void
-stat_scrape_second(struct stat_proxy *p, const struct st_metrics_snapshot *first,
-                   uint64_t timeout_ms)
-{
-    struct st_buf body = ST_BUF_INIT(0);
-    struct st_err err = {0};
-    struct st_metrics_snapshot *now = NULL;
-    long status = 0;
-    char *url = st_xasprintf("http://%s/metrics", p->admin);
-
-    if (stat_http_get(url, timeout_ms, STAT_SCRAPE_MAX, &body, &status, NULL, &err) < 0) {
-        fprintf(stderr, "warning: proxy %s/%s at %s unreachable: %s; skipped\n", p->ns, p->name,
-                p->admin, err.msg);
-        goto out;
-    }
-    if (status != 200) {
-        fprintf(stderr, "warning: proxy %s/%s at %s answered %ld to /metrics; skipped\n", p->ns,
-                p->name, p->admin, status);
-        goto out;
-    }
-    now = stat_parse_scrape(p, &body, st_now_ms());
-    if (now == NULL)
-        goto out;
-    if (st_metrics_snapshot_sub(now, first, &p->window, &err) < 0) {
-        fprintf(stderr, "warning: proxy %s/%s at %s: %s; skipped\n", p->ns, p->name, p->admin,
-                err.msg);
-        goto out;
-    }
-    p->window_s = (double)p->window->time_ms / 1000.0;
-
-out:
-    st_metrics_snapshot_free(now);
-    st_buf_free(&body);
-    free(url);
+    return true;
 }
 
 static void
@@ -233,29 +243,93 @@ stat_sleep_until(uint64_t deadline_ms)
     }
 }
 
+/*
+ * GETs /metrics of every proxy of <p> marked in <want>, in parallel, into <f>;
+ * idx[k] is the proxy of f[k]. Returns how many were fetched.
+ */
+static size_t
+stat_scrape_round(struct stat_proxy *p, size_t n, const bool *want, struct stat_fetch *f,
+                  size_t *idx, uint64_t timeout_ms)
+{
+    size_t m = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (!want[i])
+            continue;
+        f[m].url = st_xasprintf("http://%s/metrics", p[i].admin);
+        idx[m++] = i;
+    }
+    stat_fetch_all(f, m, timeout_ms, STAT_SCRAPE_MAX);
+    return m;
+}
+
 void
 stat_scrape_windows(struct stat_proxy *p, size_t n, uint64_t window_ms, uint64_t timeout_ms)
 {
+    struct stat_fetch *f = st_xcalloc(n ? n : 1, sizeof(*f));
     struct st_metrics_snapshot **first = st_xcalloc(n ? n : 1, sizeof(*first));
-    bool pending = false;
-    uint64_t start = st_now_ms();
+    bool *want = st_xcalloc(n ? n : 1, sizeof(*want));
+    size_t *idx = st_xcalloc(n ? n : 1, sizeof(*idx));
+    size_t pending = 0;
 
+    /* 1. The windows of the proxies that keep a history. */
     for (size_t i = 0; i < n; i++)
-        if (stat_scrape_first(&p[i], window_ms, timeout_ms, &first[i]) == 0)
-            pending = true;
-    if (pending) {
-        /*
-         * Each proxy's window is the real time between its two scrapes, so a
-         * slow first round does not skew the rates.
-         */
+        f[i].url = st_xasprintf("http://%s/metrics/window?ms=%llu", p[i].admin,
+                                (unsigned long long)window_ms);
+    stat_fetch_all(f, n, timeout_ms, STAT_SCRAPE_MAX);
+    for (size_t i = 0; i < n; i++) {
+        if (f[i].rc < 0) {
+            fprintf(stderr, "warning: proxy %s/%s at %s unreachable: %s; skipped\n", p[i].ns,
+                    p[i].name, p[i].admin, f[i].err.msg);
+        } else if (f[i].status == 200 && f[i].window_ms > 0) {
+            p[i].window = stat_parse_scrape(&p[i], &f[i].body, f[i].window_ms);
+            p[i].window_s = (double)f[i].window_ms / 1000.0;
+        } else {
+            want[i] = true; /* no history endpoint: two scrapes */
+        }
+        stat_fetch_free(&f[i]);
+    }
+
+    /* 2. The others: a first scrape now... */
+    uint64_t start = st_now_ms();
+    size_t m = stat_scrape_round(p, n, want, f, idx, timeout_ms);
+    for (size_t k = 0; k < m; k++) {
+        size_t i = idx[k];
+        if (stat_fetch_ok(&p[i], &f[k]))
+            first[i] = stat_parse_scrape(&p[i], &f[k].body, f[k].done_ms);
+        want[i] = first[i] != NULL;
+        pending += want[i];
+        stat_fetch_free(&f[k]);
+    }
+
+    /*
+     * ...and a second one when the window has passed. Each proxy's window is
+     * the real time between its two answers.
+     */
+    if (pending > 0) {
         stat_sleep_until(start + window_ms);
-        for (size_t i = 0; i < n; i++)
-            if (first[i] != NULL)
-                stat_scrape_second(&p[i], first[i], timeout_ms);
+        m = stat_scrape_round(p, n, want, f, idx, timeout_ms);
+        for (size_t k = 0; k < m; k++) {
+            size_t i = idx[k];
+            struct st_metrics_snapshot *now = NULL;
+            struct st_err err = {0};
+            if (stat_fetch_ok(&p[i], &f[k]))
+                now = stat_parse_scrape(&p[i], &f[k].body, f[k].done_ms);
+            if (now != NULL && st_metrics_snapshot_sub(now, first[i], &p[i].window, &err) < 0)
+                fprintf(stderr, "warning: proxy %s/%s at %s: %s; skipped\n", p[i].ns, p[i].name,
+                        p[i].admin, err.msg);
+            if (p[i].window != NULL)
+                p[i].window_s = (double)p[i].window->time_ms / 1000.0;
+            st_metrics_snapshot_free(now);
+            stat_fetch_free(&f[k]);
+        }
     }
     for (size_t i = 0; i < n; i++)
         st_metrics_snapshot_free(first[i]);
     free(first);
+    free(want);
+    free(idx);
+    free(f);
 }
 
 int

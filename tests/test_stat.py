@@ -323,6 +323,32 @@ def test_ts_history_json_and_unreachable(workdir, apiserver, proxies):
     assert r.stdout == expected_ts("0.7rps", "0.2rps")
 
 
+def test_hung_proxies_time_out_together(workdir, apiserver, proxies):
+    """Proxies that accept but never answer cost one 2 s timeout together, not one each."""
+    setup_api(apiserver)
+    a = proxies(CLIENT_A, "history")
+    add_workload(apiserver, NS, "client-a", a.addr)
+    hung = []
+    for i in range(4):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen(8)  # the kernel completes the handshake; nobody ever reads
+        hung.append(s)
+        add_workload(apiserver, NS, f"hung-{i}", "127.0.0.1:%d" % s.getsockname()[1])
+    try:
+        t0 = time.monotonic()
+        r = strait(apiserver, "stat", "ts", "-n", NS, "-o", "json")
+        took = time.monotonic() - t0
+    finally:
+        for s in hung:
+            s.close()
+    assert r.returncode == 0, r.stderr
+    assert len(re.findall(r"warning: proxy .*/hung-\d .* unreachable: no answer within 2000 ms",
+                          r.stderr)) == 4
+    assert 2.0 <= took < 6.0
+    assert json.loads(r.stdout)[0]["requests"] == 30  # client A alone
+
+
 def test_ts_no_split_and_usage(workdir, apiserver):
     setup_api(apiserver, split=False)
     r = strait(apiserver, "stat", "ts", "-n", "empty")

@@ -1,16 +1,24 @@
 /*
- * Loading and reloading the proxy's certificate, key and trust anchors.
+ * The proxy's certificate: certified by the controller on a thread of its
+ * own, or loaded from files and reloaded when they change. Both end in
+ * identity_install(), which builds the TLS contexts and swaps them in.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 
+#include "strait/certify.h"
+#include "strait/metrics.h"
 #include "strait/x509.h"
 
 #include "identity.h"
 #include "proxy.h"
+
+#define IDENTITY_CONNECT_TIMEOUT_MS 3000
+#define IDENTITY_TIMEOUT_MS 10000
 
 struct identity_file {
     const char *path;
@@ -19,28 +27,133 @@ struct identity_file {
 };
 
 struct identity {
+    struct identity_options opt;
+    char *uri;                     /* certify: the SPIFFE name asked for besides the DNS name */
     struct identity_file files[3]; /* cert, key, anchors */
     bool tried;
     struct st_tls_slot server, client_h2, client_opaque;
-    pthread_mutex_t lock; /* guards name and validity */
+    pthread_mutex_t lock; /* guards name, validity, stop */
     char name[256];
     int64_t not_before, not_after;
     bool loaded;
+
+    /* The certify thread. */
+    pthread_t thread;
+    bool started, stop;
+    pthread_cond_t wake; /* on CLOCK_MONOTONIC */
+
+    /* Metrics, written by the one thread that installs (certify or the first loop). */
+    struct stats *shard;
+    struct st_metrics_series *m_expiry, *m_refresh, *m_failures;
 };
 
-struct identity *
-identity_new(const char *cert, const char *key, const char *anchors)
+int
+identity_parse_name(const char *name, char **sa, char **ns, char **td)
 {
-    struct identity *id = st_xcalloc(1, sizeof(*id));
+    const char *mark = name != NULL ? strstr(name, IDENTITY_NAME_SUFFIX) : NULL;
 
-    id->files[0].path = cert;
-    id->files[1].path = key;
-    id->files[2].path = anchors;
+    if (mark == NULL)
+        return ST_EINVAL;
+    char *head = st_xstrndup(name, (size_t)(mark - name));
+    char *dot = strrchr(head, '.');
+    const char *t = mark + strlen(IDENTITY_NAME_SUFFIX);
+    if (dot == NULL || !st_dns1123_label(dot + 1) || !st_dns1123_subdomain(t)) {
+        free(head);
+        return ST_EINVAL;
+    }
+    *dot = '\0';
+    if (!st_dns1123_subdomain(head)) {
+        free(head);
+        return ST_EINVAL;
+    }
+    *ns = st_xstrdup(dot + 1);
+    *td = st_xstrdup(t);
+    *sa = head;
+    return 0;
+}
+
+static void
+identity_metrics(struct identity *id, struct stats_registry *stats)
+{
+    static const char *const none[1] = {NULL};
+    struct st_metrics_registry *m = stats_metrics(stats);
+    struct st_metrics_family *f = NULL;
+    struct st_metrics_desc d = {
+        .type = ST_METRICS_GAUGE,
+        .name = "identity_cert_expiry_timestamp_seconds",
+        .help = "The time the proxy's current certificate expires, in seconds since the epoch",
+    };
+
+    id->shard = stats_thread(stats);
+    if (st_metrics_family_add(m, &d, &f, NULL) == 0)
+        id->m_expiry = st_metrics_series_get(f, none);
+    d.type = ST_METRICS_COUNTER;
+    d.name = "identity_cert_refresh_total";
+    d.help = "Certificates installed (certified or reloaded from files)";
+    if (st_metrics_family_add(m, &d, &f, NULL) == 0)
+        id->m_refresh = st_metrics_series_get(f, none);
+    d.name = "identity_cert_refresh_failures_total";
+    d.help = "Failed attempts to certify or to load the certificate files";
+    if (st_metrics_family_add(m, &d, &f, NULL) == 0)
+        id->m_failures = st_metrics_series_get(f, none);
+}
+
+struct identity *
+identity_new(const struct identity_options *o, struct stats_registry *stats, struct st_err *err)
+{
+    char *sa = NULL, *ns = NULL, *td = NULL;
+    char *uri = NULL;
+
+    if (o->mode == IDENTITY_CERTIFY) {
+        if (o->controller == NULL || o->anchors == NULL || o->name == NULL) {
+            st_err_set(err, ST_EINVAL,
+                       "certify mode needs --controller, --trust-anchors and --identity");
+            return NULL;
+        }
+        if (identity_parse_name(o->name, &sa, &ns, &td) < 0) {
+            st_err_set(err, ST_EINVAL,
+                       "--identity must be <sa>.<ns>.serviceaccount.identity.strait.<domain>");
+            return NULL;
+        }
+        uri = st_certify_identity_uri(sa, ns, td);
+        free(sa);
+        free(ns);
+        free(td);
+        if (uri == NULL) {
+            st_err_set(err, ST_EINVAL, "--identity %s names no valid account", o->name);
+            return NULL;
+        }
+    }
+
+    struct identity *id = st_xcalloc(1, sizeof(*id));
+    pthread_condattr_t ca;
+
+    id->opt = *o;
+    id->uri = uri;
+    id->files[0].path = o->mode == IDENTITY_FILES ? o->cert : NULL;
+    id->files[1].path = o->mode == IDENTITY_FILES ? o->key : NULL;
+    id->files[2].path = o->mode == IDENTITY_FILES ? o->anchors : NULL;
     st_tls_slot_init(&id->server);
     st_tls_slot_init(&id->client_h2);
     st_tls_slot_init(&id->client_opaque);
     pthread_mutex_init(&id->lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&id->wake, &ca);
+    pthread_condattr_destroy(&ca);
+    identity_metrics(id, stats);
     return id;
+}
+
+void
+identity_stop(struct identity *id)
+{
+    if (id == NULL)
+        return;
+    pthread_mutex_lock(&id->lock);
+    id->stop = true;
+    pthread_cond_broadcast(&id->wake);
+    pthread_mutex_unlock(&id->lock);
 }
 
 void
@@ -48,18 +161,27 @@ identity_free(struct identity *id)
 {
     if (id == NULL)
         return;
+    identity_stop(id);
+    if (id->started)
+        pthread_join(id->thread, NULL);
     st_tls_slot_fini(&id->server);
     st_tls_slot_fini(&id->client_h2);
     st_tls_slot_fini(&id->client_opaque);
+    pthread_cond_destroy(&id->wake);
     pthread_mutex_destroy(&id->lock);
+    free(id->uri);
     free(id);
 }
 
+/*
+ * Builds the three contexts from a certificate chain (PEM, leaf first), a key
+ * (an object, else PEM) and the anchors (PEM), and swaps them in. Everything
+ * is borrowed; the contexts take their own references to the key. Returns 1.
+ */
 static int
-identity_build(struct identity *id, struct st_err *err)
+identity_install(struct identity *id, const char *cert_pem, EVP_PKEY *key, const char *key_pem,
+                 const char *anchors_pem, struct st_err *err)
 {
-    struct st_buf cert = ST_BUF_INIT(ST_X509_PEM_MAX), key = ST_BUF_INIT(ST_X509_PEM_MAX),
-                  anchors = ST_BUF_INIT(ST_X509_PEM_MAX);
     STACK_OF(X509) *chain = NULL;
     struct st_x509_info info = {0};
     struct st_tls_ctx *srv = NULL, *cli = NULL, *opq = NULL;
@@ -68,14 +190,7 @@ identity_build(struct identity *id, struct st_err *err)
     static const char *const opq_alpn[] = {PROXY_ALPN_OPAQUE, NULL};
     int rc;
 
-    if ((rc = st_file_read(id->files[0].path, &cert)) < 0 ||
-        (rc = st_file_read(id->files[1].path, &key)) < 0 ||
-        (rc = st_file_read(id->files[2].path, &anchors)) < 0) {
-        st_err_set(err, rc, "identity: cannot read the certificate, key or anchors: %s",
-                   st_strerror(rc));
-        goto out;
-    }
-    if ((rc = st_x509_bundle_from_pem(st_buf_cstr(&cert), cert.len, &chain, err)) < 0)
+    if ((rc = st_x509_bundle_from_pem(cert_pem, strlen(cert_pem), &chain, err)) < 0)
         goto out;
     if ((rc = st_x509_inspect(sk_X509_value(chain, 0), &info, err)) < 0)
         goto out;
@@ -85,9 +200,10 @@ identity_build(struct identity *id, struct st_err *err)
     }
     struct st_tls_config cfg = {
         .server = true,
-        .cert_pem = st_buf_cstr(&cert),
-        .key_pem = st_buf_cstr(&key),
-        .anchors_pem = st_buf_cstr(&anchors),
+        .cert_pem = cert_pem,
+        .key = key,
+        .key_pem = key == NULL ? key_pem : NULL,
+        .anchors_pem = anchors_pem,
         .verify = ST_TLS_VERIFY_REQUIRE,
         .min_version = ST_TLS_1_3,
         .alpn = srv_alpn,
@@ -101,6 +217,11 @@ identity_build(struct identity *id, struct st_err *err)
     cfg.alpn = opq_alpn;
     if ((rc = st_tls_ctx_new(&cfg, &opq, err)) < 0)
         goto out;
+    /*
+     * The slots drop their references to the old contexts; those (and the old
+     * key, which OpenSSL clears when it frees it) go once the last connection
+     * made with them closes.
+     */
     st_tls_slot_set(&id->server, srv);
     st_tls_slot_set(&id->client_h2, cli);
     st_tls_slot_set(&id->client_opaque, opq);
@@ -111,6 +232,8 @@ identity_build(struct identity *id, struct st_err *err)
     id->not_after = info.not_after;
     id->loaded = true;
     pthread_mutex_unlock(&id->lock);
+    st_metrics_gauge_set(id->m_expiry, (double)info.not_after);
+    st_metrics_counter_inc(id->m_refresh, stats_shard(id->shard));
     rc = 1;
 
 out:
@@ -119,6 +242,29 @@ out:
     st_tls_ctx_unref(opq);
     st_x509_info_free(&info);
     st_x509_chain_free(chain);
+    return rc;
+}
+
+/* ---- files -------------------------------------------------------------------------- */
+
+static int
+identity_load_files(struct identity *id, struct st_err *err)
+{
+    struct st_buf cert = ST_BUF_INIT(ST_X509_PEM_MAX), key = ST_BUF_INIT(ST_X509_PEM_MAX),
+                  anchors = ST_BUF_INIT(ST_X509_PEM_MAX);
+    int rc;
+
+    if ((rc = st_file_read(id->files[0].path, &cert)) < 0 ||
+        (rc = st_file_read(id->files[1].path, &key)) < 0 ||
+        (rc = st_file_read(id->files[2].path, &anchors)) < 0) {
+        st_err_set(err, rc, "identity: cannot read the certificate, key or anchors: %s",
+                   st_strerror(rc));
+        goto out;
+    }
+    rc = identity_install(id, st_buf_cstr(&cert), NULL, st_buf_cstr(&key), st_buf_cstr(&anchors),
+                          err);
+
+out:
     st_buf_free(&cert);
     st_buf_free_secret(&key);
     st_buf_free(&anchors);
@@ -130,6 +276,8 @@ identity_poll(struct identity *id, struct st_err *err)
 {
     bool changed = !id->tried;
 
+    if (id->opt.mode != IDENTITY_FILES)
+        return 0;
     for (size_t i = 0; i < ST_ARRAY_LEN(id->files); i++) {
         struct stat st;
         if (id->files[i].path == NULL)
@@ -137,7 +285,7 @@ identity_poll(struct identity *id, struct st_err *err)
         if (stat(id->files[i].path, &st) < 0) {
             id->tried = true;
             return st_err_set(err, -errno, "identity: %s: %s", id->files[i].path,
-                              st_strerror(errno));
+                              st_strerror(-errno));
         }
         if (st.st_mtim.tv_sec != id->files[i].mtime.tv_sec ||
             st.st_mtim.tv_nsec != id->files[i].mtime.tv_nsec || st.st_size != id->files[i].size)
@@ -148,14 +296,143 @@ identity_poll(struct identity *id, struct st_err *err)
     id->tried = true;
     if (!changed)
         return 0;
-    int rc = identity_build(id, err);
+    int rc = identity_load_files(id, err);
     if (rc < 0) {
         /* Files may be half rotated (a new certificate, the old key): try again next poll. */
         for (size_t i = 0; i < ST_ARRAY_LEN(id->files); i++)
             id->files[i].size = -1;
+        st_metrics_counter_inc(id->m_failures, stats_shard(id->shard));
     }
     return rc;
 }
+
+/* ---- certify -------------------------------------------------------------------------- */
+
+/*
+ * One certify exchange with a fresh key. The key lives only in memory: the
+ * new contexts hold it, and our reference goes at once.
+ */
+static int
+identity_certify(struct identity *id, struct st_err *err)
+{
+    struct st_certify_result res = {0};
+    struct st_buf anchors = ST_BUF_INIT(ST_X509_PEM_MAX), pem = ST_BUF_INIT(0);
+    EVP_PKEY *key = st_x509_key_new_p256();
+    int rc;
+
+    if (key == NULL) {
+        rc = st_err_set(err, ST_ETLS, "cannot generate a P-256 key");
+        goto out;
+    }
+    if ((rc = st_file_read(id->opt.anchors, &anchors)) < 0) {
+        st_err_set(err, rc, "cannot read the trust anchors %s: %s", id->opt.anchors,
+                   st_strerror(rc));
+        goto out;
+    }
+    struct st_certify_opts o = {
+        .addr = id->opt.controller,
+        .server_identity = id->opt.controller_identity,
+        .anchors_pem = st_buf_cstr(&anchors),
+        .token_file = id->opt.token_file,
+        .identity_dns = id->opt.name,
+        .identity_uri = id->uri,
+        .connect_timeout_ms = IDENTITY_CONNECT_TIMEOUT_MS,
+        .timeout_ms = id->opt.timeout_ms != 0 ? id->opt.timeout_ms : IDENTITY_TIMEOUT_MS,
+    };
+    if ((rc = st_certify_request(&o, key, &res, err)) < 0)
+        goto out;
+    if ((rc = st_buf_appendf(&pem, "%s%s%s", res.certificate,
+                             st_str_has_suffix(res.certificate, "\n") ? "" : "\n",
+                             res.chain != NULL ? res.chain : "")) < 0) {
+        st_err_set(err, rc, "certificate too large");
+        goto out;
+    }
+    rc = identity_install(id, st_buf_cstr(&pem), key, NULL, st_buf_cstr(&anchors), err);
+
+out:
+    EVP_PKEY_free(key);
+    st_certify_result_free(&res);
+    st_buf_free(&pem);
+    st_buf_free(&anchors);
+    return rc;
+}
+
+/* Sleeps <ms> or until asked to stop; true when asked to stop. */
+static bool
+identity_sleep(struct identity *id, uint64_t ms)
+{
+    struct timespec until;
+    bool stop;
+
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += (time_t)(ms / 1000);
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&id->lock);
+    while (!id->stop && pthread_cond_timedwait(&id->wake, &id->lock, &until) != ETIMEDOUT)
+        ;
+    stop = id->stop;
+    pthread_mutex_unlock(&id->lock);
+    return stop;
+}
+
+static void *
+identity_run(void *arg)
+{
+    struct identity *id = arg;
+    unsigned attempt = 0;
+    uint64_t delay_ms = 0;
+    char last[256] = "";
+
+    while (!identity_sleep(id, delay_ms)) {
+        struct st_err err = {0};
+        int rc = identity_certify(id, &err);
+        if (rc >= 0) {
+            int64_t nb, na, now = st_wall_s();
+            pthread_mutex_lock(&id->lock);
+            nb = id->not_before;
+            na = id->not_after;
+            pthread_mutex_unlock(&id->lock);
+            int64_t at = st_certify_renew_at(nb, na, st_random_u64());
+            delay_ms = at > now ? (uint64_t)(at - now) * 1000 : 1000;
+            attempt = 0;
+            last[0] = '\0';
+            char when[21];
+            st_rfc3339(na, when);
+            st_log(ST_LOG_INFO, "identity: certified as %s until %s; renewing in %llus",
+                   id->opt.name, when, (unsigned long long)(delay_ms / 1000));
+            continue;
+        }
+        st_metrics_counter_inc(id->m_failures, stats_shard(id->shard));
+        delay_ms = st_certify_backoff_ms(attempt, st_random_u64());
+        if (attempt < 64)
+            attempt++;
+        /* The same failure over and over is logged once, then at debug level. */
+        bool same = strcmp(last, err.msg) == 0;
+        st_log(same ? ST_LOG_DEBUG : ST_LOG_WARN,
+               "identity: certify failed (%s); retrying in %llums", err.msg,
+               (unsigned long long)delay_ms);
+        st_strlcpy(last, err.msg, sizeof(last));
+    }
+    return NULL;
+}
+
+int
+identity_start(struct identity *id, struct st_err *err)
+{
+    if (id->opt.mode != IDENTITY_CERTIFY || id->started)
+        return 0;
+    int rc = pthread_create(&id->thread, NULL, identity_run, id);
+    if (rc != 0)
+        return st_err_set(err, -rc, "cannot start the identity thread: %s", st_strerror(-rc));
+    id->started = true;
+    return 0;
+}
+
+/* ---- state ---------------------------------------------------------------------------- */
 
 bool
 identity_ready(struct identity *id)

@@ -11,8 +11,16 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "strait/certify.h"
+
 #include "identity.h"
 #include "proxy.h"
+
+/* Identity flags; main.c turns them into struct identity_options. */
+struct main_identity {
+    const char *mode; /* NULL: certify with --controller, else files */
+    const char *controller, *controller_identity, *token_file, *name;
+};
 
 static void
 main_usage(FILE *f)
@@ -23,9 +31,18 @@ main_usage(FILE *f)
         "  --outbound ADDR:PORT        app-facing listener (default 127.0.0.1:4140)\n"
         "  --inbound ADDR:PORT         mTLS listener for other proxies (default 0.0.0.0:4143)\n"
         "  --admin ADDR:PORT           /ready /live /metrics (default 127.0.0.1:4191)\n"
-        "  --identity-cert FILE        certificate chain (PEM, leaf first), reloaded on change\n"
-        "  --identity-key FILE         private key (PEM), reloaded on change\n"
-        "  --trust-anchors FILE        trust anchor bundle (PEM), reloaded on change\n"
+        "  --identity-mode certify|files  where the certificate comes from (default certify\n"
+        "                              with --controller, else files)\n"
+        "  --controller ADDR:PORT      certify: the controller's identity API\n"
+        "  --controller-identity NAME  certify: the controller's expected identity (default\n"
+        "                              "
+        "strait-controller.strait.serviceaccount.identity.strait.TD)\n"
+        "  --token-file FILE           certify: the service-account token (default\n"
+        "                              " ST_CERTIFY_DEFAULT_TOKEN_FILE ")\n"
+        "  --identity NAME             certify: SA.NS.serviceaccount.identity.strait.TD\n"
+        "  --identity-cert FILE        files: certificate chain (PEM, leaf first), reloaded\n"
+        "  --identity-key FILE         files: private key (PEM), reloaded on change\n"
+        "  --trust-anchors FILE        trust anchor bundle (PEM); files: reloaded on change\n"
         "  --routes FILE               static discovery (JSON), reloaded on change\n"
         "  --inbound-forward-host IP   inbound forwards to IP:<target port> (default 127.0.0.1)\n"
         "  --app-addr IP               the same as --inbound-forward-host\n"
@@ -56,7 +73,8 @@ main_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 }
 
 static int
-main_parse(int argc, char **argv, struct proxy_config *cfg, enum st_log_level *level)
+main_parse(int argc, char **argv, struct proxy_config *cfg, struct main_identity *idf,
+           enum st_log_level *level)
 {
     enum {
         O_OUT = 1000,
@@ -80,6 +98,11 @@ main_parse(int argc, char **argv, struct proxy_config *cfg, enum st_log_level *l
         O_MAXC,
         O_MAXS,
         O_LOG,
+        O_IDMODE,
+        O_CONTROLLER,
+        O_CONTROLLER_ID,
+        O_TOKEN,
+        O_IDENTITY,
         O_HELP
     };
     static const struct option opts[] = {
@@ -105,6 +128,11 @@ main_parse(int argc, char **argv, struct proxy_config *cfg, enum st_log_level *l
         {"max-conns", required_argument, NULL, O_MAXC},
         {"max-streams", required_argument, NULL, O_MAXS},
         {"log-level", required_argument, NULL, O_LOG},
+        {"identity-mode", required_argument, NULL, O_IDMODE},
+        {"controller", required_argument, NULL, O_CONTROLLER},
+        {"controller-identity", required_argument, NULL, O_CONTROLLER_ID},
+        {"token-file", required_argument, NULL, O_TOKEN},
+        {"identity", required_argument, NULL, O_IDENTITY},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -192,6 +220,24 @@ main_parse(int argc, char **argv, struct proxy_config *cfg, enum st_log_level *l
                 *level = ST_LOG_ERROR;
             else
                 rc = ST_EINVAL;
+            break;
+        case O_IDMODE:
+            rc = strcmp(optarg, "certify") == 0 || strcmp(optarg, "files") == 0 ? 0 : ST_EINVAL;
+            idf->mode = optarg;
+            break;
+        case O_CONTROLLER:
+            idf->controller = optarg;
+            break;
+        case O_CONTROLLER_ID:
+            rc = st_dns1123_subdomain(optarg) ? 0 : ST_EINVAL;
+            idf->controller_identity = optarg;
+            break;
+        case O_TOKEN:
+            idf->token_file = optarg;
+            break;
+        case O_IDENTITY:
+            rc = st_dns1123_subdomain(optarg) ? 0 : ST_EINVAL;
+            idf->name = optarg;
             break;
         case O_HELP:
             main_usage(stdout);
@@ -341,6 +387,7 @@ main_signal(struct st_ev *loop, int signo, void *data)
         return;
     }
     st_log(ST_LOG_INFO, "%s: draining", strsignal(signo));
+    identity_stop(px->id);
     for (int i = 0; i < px->n_threads; i++)
         st_ev_post(px->threads[i]->loop, main_thread_drain, px->threads[i]);
 }
@@ -393,6 +440,39 @@ main_thread_run(void *arg)
     return NULL;
 }
 
+/* Builds the identity from the flags. *ctl_id gets the default controller identity. */
+static int
+main_identity(struct proxy *px, const struct main_identity *f, char **ctl_id, struct st_err *err)
+{
+    struct identity_options o = {
+        .mode = IDENTITY_FILES,
+        .anchors = px->cfg.trust_anchors,
+        .cert = px->cfg.identity_cert,
+        .key = px->cfg.identity_key,
+        .controller = f->controller,
+        .controller_identity = f->controller_identity,
+        .token_file = f->token_file,
+        .name = f->name,
+    };
+
+    if (f->mode != NULL ? strcmp(f->mode, "certify") == 0 : f->controller != NULL)
+        o.mode = IDENTITY_CERTIFY;
+    if (o.mode == IDENTITY_CERTIFY &&
+        (px->cfg.identity_cert != NULL || px->cfg.identity_key != NULL))
+        return st_err_set(err, ST_EINVAL, "--identity-cert/--identity-key are for files mode");
+    if (o.mode == IDENTITY_CERTIFY && o.controller_identity == NULL && o.name != NULL) {
+        char *sa = NULL, *ns = NULL, *td = NULL;
+        if (identity_parse_name(o.name, &sa, &ns, &td) == 0)
+            *ctl_id = st_xasprintf("strait-controller.strait" IDENTITY_NAME_SUFFIX "%s", td);
+        o.controller_identity = *ctl_id;
+        free(sa);
+        free(ns);
+        free(td);
+    }
+    px->id = identity_new(&o, px->stats, err);
+    return px->id != NULL ? 0 : ST_EINVAL;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -417,7 +497,8 @@ main(int argc, char **argv)
     px.cfg.reload_interval_ms = 500;
     px.cfg.max_conns = 10000;
     px.cfg.max_streams = 100;
-    if (main_parse(argc, argv, &px.cfg, &level) < 0)
+    struct main_identity idf = {0};
+    if (main_parse(argc, argv, &px.cfg, &idf, &level) < 0)
         return 2;
     st_log_init("strait-proxy", level);
     signal(SIGPIPE, SIG_IGN);
@@ -429,8 +510,15 @@ main(int argc, char **argv)
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-    px.id = identity_new(px.cfg.identity_cert, px.cfg.identity_key, px.cfg.trust_anchors);
-    px.stats = stats_registry_new();
+    /* One metrics shard per loop thread and one for the identity. */
+    px.stats = stats_registry_new((unsigned)px.cfg.threads + 1);
+    char *ctl_id = NULL;
+    if (main_identity(&px, &idf, &ctl_id, &err) < 0) {
+        fprintf(stderr, "strait-proxy: %s\n", err.msg);
+        stats_registry_free(px.stats);
+        free(ctl_id);
+        return 2;
+    }
     px.n_threads = px.cfg.threads;
     px.threads = st_xcalloc((size_t)px.n_threads, sizeof(*px.threads));
     for (int i = 0; i < px.n_threads; i++) {
@@ -445,9 +533,15 @@ main(int argc, char **argv)
     }
     st_ev_signal_add(px.threads[0]->loop, SIGTERM, main_signal, &px);
     st_ev_signal_add(px.threads[0]->loop, SIGINT, main_signal, &px);
+    if (identity_start(px.id, &err) < 0) {
+        st_log(ST_LOG_ERROR, "%s", err.msg);
+        goto out;
+    }
     if (!identity_ready(px.id))
-        st_log(ST_LOG_WARN, "no valid identity certificate: meshed traffic is refused until one "
-                            "is loaded");
+        st_log(ST_LOG_WARN,
+               "no valid identity certificate yet: meshed traffic is refused until "
+               "one is %s",
+               idf.controller != NULL ? "certified" : "loaded");
 
     char o[ST_SOCK_ADDR_STRLEN], in[ST_SOCK_ADDR_STRLEN], ad[ST_SOCK_ADDR_STRLEN];
     st_sock_format_addr(&px.cfg.outbound, o, sizeof(o));
@@ -472,6 +566,8 @@ out:
      * the threads' own state and the shared parts are freed.
      */
     free(tids);
+    identity_stop(px.id);
+    admin_stop();
     for (int i = 0; i < px.n_threads; i++) {
         struct proxy_thread *th = px.threads[i];
         if (th == NULL)
@@ -489,7 +585,8 @@ out:
         free(th);
     }
     free(px.threads);
+    identity_free(px.id); /* joins the certify thread before its metrics go */
     stats_registry_free(px.stats);
-    identity_free(px.id);
+    free(ctl_id);
     return rc;
 }

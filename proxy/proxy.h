@@ -310,8 +310,9 @@ void inbound_accept(struct proxy_thread *th, int fd);
 void opaque_connect(struct proxy_thread *th, struct conn *client, const char *authority,
                     struct st_buf *preface, bool reply_200);
 void opaque_inbound(struct proxy_thread *th, struct conn *c, const char *peer_id);
-/* admin.c */
+/* admin.c: starts the admin server on <th>'s loop; admin_stop frees it after the loop ended. */
 int admin_start(struct proxy *px, struct proxy_thread *th, struct st_err *err);
+void admin_stop(void);
 
 /*
  * A registry of accepted connections, so that a drain can ask each to finish.

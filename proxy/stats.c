@@ -1,53 +1,106 @@
 /*
- * Per-thread metric series and the Prometheus text rendering.
+ * Proxy metrics: per-thread caches of label strings in front of lib/metrics.
  */
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "stats.h"
 
-/* Linkerd's response_latency_ms bucket bounds. */
-static const uint64_t stats_bounds[STATS_N_BUCKETS - 1] = {
-    1,   2,   3,    4,    5,    10,   20,   30,    40,    50,    100,   200,  300,
-    400, 500, 1000, 2000, 3000, 4000, 5000, 10000, 20000, 30000, 40000, 50000};
+#define STATS_HASH_SIZE 4096 /* buckets of a thread's cache (chained) */
 
-enum stats_kind { STATS_REQ, STATS_RSP, STATS_TCP };
-
-struct stats_series {
-    struct stats_series *next;
-    enum stats_kind kind;
-    char *labels;
-    uint64_t hash;
-    _Atomic uint64_t count;  /* requests, responses, tcp opens */
-    _Atomic uint64_t closes; /* tcp */
-    _Atomic uint64_t rbytes, wbytes;
-    _Atomic uint64_t sum; /* latency sum (ms) */
-    _Atomic uint64_t buckets[STATS_N_BUCKETS];
+/* One response class of a route: a status code and its classification. */
+struct stats_rsp {
+    struct stats_rsp *next;
+    int status;
+    bool success;
+    struct st_metrics_series *total, *latency;
 };
 
-#define STATS_HASH_SIZE 1024
+/* One HTTP label string: its request series and the response classes seen. */
+struct stats_route {
+    struct stats_route *next;
+    uint64_t hash;
+    char *key;
+    const char *values[ST_METRICS_RESPONSE_N_LABELS];
+    char *store; /* the unescaped values live here */
+    struct st_metrics_series *req;
+    struct stats_rsp *rsps;
+};
+
+/* One TCP label string: the series of the tcp_* families. */
+struct stats_series {
+    struct stats_series *next;
+    uint64_t hash;
+    char *key;
+    unsigned shard;
+    struct st_metrics_series *open, *close, *gauge, *rbytes, *wbytes, *duration;
+};
 
 struct stats {
     struct stats *next;
-    pthread_mutex_t lock; /* guards the lists; counters are atomics */
-    struct stats_series *buckets[STATS_HASH_SIZE];
-    size_t n;
+    struct stats_registry *reg;
+    unsigned shard;
+    struct stats_route *routes[STATS_HASH_SIZE];
+    struct stats_series *tcps[STATS_HASH_SIZE];
+    size_t n_cached;
 };
 
 struct stats_registry {
-    pthread_mutex_t lock;
+    struct st_metrics_registry *m;
+    struct st_metrics_proxy fam;
+    pthread_mutex_t lock; /* guards threads and next_shard */
     struct stats *threads;
+    unsigned n_shards, next_shard;
 };
 
 struct stats_registry *
-stats_registry_new(void)
+stats_registry_new(unsigned n_shards)
 {
     struct stats_registry *r = st_xcalloc(1, sizeof(*r));
+    struct st_err err = {0};
 
+    r->n_shards = n_shards;
+    r->m = st_metrics_registry_new(n_shards, STATS_MAX_SERIES);
+    if (st_metrics_proxy_add(r->m, &r->fam, &err) < 0) {
+        /* Fixed names and labels: failing here is a programming error. */
+        fprintf(stderr, "stats: %s\n", err.msg);
+        abort();
+    }
     pthread_mutex_init(&r->lock, NULL);
     return r;
+}
+
+static void
+stats_route_fini(struct stats_route *x)
+{
+    while (x->rsps != NULL) {
+        struct stats_rsp *p = x->rsps;
+        x->rsps = p->next;
+        free(p);
+    }
+    free(x->store);
+}
+
+static void
+stats_free_thread(struct stats *s)
+{
+    for (size_t i = 0; i < STATS_HASH_SIZE; i++) {
+        while (s->routes[i] != NULL) {
+            struct stats_route *x = s->routes[i];
+            s->routes[i] = x->next;
+            stats_route_fini(x);
+            free(x->key);
+            free(x);
+        }
+        while (s->tcps[i] != NULL) {
+            struct stats_series *t = s->tcps[i];
+            s->tcps[i] = t->next;
+            free(t->key);
+            free(t);
+        }
+    }
+    free(s);
 }
 
 void
@@ -58,19 +111,17 @@ stats_registry_free(struct stats_registry *r)
     while (r->threads != NULL) {
         struct stats *s = r->threads;
         r->threads = s->next;
-        for (size_t i = 0; i < STATS_HASH_SIZE; i++) {
-            while (s->buckets[i] != NULL) {
-                struct stats_series *x = s->buckets[i];
-                s->buckets[i] = x->next;
-                free(x->labels);
-                free(x);
-            }
-        }
-        pthread_mutex_destroy(&s->lock);
-        free(s);
+        stats_free_thread(s);
     }
+    st_metrics_registry_free(r->m);
     pthread_mutex_destroy(&r->lock);
     free(r);
+}
+
+struct st_metrics_registry *
+stats_metrics(struct stats_registry *r)
+{
+    return r->m;
 }
 
 struct stats *
@@ -78,91 +129,270 @@ stats_thread(struct stats_registry *r)
 {
     struct stats *s = st_xcalloc(1, sizeof(*s));
 
-    pthread_mutex_init(&s->lock, NULL);
+    s->reg = r;
     pthread_mutex_lock(&r->lock);
+    if (r->next_shard >= r->n_shards) {
+        fprintf(stderr, "stats: more threads than the %u shards\n", r->n_shards);
+        abort();
+    }
+    s->shard = r->next_shard++;
     s->next = r->threads;
     r->threads = s;
     pthread_mutex_unlock(&r->lock);
     return s;
 }
 
-static uint64_t
-stats_hash(enum stats_kind kind, const char *labels)
+unsigned
+stats_shard(const struct stats *s)
 {
-    uint64_t h = 1469598103934665603ull ^ (uint64_t)kind;
+    return s->shard;
+}
+
+static uint64_t
+stats_hash(const char *labels)
+{
+    uint64_t h = 1469598103934665603ull;
 
     for (const unsigned char *p = (const unsigned char *)labels; *p != '\0'; p++)
         h = (h ^ *p) * 1099511628211ull;
     return h;
 }
 
-/* Finds or creates a series; only the owning thread calls this. */
-static struct stats_series *
-stats_get(struct stats *s, enum stats_kind kind, const char *labels)
+/* ---- label strings ------------------------------------------------------------------ */
+
+static const char *const stats_http_names[ST_METRICS_HTTP_N_LABELS] = {
+    [ST_METRICS_HTTP_DIRECTION] = "direction",
+    [ST_METRICS_HTTP_AUTHORITY] = "authority",
+    [ST_METRICS_HTTP_TARGET_ADDR] = "target_addr",
+    [ST_METRICS_HTTP_DST_NAMESPACE] = "dst_namespace",
+    [ST_METRICS_HTTP_DST_SERVICE] = "dst_service",
+    [ST_METRICS_HTTP_DST_DEPLOYMENT] = "dst_deployment",
+    [ST_METRICS_HTTP_TLS] = "tls",
+    [ST_METRICS_HTTP_NO_TLS_REASON] = "no_tls_reason",
+    [ST_METRICS_HTTP_CLIENT_ID] = "client_id",
+    [ST_METRICS_HTTP_SERVER_ID] = "server_id",
+};
+
+static const char *const stats_tcp_names[ST_METRICS_TCP_N_LABELS] = {
+    [ST_METRICS_TCP_DIRECTION] = "direction",
+    [ST_METRICS_TCP_PEER] = "peer",
+    [ST_METRICS_TCP_AUTHORITY] = "authority",
+    [ST_METRICS_TCP_TARGET_ADDR] = "target_addr",
+    [ST_METRICS_TCP_DST_NAMESPACE] = "dst_namespace",
+    [ST_METRICS_TCP_DST_SERVICE] = "dst_service",
+    [ST_METRICS_TCP_TLS] = "tls",
+    [ST_METRICS_TCP_NO_TLS_REASON] = "no_tls_reason",
+    [ST_METRICS_TCP_CLIENT_ID] = "client_id",
+    [ST_METRICS_TCP_SERVER_ID] = "server_id",
+};
+
+/*
+ * Parses a label string into <values> (<n> slots named by <names>), the
+ * unescaped values copied into a new string returned in *store. Unknown names
+ * are skipped; a malformed string stops the parse where it went wrong (what
+ * came before is kept). Then maps tls="false" to Linkerd's spelling.
+ */
+static void
+stats_parse(const char *labels, const char *const *names, size_t n, size_t tls_at, size_t reason_at,
+            const char **values, char **store)
 {
-    uint64_t h = stats_hash(kind, labels);
-    struct stats_series **slot = &s->buckets[h % STATS_HASH_SIZE];
+    size_t len = strlen(labels);
+    char *buf = st_xmalloc(len + 1), *w = buf;
+    const char *p = labels;
 
-    for (struct stats_series *x = *slot; x != NULL; x = x->next)
-        if (x->hash == h && x->kind == kind && strcmp(x->labels, labels) == 0)
+    for (size_t i = 0; i < n; i++)
+        values[i] = NULL;
+    while (*p != '\0') {
+        const char *name = p;
+        while (*p != '\0' && *p != '=')
+            p++;
+        size_t name_len = (size_t)(p - name);
+        if (p[0] != '=' || p[1] != '"')
+            break;
+        p += 2;
+        char *value = w;
+        while (*p != '\0' && *p != '"') {
+            if (*p == '\\' && p[1] != '\0') {
+                *w++ = p[1] == 'n' ? '\n' : p[1];
+                p += 2;
+            } else {
+                *w++ = *p++;
+            }
+        }
+        *w++ = '\0';
+        if (*p != '"')
+            break;
+        p++;
+        for (size_t i = 0; i < n; i++) {
+            if (strlen(names[i]) == name_len && memcmp(names[i], name, name_len) == 0) {
+                values[i] = value;
+                break;
+            }
+        }
+        if (*p == ',')
+            p++;
+    }
+    if (values[tls_at] != NULL && strcmp(values[tls_at], "false") == 0) {
+        values[tls_at] = "no_identity";
+        if (values[reason_at] == NULL || values[reason_at][0] == '\0')
+            values[reason_at] = "loopback";
+    }
+    *store = buf;
+}
+
+/* ---- HTTP ----------------------------------------------------------------------- */
+
+/* Fills a route from its label string (the series are resolved here). */
+static void
+stats_route_init(struct stats *s, struct stats_route *x, const char *labels)
+{
+    stats_parse(labels, stats_http_names, ST_METRICS_HTTP_N_LABELS, ST_METRICS_HTTP_TLS,
+                ST_METRICS_HTTP_NO_TLS_REASON, x->values, &x->store);
+    x->req = st_metrics_series_get(s->reg->fam.request_total, x->values);
+}
+
+/* The cached route of <labels>, or NULL when the cache is full. */
+static struct stats_route *
+stats_route_get(struct stats *s, const char *labels)
+{
+    uint64_t h = stats_hash(labels);
+    struct stats_route **slot = &s->routes[h % STATS_HASH_SIZE];
+
+    for (struct stats_route *x = *slot; x != NULL; x = x->next)
+        if (x->hash == h && strcmp(x->key, labels) == 0)
             return x;
-    if (s->n >= STATS_MAX_SERIES && strcmp(labels, "overflow=\"true\"") != 0)
-        return stats_get(s, kind, "overflow=\"true\"");
-
-    struct stats_series *x = st_xcalloc(1, sizeof(*x));
-    x->kind = kind;
-    x->labels = st_xstrdup(labels);
+    if (s->n_cached >= STATS_MAX_CACHED)
+        return NULL;
+    struct stats_route *x = st_xcalloc(1, sizeof(*x));
     x->hash = h;
-    pthread_mutex_lock(&s->lock);
+    x->key = st_xstrdup(labels);
+    stats_route_init(s, x, labels);
     x->next = *slot;
     *slot = x;
-    s->n++;
-    pthread_mutex_unlock(&s->lock);
+    s->n_cached++;
     return x;
+}
+
+/* The response class of <x>; the values array is reused with the extra labels set. */
+static struct stats_rsp *
+stats_rsp_get(struct stats *s, struct stats_route *x, int status, bool success)
+{
+    struct stats_rsp **pp = &x->rsps;
+
+    for (struct stats_rsp *p = *pp; p != NULL; pp = &p->next, p = p->next) {
+        if (p->status == status && p->success == success) {
+            if (pp != &x->rsps) { /* move to the front: most routes answer one status */
+                *pp = p->next;
+                p->next = x->rsps;
+                x->rsps = p;
+            }
+            return p;
+        }
+    }
+    char code[16];
+    const char *values[ST_METRICS_RESPONSE_N_LABELS];
+    struct stats_rsp *p = st_xcalloc(1, sizeof(*p));
+
+    snprintf(code, sizeof(code), "%d", status);
+    memcpy(values, x->values, sizeof(x->values[0]) * ST_METRICS_HTTP_N_LABELS);
+    values[ST_METRICS_HTTP_STATUS_CODE] = status > 0 ? code : NULL;
+    values[ST_METRICS_HTTP_CLASSIFICATION] = success ? "success" : "failure";
+    values[ST_METRICS_HTTP_GRPC_STATUS_CODE] = NULL;
+    p->status = status;
+    p->success = success;
+    p->total = st_metrics_series_get(s->reg->fam.response_total, values);
+    p->latency = st_metrics_series_get(s->reg->fam.response_latency_ms, values);
+    p->next = x->rsps;
+    x->rsps = p;
+    return p;
 }
 
 void
 stats_request(struct stats *s, const char *labels)
 {
-    atomic_fetch_add_explicit(&stats_get(s, STATS_REQ, labels)->count, 1, memory_order_relaxed);
+    struct stats_route *x = stats_route_get(s, labels);
+
+    if (x != NULL) {
+        st_metrics_counter_inc(x->req, s->shard);
+        return;
+    }
+    struct stats_route tmp = {0}; /* the cache is full: resolve without keeping */
+    stats_route_init(s, &tmp, labels);
+    st_metrics_counter_inc(tmp.req, s->shard);
+    stats_route_fini(&tmp);
 }
 
 void
 stats_response(struct stats *s, const char *labels, int status, bool success, uint64_t latency_ms)
 {
-    char *full =
-        st_xasprintf("%s%sstatus_code=\"%d\",classification=\"%s\"", labels,
-                     labels[0] != '\0' ? "," : "", status, success ? "success" : "failure");
-    struct stats_series *x = stats_get(s, STATS_RSP, full);
-    size_t b = 0;
+    struct stats_route *x = stats_route_get(s, labels), tmp = {0};
 
-    free(full);
-    while (b < STATS_N_BUCKETS - 1 && latency_ms > stats_bounds[b])
-        b++;
-    atomic_fetch_add_explicit(&x->count, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&x->sum, latency_ms, memory_order_relaxed);
-    atomic_fetch_add_explicit(&x->buckets[b], 1, memory_order_relaxed);
+    if (x == NULL) {
+        stats_route_init(s, &tmp, labels);
+        x = &tmp;
+    }
+    struct stats_rsp *p = stats_rsp_get(s, x, status, success);
+    st_metrics_counter_inc(p->total, s->shard);
+    st_metrics_histogram_observe(p->latency, s->shard, (double)latency_ms);
+    if (x == &tmp)
+        stats_route_fini(&tmp);
 }
+
+/* ---- TCP ------------------------------------------------------------------------ */
 
 struct stats_series *
 stats_tcp(struct stats *s, const char *labels)
 {
-    return stats_get(s, STATS_TCP, labels);
+    uint64_t h = stats_hash(labels);
+    struct stats_series **slot = &s->tcps[h % STATS_HASH_SIZE];
+
+    for (struct stats_series *t = *slot; t != NULL; t = t->next)
+        if (t->hash == h && strcmp(t->key, labels) == 0)
+            return t;
+    if (s->n_cached >= STATS_MAX_CACHED)
+        return NULL;
+
+    const char *values[ST_METRICS_TCP_CLOSE_N_LABELS] = {0};
+    char *store = NULL;
+    const struct st_metrics_proxy *f = &s->reg->fam;
+    struct stats_series *t = st_xcalloc(1, sizeof(*t));
+
+    stats_parse(labels, stats_tcp_names, ST_METRICS_TCP_N_LABELS, ST_METRICS_TCP_TLS,
+                ST_METRICS_TCP_NO_TLS_REASON, values, &store);
+    t->hash = h;
+    t->key = st_xstrdup(labels);
+    t->shard = s->shard;
+    t->open = st_metrics_series_get(f->tcp_open_total, values);
+    t->gauge = st_metrics_series_get(f->tcp_open_connections, values);
+    t->rbytes = st_metrics_series_get(f->tcp_read_bytes_total, values);
+    t->wbytes = st_metrics_series_get(f->tcp_write_bytes_total, values);
+    /* Closes are not told apart by error yet: classification and errno stay absent. */
+    t->close = st_metrics_series_get(f->tcp_close_total, values);
+    t->duration = st_metrics_series_get(f->tcp_connection_duration_ms, values);
+    free(store);
+    t->next = *slot;
+    *slot = t;
+    s->n_cached++;
+    return t;
 }
 
 void
 stats_tcp_open(struct stats_series *t)
 {
-    if (t != NULL)
-        atomic_fetch_add_explicit(&t->count, 1, memory_order_relaxed);
+    if (t == NULL)
+        return;
+    st_metrics_counter_inc(t->open, t->shard);
+    st_metrics_gauge_add(t->gauge, t->shard, 1);
 }
 
 void
 stats_tcp_close(struct stats_series *t, uint64_t duration_ms)
 {
-    ST_UNUSED(duration_ms);
-    if (t != NULL)
-        atomic_fetch_add_explicit(&t->closes, 1, memory_order_relaxed);
+    if (t == NULL)
+        return;
+    st_metrics_counter_inc(t->close, t->shard);
+    st_metrics_gauge_add(t->gauge, t->shard, -1);
+    st_metrics_histogram_observe(t->duration, t->shard, (double)duration_ms);
 }
 
 void
@@ -171,144 +401,17 @@ stats_tcp_bytes(struct stats_series *t, uint64_t read, uint64_t written)
     if (t == NULL)
         return;
     if (read > 0)
-        atomic_fetch_add_explicit(&t->rbytes, read, memory_order_relaxed);
+        st_metrics_counter_add(t->rbytes, t->shard, read);
     if (written > 0)
-        atomic_fetch_add_explicit(&t->wbytes, written, memory_order_relaxed);
+        st_metrics_counter_add(t->wbytes, t->shard, written);
 }
 
-/* One merged series while rendering. */
-struct stats_sum {
-    enum stats_kind kind;
-    const char *labels;
-    uint64_t count, closes, rbytes, wbytes, sum;
-    uint64_t buckets[STATS_N_BUCKETS];
-};
-
-static int
-stats_cmp(const void *a, const void *b)
-{
-    const struct stats_sum *x = a, *y = b;
-
-    if (x->kind != y->kind)
-        return (int)x->kind - (int)y->kind;
-    return strcmp(x->labels, y->labels);
-}
-
-static int
-stats_line(struct st_buf *out, const char *name, const char *labels, const char *extra, uint64_t v)
-{
-    bool any = labels[0] != '\0' || extra[0] != '\0';
-
-    return st_buf_appendf(out, "%s%s%s%s%s%s %llu\n", name, any ? "{" : "", labels,
-                          labels[0] != '\0' && extra[0] != '\0' ? "," : "", extra, any ? "}" : "",
-                          (unsigned long long)v);
-}
+/* ---- rendering ------------------------------------------------------------------- */
 
 int
 stats_render(struct stats_registry *r, struct st_buf *out)
 {
-    struct stats_sum *all = NULL;
-    size_t n = 0, cap = 0;
-    int rc = 0;
-
-    /* Collect every thread's series; equal label sets are summed after sorting. */
-    pthread_mutex_lock(&r->lock);
-    for (struct stats *s = r->threads; s != NULL; s = s->next) {
-        pthread_mutex_lock(&s->lock);
-        for (size_t i = 0; i < STATS_HASH_SIZE; i++) {
-            for (struct stats_series *x = s->buckets[i]; x != NULL; x = x->next) {
-                if (n == cap) {
-                    cap = cap != 0 ? cap * 2 : 64;
-                    all = st_xrealloc(all, cap * sizeof(*all));
-                }
-                struct stats_sum *m = &all[n++];
-                m->kind = x->kind;
-                m->labels = x->labels; /* series are never freed while the registry lives */
-                m->count = atomic_load_explicit(&x->count, memory_order_relaxed);
-                m->closes = atomic_load_explicit(&x->closes, memory_order_relaxed);
-                m->rbytes = atomic_load_explicit(&x->rbytes, memory_order_relaxed);
-                m->wbytes = atomic_load_explicit(&x->wbytes, memory_order_relaxed);
-                m->sum = atomic_load_explicit(&x->sum, memory_order_relaxed);
-                for (size_t b = 0; b < STATS_N_BUCKETS; b++)
-                    m->buckets[b] = atomic_load_explicit(&x->buckets[b], memory_order_relaxed);
-            }
-        }
-        pthread_mutex_unlock(&s->lock);
-    }
-    pthread_mutex_unlock(&r->lock);
-    if (n > 0)
-        qsort(all, n, sizeof(*all), stats_cmp);
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (m > 0 && stats_cmp(&all[m - 1], &all[i]) == 0) {
-            struct stats_sum *d = &all[m - 1];
-            d->count += all[i].count;
-            d->closes += all[i].closes;
-            d->rbytes += all[i].rbytes;
-            d->wbytes += all[i].wbytes;
-            d->sum += all[i].sum;
-            for (size_t b = 0; b < STATS_N_BUCKETS; b++)
-                d->buckets[b] += all[i].buckets[b];
-        } else {
-            all[m++] = all[i];
-        }
-    }
-
-    static const char *const help[][3] = {
-        {"request_total", "counter", "Total count of HTTP requests."},
-        {"response_total", "counter", "Total count of HTTP responses."},
-        {"response_latency_ms", "histogram",
-         "Elapsed times between a request's headers being "
-         "received and its response stream completing"},
-        {"tcp_open_total", "counter", "Total count of opened connections"},
-        {"tcp_close_total", "counter", "Total count of closed connections"},
-        {"tcp_open_connections", "gauge", "Number of currently-open connections"},
-        {"tcp_read_bytes_total", "counter", "Total count of bytes read from peers"},
-        {"tcp_write_bytes_total", "counter", "Total count of bytes written to peers"},
-    };
-    for (size_t h = 0; h < ST_ARRAY_LEN(help) && rc == 0; h++) {
-        const char *name = help[h][0];
-        rc =
-            st_buf_appendf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help[h][2], name, help[h][1]);
-        for (size_t i = 0; i < m && rc == 0; i++) {
-            struct stats_sum *x = &all[i];
-            if (h == 0 && x->kind == STATS_REQ) {
-                rc = stats_line(out, name, x->labels, "", x->count);
-            } else if (h == 1 && x->kind == STATS_RSP) {
-                rc = stats_line(out, name, x->labels, "", x->count);
-            } else if (h == 2 && x->kind == STATS_RSP) {
-                uint64_t cum = 0;
-                char le[40];
-                char *bucket = st_xasprintf("%s_bucket", name);
-                for (size_t b = 0; b < STATS_N_BUCKETS && rc == 0; b++) {
-                    cum += x->buckets[b];
-                    if (b < STATS_N_BUCKETS - 1)
-                        snprintf(le, sizeof(le), "le=\"%llu\"",
-                                 (unsigned long long)stats_bounds[b]);
-                    else
-                        snprintf(le, sizeof(le), "le=\"+Inf\"");
-                    rc = stats_line(out, bucket, x->labels, le, cum);
-                }
-                free(bucket);
-                char *sum = st_xasprintf("%s_sum", name), *count = st_xasprintf("%s_count", name);
-                if (rc == 0)
-                    rc = stats_line(out, sum, x->labels, "", x->sum);
-                if (rc == 0)
-                    rc = stats_line(out, count, x->labels, "", x->count);
-                free(sum);
-                free(count);
-            } else if (h >= 3 && x->kind == STATS_TCP) {
-                uint64_t v = h == 3   ? x->count
-                             : h == 4 ? x->closes
-                             : h == 5 ? (x->count >= x->closes ? x->count - x->closes : 0)
-                             : h == 6 ? x->rbytes
-                                      : x->wbytes;
-                rc = stats_line(out, name, x->labels, "", v);
-            }
-        }
-    }
-    free(all);
-    return rc;
+    return st_metrics_render(r->m, out);
 }
 
 char *

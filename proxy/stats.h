@@ -1,12 +1,19 @@
 /*
- * Proxy metrics, kept behind this small interface until lib/metrics lands.
- * Each loop thread owns a struct stats; counters are relaxed atomics written
- * only by that thread, and the admin endpoint sums all threads at scrape time
- * into Prometheus text with Linkerd's names, labels and latency buckets.
+ * Proxy metrics on lib/metrics (include/strait/metrics.h): Linkerd's
+ * families with their names, labels and latency buckets (docs/metrics.md).
  *
- * A series is one label set (a Prometheus label string without braces, such
- * as `direction="outbound",authority="a:80",tls="true"`). Series are created
- * on first use and live as long as the registry; pointers to them stay valid.
+ * Each loop thread owns a struct stats, which is one shard of the shared
+ * registry plus a private cache from label strings to resolved series. The
+ * hot path hands in a label string (a Prometheus label list without braces,
+ * such as `direction="outbound",authority="a:80",tls="true"`); the first use
+ * of a string parses it and resolves its series, later uses find them in the
+ * thread's cache: no lock and no allocation per request. Counting is a store
+ * into memory only that thread writes; a scrape sums the shards.
+ *
+ * Label strings name the labels of enum st_metrics_http_label /
+ * st_metrics_tcp_label; other names are ignored. `tls="false"` (plain TCP to
+ * or from the local app) is counted as Linkerd spells it:
+ * `tls="no_identity",no_tls_reason="loopback"`.
  */
 #ifndef STRAIT_PROXY_STATS_H
 #define STRAIT_PROXY_STATS_H
@@ -16,28 +23,47 @@
 #include <stdint.h>
 
 #include "strait/core.h"
+#include "strait/metrics.h"
 
-#define STATS_MAX_SERIES 20000 /* per thread; past it updates go to an overflow series */
-#define STATS_N_BUCKETS 26     /* Linkerd's latency bounds plus +Inf */
+#define STATS_MAX_SERIES 5000  /* per registry and family group; see docs/metrics.md */
+#define STATS_MAX_CACHED 20000 /* label strings cached per thread; past it, lookups are uncached   \
+                                */
 
 struct stats_registry;
 struct stats;
 struct stats_series;
 
-struct stats_registry *stats_registry_new(void);
+/*
+ * A new registry with room for <n_shards> writers (loop threads plus the
+ * identity thread). Free it with stats_registry_free() after every writer
+ * has stopped.
+ */
+struct stats_registry *stats_registry_new(unsigned n_shards);
 void stats_registry_free(struct stats_registry *r);
-/* A new per-thread set, registered with <r> (which owns it). Thread-safe. */
+/* The underlying registry, for other families and for rendering. Borrowed. */
+struct st_metrics_registry *stats_metrics(struct stats_registry *r);
+/*
+ * A new per-thread set, owned by <r>, with the next free shard. Thread-safe.
+ * Aborts when more sets are asked for than <n_shards> (a programming error).
+ */
 struct stats *stats_thread(struct stats_registry *r);
+/* The shard index of <s>, for updates of other families from the same thread. */
+unsigned stats_shard(const struct stats *s);
 
-/* A request was received and routed (request_total). <labels> is copied. */
+/* A request was received and routed (request_total). <labels> is borrowed. */
 void stats_request(struct stats *s, const char *labels);
 /*
- * A response ended (response_total, response_latency_ms). <labels> is the
- * request's label set; status and classification are added here.
+ * A response ended (response_total with status_code and classification;
+ * response_latency_ms with status_code only). <labels> is the request's
+ * label set, borrowed.
  */
 void stats_response(struct stats *s, const char *labels, int status, bool success,
                     uint64_t latency_ms);
-/* The tcp_* series of <labels>, created on first use; borrowed for the registry's life. */
+/*
+ * The tcp_* series of <labels>, resolved on first use; borrowed for the
+ * registry's life, and only for the thread that owns <s>. NULL when the
+ * series cannot be created (caps); the functions below accept NULL.
+ */
 struct stats_series *stats_tcp(struct stats *s, const char *labels);
 void stats_tcp_open(struct stats_series *t);
 void stats_tcp_close(struct stats_series *t, uint64_t duration_ms);

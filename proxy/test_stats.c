@@ -1,51 +1,156 @@
-/* Unit tests for the metrics: per-thread series summed at render, Linkerd's buckets. */
+/*
+ * Unit tests for the proxy's metrics: label strings resolved into lib/metrics
+ * series, threads summed at render, Linkerd's label sets and buckets.
+ */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "stats.h"
 
-static void
-test_render_sums_threads(void **state)
+/* The value of the one sample of <fam> with exactly <labels>, or -1. */
+static double
+sample(const struct st_metrics_snapshot *snap, const char *fam,
+       const struct st_metrics_label *labels, size_t n)
 {
-    struct stats_registry *r = stats_registry_new();
-    struct stats *a = stats_thread(r), *b = stats_thread(r);
-    struct st_buf out = ST_BUF_INIT(0);
-    const char *l = "direction=\"outbound\",authority=\"x:80\",tls=\"true\"";
+    const struct st_metrics_fam *f = st_metrics_snapshot_find(snap, fam);
+    const struct st_metrics_sample *s = f != NULL ? st_metrics_fam_find(f, labels, n) : NULL;
 
+    if (s == NULL)
+        return -1;
+    return f->type == ST_METRICS_HISTOGRAM ? s->count : s->value;
+}
+
+#define L(n, v)                                                                                    \
+    {                                                                                              \
+        (char *)(n), (char *)(v)                                                                   \
+    }
+
+static void
+test_http_families(void **state)
+{
+    struct stats_registry *r = stats_registry_new(2);
+    struct stats *a = stats_thread(r), *b = stats_thread(r);
+    const char *l = "direction=\"outbound\",authority=\"x:80\",dst_namespace=\"ns\","
+                    "dst_service=\"x\",tls=\"true\",server_id=\"x.ns.id\"";
+
+    ST_UNUSED(state);
+    assert_int_equal(stats_shard(a), 0);
+    assert_int_equal(stats_shard(b), 1);
     stats_request(a, l);
     stats_request(b, l);
     stats_request(b, l);
     stats_response(a, l, 200, true, 3);
     stats_response(b, l, 200, true, 70);
     stats_response(b, l, 503, false, 0);
-    struct stats_series *t = stats_tcp(a, "direction=\"inbound\",peer=\"src\"");
+    stats_response(b, l, 200, true, 5);
+
+    struct st_metrics_snapshot *snap = st_metrics_snapshot_take(stats_metrics(r));
+    struct st_metrics_label req[] = {
+        L("authority", "x:80"), L("direction", "outbound"), L("dst_namespace", "ns"),
+        L("dst_service", "x"),  L("server_id", "x.ns.id"),  L("tls", "true"),
+    };
+    assert_true(sample(snap, "request_total", req, 6) == 3);
+
+    struct st_metrics_label ok[8], fail[8], lat[7];
+    memcpy(ok, req, sizeof(req));
+    ok[6] = (struct st_metrics_label)L("status_code", "200");
+    ok[7] = (struct st_metrics_label)L("classification", "success");
+    assert_true(sample(snap, "response_total", ok, 8) == 3);
+    memcpy(fail, req, sizeof(req));
+    fail[6] = (struct st_metrics_label)L("status_code", "503");
+    fail[7] = (struct st_metrics_label)L("classification", "failure");
+    assert_true(sample(snap, "response_total", fail, 8) == 1);
+
+    /* Latency carries status_code but no classification. */
+    memcpy(lat, req, sizeof(req));
+    lat[6] = (struct st_metrics_label)L("status_code", "200");
+    assert_true(sample(snap, "response_latency_ms", lat, 7) == 3);
+    assert_true(sample(snap, "response_latency_ms", ok, 8) == -1);
+    const struct st_metrics_fam *f = st_metrics_snapshot_find(snap, "response_latency_ms");
+    const struct st_metrics_sample *h = st_metrics_fam_find(f, lat, 7);
+    assert_non_null(h);
+    assert_true(h->sum == 78);
+    /* Buckets are cumulative with inclusive bounds: 3 <= 3, 5 <= 5, 70 <= 100. */
+    for (size_t i = 0; i < h->n_buckets; i++) {
+        if (h->buckets[i].le == 3)
+            assert_true(h->buckets[i].count == 1);
+        if (h->buckets[i].le == 5)
+            assert_true(h->buckets[i].count == 2);
+        if (h->buckets[i].le == 50)
+            assert_true(h->buckets[i].count == 2);
+        if (h->buckets[i].le == 100)
+            assert_true(h->buckets[i].count == 3);
+    }
+    assert_int_equal(h->n_buckets, ST_METRICS_LATENCY_N_BOUNDS + 1);
+    st_metrics_snapshot_free(snap);
+    stats_registry_free(r);
+}
+
+static void
+test_tcp_families_and_no_identity(void **state)
+{
+    struct stats_registry *r = stats_registry_new(1);
+    struct stats *a = stats_thread(r);
+    struct st_buf out = ST_BUF_INIT(0);
+
+    ST_UNUSED(state);
+    struct stats_series *t = stats_tcp(a, "direction=\"outbound\",peer=\"src\",tls=\"false\"");
+    assert_ptr_equal(t, stats_tcp(a, "direction=\"outbound\",peer=\"src\",tls=\"false\""));
     stats_tcp_open(t);
     stats_tcp_open(t);
     stats_tcp_close(t, 5);
     stats_tcp_bytes(t, 100, 7);
+    struct stats_series *m =
+        stats_tcp(a, "direction=\"inbound\",peer=\"src\",tls=\"true\",client_id=\"a\\\"b\"");
+    stats_tcp_open(m);
+    stats_tcp_open(NULL); /* accepted and ignored */
     assert_int_equal(stats_render(r, &out), 0);
     const char *s = st_buf_cstr(&out);
-    assert_non_null(strstr(s, "request_total{direction=\"outbound\",authority=\"x:80\","
-                              "tls=\"true\"} 3\n"));
-    assert_non_null(strstr(s, "response_total{direction=\"outbound\",authority=\"x:80\","
-                              "tls=\"true\",status_code=\"200\",classification=\"success\"} 2\n"));
-    assert_non_null(strstr(s, "status_code=\"503\",classification=\"failure\"} 1\n"));
-    assert_non_null(strstr(s, "classification=\"success\",le=\"3\"} 1\n"));
-    assert_non_null(strstr(s, "classification=\"success\",le=\"50\"} 1\n"));
-    assert_non_null(strstr(s, "classification=\"success\",le=\"100\"} 2\n"));
-    assert_non_null(strstr(s, "classification=\"success\",le=\"+Inf\"} 2\n"));
-    assert_non_null(strstr(s, "response_latency_ms_sum{direction=\"outbound\",authority=\"x:80\","
-                              "tls=\"true\",status_code=\"200\",classification=\"success\"} 73\n"));
-    assert_non_null(strstr(s, "tcp_open_total{direction=\"inbound\",peer=\"src\"} 2\n"));
-    assert_non_null(strstr(s, "tcp_close_total{direction=\"inbound\",peer=\"src\"} 1\n"));
-    assert_non_null(strstr(s, "tcp_open_connections{direction=\"inbound\",peer=\"src\"} 1\n"));
-    assert_non_null(strstr(s, "tcp_read_bytes_total{direction=\"inbound\",peer=\"src\"} 100\n"));
-    assert_non_null(strstr(s, "tcp_write_bytes_total{direction=\"inbound\",peer=\"src\"} 7\n"));
+    const char *plain = "{direction=\"outbound\",no_tls_reason=\"loopback\",peer=\"src\","
+                        "tls=\"no_identity\"}";
+    char want[512];
+    snprintf(want, sizeof(want), "tcp_open_total%s 2\n", plain);
+    assert_non_null(strstr(s, want));
+    snprintf(want, sizeof(want), "tcp_close_total%s 1\n", plain);
+    assert_non_null(strstr(s, want));
+    snprintf(want, sizeof(want), "tcp_open_connections%s 1\n", plain);
+    assert_non_null(strstr(s, want));
+    snprintf(want, sizeof(want), "tcp_read_bytes_total%s 100\n", plain);
+    assert_non_null(strstr(s, want));
+    snprintf(want, sizeof(want), "tcp_write_bytes_total%s 7\n", plain);
+    assert_non_null(strstr(s, want));
+    snprintf(want, sizeof(want), "tcp_connection_duration_ms_count%s 1\n", plain);
+    assert_non_null(strstr(s, want));
+    /* Escaped values survive the round trip through the label string. */
+    assert_non_null(strstr(s, "tcp_open_total{client_id=\"a\\\"b\",direction=\"inbound\","
+                              "peer=\"src\",tls=\"true\"} 1\n"));
     assert_non_null(strstr(s, "# TYPE response_latency_ms histogram\n"));
+    assert_null(strstr(s, "tls=\"false\""));
+    st_buf_free(&out);
+    stats_registry_free(r);
+}
+
+static void
+test_malformed_labels_count_what_parsed(void **state)
+{
+    struct stats_registry *r = stats_registry_new(1);
+    struct stats *a = stats_thread(r);
+    struct st_buf out = ST_BUF_INIT(0);
+
+    ST_UNUSED(state);
+    stats_request(a, "direction=\"inbound\",authority=\"unterminated");
+    stats_request(a, "direction=\"inbound\",bogus=\"x\",authority=\"a\"");
+    stats_request(a, "");
+    assert_int_equal(stats_render(r, &out), 0);
+    const char *s = st_buf_cstr(&out);
+    assert_non_null(strstr(s, "request_total{direction=\"inbound\"} 1\n"));
+    assert_non_null(strstr(s, "request_total{authority=\"a\",direction=\"inbound\"} 1\n"));
+    assert_non_null(strstr(s, "request_total 1\n"));
     st_buf_free(&out);
     stats_registry_free(r);
 }
@@ -55,6 +160,7 @@ test_escape(void **state)
 {
     char *e = stats_escape("a\"b\\c\nd");
 
+    ST_UNUSED(state);
     assert_string_equal(e, "a\\\"b\\\\c\\nd");
     free(e);
     e = stats_escape(NULL);
@@ -66,7 +172,9 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_render_sums_threads),
+        cmocka_unit_test(test_http_families),
+        cmocka_unit_test(test_tcp_families_and_no_identity),
+        cmocka_unit_test(test_malformed_labels_count_what_parsed),
         cmocka_unit_test(test_escape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

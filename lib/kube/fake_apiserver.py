@@ -9,10 +9,20 @@ Kubernetes Status bodies for errors. Control endpoints under /_control/ let a
 test change its state behind the watchers' backs, expire history, end or cut
 streams, and rotate the accepted token.
 
+The stream controls (cut, expire, end, bookmark) act on the streams that are
+open when they arrive: a stream snapshots the generations when it opens, so a
+control sent before the server has seen a watch request does not touch that
+watch. A client that has just started a watch is not yet known to be open
+here, so tests first wait for /_control/streams?ns=NS to count it. A stream
+leaves that count in the same locked section in which it sends its last bytes
+(so a client that has seen the end never finds its old stream counted), and
+when its client has gone away.
+
 Usage: fake_apiserver.py WORKDIR. Prints "PORT <n> CA <path>" when ready.
 """
 import json
 import os
+import select
 import socket
 import ssl
 import subprocess
@@ -35,6 +45,8 @@ class Store:
         self.expire_gen = 0   # bumping it sends ERROR 410 and ends every watch stream
         self.end_gen = 0      # bumping it ends every watch stream cleanly
         self.bookmark_gen = 0
+        self.streams = {}     # id -> namespace (None: all) of each open watch stream
+        self.next_stream = 0
 
     def bump(self):
         self.rv += 1
@@ -117,6 +129,10 @@ class Handler(BaseHTTPRequestHandler):
         with s.lock:
             if what in ("sleep", "whoami"):
                 pass
+            elif what == "streams":
+                ns = q.get("ns")
+                n = sum(1 for v in s.streams.values() if ns is None or v == ns)
+                return self.send_json(200, {"ok": True, "streams": n})
             elif what == "token":
                 s.token = q["value"]
             elif what == "compact":
@@ -199,6 +215,14 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
 
+    def client_gone(self):
+        """True when the client closed the connection (a watch client sends nothing more)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(readable)
+
     def watch(self, ns, q):
         s = STORE
         timeout = int(q.get("timeoutSeconds", "300"))
@@ -209,40 +233,54 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         deadline = time.monotonic() + timeout
         with s.lock:
-            gens = (s.cut_gen, s.expire_gen, s.end_gen, s.bookmark_gen)
             if since and since < s.compacted:
                 ev = {"type": "ERROR", "object": status(410, "Expired",
                                                         f"too old resource version: {since} ({s.compacted})")}
                 self.chunk(json.dumps(ev).encode() + b"\n")
                 self.wfile.write(b"0\r\n\r\n")
                 return
-            if not since:
-                since = s.rv
-            sent = since
-            while True:
-                for rv, typ, obj in s.events:
-                    if rv > sent and (ns is None or obj["metadata"].get("namespace") == ns) \
-                            and match_labels(obj, q.get("labelSelector")):
-                        self.chunk(json.dumps({"type": typ, "object": obj}).encode() + b"\n")
-                    sent = max(sent, rv)
-                if s.cut_gen != gens[0]:
-                    # An abrupt end: no final chunk, the connection just goes away.
-                    self.close_connection = True
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                    return
-                if s.expire_gen != gens[1]:
-                    ev = {"type": "ERROR", "object": status(410, "Expired", "too old resource version")}
-                    self.chunk(json.dumps(ev).encode() + b"\n")
-                    break
-                if s.end_gen != gens[2] or time.monotonic() >= deadline:
-                    break
-                if s.bookmark_gen != gens[3]:
-                    gens = (gens[0], gens[1], gens[2], s.bookmark_gen)
-                    bm = {"kind": "ConfigMap", "apiVersion": "v1",
-                          "metadata": {"resourceVersion": str(s.rv)}}
-                    self.chunk(json.dumps({"type": "BOOKMARK", "object": bm}).encode() + b"\n")
-                    sent = s.rv
-                s.lock.wait(0.05)
+            gens = (s.cut_gen, s.expire_gen, s.end_gen, s.bookmark_gen)
+            sid = s.next_stream
+            s.next_stream += 1
+            s.streams[sid] = ns
+            try:
+                self.stream(ns, q, since, gens, deadline)
+            finally:
+                s.streams.pop(sid, None)
+
+    def stream(self, ns, q, since, gens, deadline):
+        """The body of a watch; runs with STORE.lock held except while waiting."""
+        s = STORE
+        if not since:
+            since = s.rv
+        sent = since
+        while True:
+            for rv, typ, obj in s.events:
+                if rv > sent and (ns is None or obj["metadata"].get("namespace") == ns) \
+                        and match_labels(obj, q.get("labelSelector")):
+                    self.chunk(json.dumps({"type": typ, "object": obj}).encode() + b"\n")
+                sent = max(sent, rv)
+            if s.cut_gen != gens[0]:
+                # An abrupt end: no final chunk, the connection just goes away.
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            if s.expire_gen != gens[1]:
+                ev = {"type": "ERROR", "object": status(410, "Expired", "too old resource version")}
+                self.chunk(json.dumps(ev).encode() + b"\n")
+                break
+            if s.end_gen != gens[2] or time.monotonic() >= deadline:
+                break
+            if self.client_gone():
+                self.close_connection = True
+                return
+            if s.bookmark_gen != gens[3]:
+                gens = (gens[0], gens[1], gens[2], s.bookmark_gen)
+                bm = {"kind": "ConfigMap", "apiVersion": "v1",
+                      "metadata": {"resourceVersion": str(s.rv)}}
+                self.chunk(json.dumps({"type": "BOOKMARK", "object": bm}).encode() + b"\n")
+                sent = s.rv
+            s.lock.wait(0.05)
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 

@@ -403,6 +403,39 @@ run_until_at(struct st_ev *loop, bool (*pred)(void *), void *arg, uint64_t ms, i
         fail_msg("timed out waiting at line %d", line);
 }
 
+/*
+ * The fake server's stream controls (cut, expire, end, bookmark) only reach
+ * streams that are open there when the control arrives, and a watch a client
+ * has just started is not open until the loop has sent its request and the
+ * server has taken it up. So before such a control, run the loop until the
+ * server counts <n> open watch streams in namespace <ns>.
+ */
+struct streams_wait {
+    struct st_kube_client *admin;
+    const char *ns;
+    int n;
+};
+
+static bool
+streams_open_p(void *arg)
+{
+    struct streams_wait *sw = arg;
+    struct st_err err;
+    json_t *out = NULL;
+    char *p = st_xasprintf("/_control/streams?ns=%s", sw->ns);
+    assert_int_equal(st_kube_get(sw->admin, p, &out, &err), 0);
+    json_int_t n = json_integer_value(json_object_get(out, "streams"));
+    json_decref(out);
+    free(p);
+    return n >= sw->n;
+}
+
+#define wait_streams(loop, admin, ns, n)                                                           \
+    do {                                                                                           \
+        struct streams_wait sw_ = {admin, ns, n};                                                  \
+        run_until_at(loop, streams_open_p, &sw_, 10000, __LINE__);                                 \
+    } while (0)
+
 struct watch_log {
     struct st_buf events; /* "TYPE name;" per event */
     int n;
@@ -719,7 +752,12 @@ test_informer(void **state)
     assert_int_equal(stats.lists, 2);
     assert_int_equal(l.synced, 1);
 
-    /* A cut stream: back off, relist, watch again; new objects arrive. */
+    /*
+     * A cut stream: back off, relist, watch again; new objects arrive. The
+     * watch started after the relist must be open at the server first, or
+     * the cut would miss it.
+     */
+    wait_streams(loop, admin, "inf", 1);
     control(admin, "cut");
     create_cm(admin, "inf", "i6", "0");
     e = (struct inf_expect){&l, 7, 2, 2, 0, 1};
@@ -728,14 +766,25 @@ test_informer(void **state)
     assert_true(stats.failures >= 1);
     assert_true(l.errors >= 1);
 
-    /* An object that arrives through the new watch shows that the stream is open. */
+    /*
+     * i6 may have come on the old stream just before the cut, so wait for the
+     * relist and the new stream; then an object arrives through that stream,
+     * without another list.
+     */
+    e = (struct inf_expect){&l, 7, 2, 2, 2, 1};
+    run_until(loop, inf_counts_p, &e, 10000);
+    wait_streams(loop, admin, "inf", 1);
+    st_kube_informer_stats(l.inf, &stats);
+    uint64_t lists = stats.lists, watches = stats.watches;
+    assert_int_equal(lists, 3);
     create_cm(admin, "inf", "i6b", "0");
     e = (struct inf_expect){&l, 8, 2, 2};
     run_until(loop, inf_counts_p, &e, 10000);
     st_kube_informer_stats(l.inf, &stats);
+    assert_int_equal(stats.lists, lists);
+    assert_int_equal(stats.watches, watches);
 
     /* A clean end resumes the watch from the last version, without a relist. */
-    uint64_t lists = stats.lists, watches = stats.watches;
     control(admin, "end");
     create_cm(admin, "inf", "i7", "0");
     /* i7 may come on the old stream or on the resumed one; either way a new watch starts. */

@@ -277,6 +277,18 @@ bench_watch_latency(struct bench *b)
     curl_multi_cleanup(wl.m);
 }
 
+static void bench_usage(void);
+
+/* A positive count from the command line, or the usage message. */
+static int
+bench_count(const char *s)
+{
+    uint64_t v;
+    if (st_parse_u64(st_str_c(s), 1000000, &v) < 0 || v == 0)
+        bench_usage();
+    return (int)v;
+}
+
 static void
 bench_usage(void)
 {
@@ -306,10 +318,10 @@ main(int argc, char **argv)
         case 'c': b.cacert = optarg; break;
         case 'p': b.pid = strtol(optarg, NULL, 10); break;
         case 'n': b.ns = optarg; break;
-        case 'w': b.watchers = atoi(optarg); break;
-        case 'e': b.events = atoi(optarg); break;
-        case 'S': b.services = atoi(optarg); break;
-        case 'C': b.conns = atoi(optarg); break;
+        case 'w': b.watchers = bench_count(optarg); break;
+        case 'e': b.events = bench_count(optarg); break;
+        case 'S': b.services = bench_count(optarg); break;
+        case 'C': b.conns = bench_count(optarg); break;
         default: bench_usage();
         }
     }

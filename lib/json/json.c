@@ -175,8 +175,9 @@ st_json_format_real(double d, char *buf, size_t size)
         if (strtod(buf, NULL) == d)
             break;
     }
-    if (strpbrk(buf, ".eE") == NULL && strlen(buf) + 2 < size)
-        strcat(buf, ".0");
+    size_t len = strlen(buf);
+    if (strpbrk(buf, ".eE") == NULL && len + 2 < size)
+        memcpy(buf + len, ".0", 3);
 }
 
 struct json_key {

@@ -348,7 +348,8 @@ yaml_go_float32(double d, char *buf, size_t size)
             break;
     }
     snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, (double)f);
-    int exp = atoi(strchr(tmp, 'e') + 1);
+    /* "%e" always writes an exponent: [+-]digits after the 'e'. */
+    int exp = (int)strtol(strchr(tmp, 'e') + 1, NULL, 10);
     if (exp < -4 || exp >= 6)
         st_strlcpy(buf, tmp, size);
     else

@@ -537,3 +537,64 @@ def test_prometheus_gives_the_same_rows(workdir, apiserver, proxies):
         assert r.returncode == 1 and r.stderr.startswith("strait: prometheus at")
     finally:
         prom.stop()
+
+
+# ---- the real proxy ------------------------------------------------------------------------
+
+def test_real_proxy_metrics(workdir, apiserver):
+    """A real strait-proxy (static routes, as its own tests run it): its window text reads
+    back, and the requests it served are all in the split's rows."""
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "proxy"))
+    from proxy_harness import NS as PNS, Backend, Pki, Proxy, curl, ident, write_routes
+
+    setup_api(apiserver, split=False)
+    apiserver.kubectl("create", "namespace", PNS)
+    apiserver.kubectl("apply", "-f", "-", input=f"""
+apiVersion: split.smi-spec.io/v1alpha2
+kind: TrafficSplit
+metadata: {{name: apex-split, namespace: {PNS}}}
+spec:
+  service: apex
+  backends:
+  - {{service: one, weight: 1}}
+  - {{service: two, weight: 3}}
+""")
+    pki = Pki(os.path.join(workdir, "pki"))
+    b1, b2 = Backend(), Backend()
+    empty = os.path.join(workdir, "empty.json")
+    write_routes(empty)
+    server = Proxy(workdir, "server", *pki.leaf(ident("backend"), "backend"), pki.anchor, empty)
+
+    def ep(port):
+        return {"endpoints": [{"addr": server.inbound, "identity": ident("backend"),
+                               "target_port": port}]}
+    routes = os.path.join(workdir, "routes.json")
+    write_routes(routes, services={"one:80": ep(b1.port), "two:80": ep(b2.port)},
+                 splits={"apex:80": {"leaves": [{"service": "one:80", "weight": 1},
+                                                {"service": "two:80", "weight": 3}]}})
+    client = Proxy(workdir, "client", *pki.leaf(ident("client"), "client"), pki.anchor, routes)
+    try:
+        client.wait_ready()
+        server.wait_ready()
+        add_workload(apiserver, PNS, "client", client.admin)
+        r = curl("-x", f"http://{client.outbound}", "-o", "/dev/null", *["http://apex/s"] * 40)
+        assert r.returncode == 0, r.stderr
+        # The proxy keeps its own history (/metrics/window): a minute costs no waiting, and
+        # the proxy is younger than that, so the window holds everything it served.
+        t0 = time.monotonic()
+        r = strait(apiserver, "stat", "ts", "-n", PNS, "--window", "1m", "-o", "json")
+        assert r.returncode == 0, r.stderr
+        assert r.stderr == ""
+        assert time.monotonic() - t0 < 20
+        out = r.stdout
+        rows = json.loads(out)
+        assert [(x["leaf"], x["weight"]) for x in rows] == [("one", 1), ("two", 3)]
+        assert sum(x["requests"] for x in rows) == 40
+        assert all(x["success"] == 1.0 for x in rows if x["requests"])
+        assert all(x["latency_ms_p99"] is not None for x in rows if x["requests"])
+    finally:
+        client.stop()
+        server.stop()
+        b1.shutdown()
+        b2.shutdown()

@@ -13,6 +13,12 @@
 
 #include "discovery.h"
 
+struct disc_memo_slot {
+    uint64_t hash;
+    char *key; /* key bytes followed by the value bytes */
+    size_t key_len, val_len;
+};
+
 struct discovery {
     char *path;
     char *ns, *domain;
@@ -20,6 +26,7 @@ struct discovery {
     off_t size;
     bool loaded_once;
     struct disc_table *table;
+    struct disc_memo_slot *memo; /* DISC_MEMO_SLOTS, allocated on first put */
 };
 
 static bool
@@ -395,6 +402,11 @@ discovery_free(struct discovery *d)
     if (d == NULL)
         return;
     d->table = discovery_table_unref(d->table);
+    if (d->memo != NULL) {
+        for (size_t i = 0; i < DISC_MEMO_SLOTS; i++)
+            free(d->memo[i].key);
+        free(d->memo);
+    }
     free(d->path);
     free(d->ns);
     free(d->domain);
@@ -455,4 +467,52 @@ const char *
 discovery_domain(const struct discovery *d)
 {
     return d->domain;
+}
+
+/* ---- memo ------------------------------------------------------------------- */
+
+static uint64_t
+discovery_memo_hash(const void *key, size_t n)
+{
+    const unsigned char *p = key;
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+const void *
+discovery_memo_get(struct discovery *d, const void *key, size_t n, size_t *len)
+{
+    if (d->memo == NULL || n > DISC_MEMO_MAX_KEY)
+        return NULL;
+    uint64_t h = discovery_memo_hash(key, n);
+    struct disc_memo_slot *s = &d->memo[h % DISC_MEMO_SLOTS];
+    if (s->key == NULL || s->hash != h || s->key_len != n || memcmp(s->key, key, n) != 0)
+        return NULL;
+    *len = s->val_len;
+    return s->key + n;
+}
+
+const void *
+discovery_memo_put(struct discovery *d, const void *key, size_t n, const void *val, size_t len)
+{
+    if (n > DISC_MEMO_MAX_KEY)
+        return NULL;
+    if (d->memo == NULL)
+        d->memo = st_xcalloc(DISC_MEMO_SLOTS, sizeof(*d->memo));
+    uint64_t h = discovery_memo_hash(key, n);
+    struct disc_memo_slot *s = &d->memo[h % DISC_MEMO_SLOTS];
+    free(s->key);
+    /* One block: key, value, and a NUL so that string values can be used as they are. */
+    s->key = st_xmalloc(n + len + 1);
+    memcpy(s->key, key, n);
+    if (len > 0)
+        memcpy(s->key + n, val, len);
+    s->key[n + len] = '\0';
+    s->hash = h;
+    s->key_len = n;
+    s->val_len = len;
+    return s->key + n;
 }

@@ -117,6 +117,25 @@ const char *discovery_namespace(const struct discovery *d);
 const char *discovery_domain(const struct discovery *d);
 
 /*
+ * A small memo of derived values for the hot path (canonical authorities,
+ * metric label sets, forward addresses), so that a request for an authority
+ * seen a moment ago costs a hash and a compare instead of rebuilding strings.
+ * Direct-mapped with DISC_MEMO_SLOTS slots: a put replaces whatever shared the
+ * slot. Keys longer than DISC_MEMO_MAX_KEY are not memoised. Values must not
+ * depend on the routes table (the memo survives reloads).
+ *
+ * discovery_memo_get returns the value stored for <key> (<n> bytes) and its
+ * length in *len, or NULL. discovery_memo_put copies <key> and <val> and
+ * returns the stored copy of the value. Both returned pointers are borrowed
+ * until the next put on <d>.
+ */
+#define DISC_MEMO_SLOTS 256
+#define DISC_MEMO_MAX_KEY 1024
+const void *discovery_memo_get(struct discovery *d, const void *key, size_t n, size_t *len);
+const void *discovery_memo_put(struct discovery *d, const void *key, size_t n, const void *val,
+                               size_t len);
+
+/*
  * Resolves <canon> (a canonical authority) in <t>: a split picks a leaf by
  * weight, then an endpoint by P2C over peak EWMA. Returns 0, ST_ENOTFOUND
  * (unknown authority) or -EHOSTUNREACH (known, but no endpoints).

@@ -164,6 +164,57 @@ test_poll_file(void **state)
     unlink(path);
 }
 
+static void
+test_memo(void **state)
+{
+    struct discovery *d = discovery_new(NULL, "ns", "cluster.local");
+    char big[DISC_MEMO_MAX_KEY + 1];
+    const char *v;
+    size_t n = 99;
+
+    (void)state;
+    assert_null(discovery_memo_get(d, "a", 1, &n));
+    assert_int_equal(n, 99);
+    v = discovery_memo_put(d, "a", 1, "one", 3);
+    assert_string_equal(v, "one");
+    v = discovery_memo_get(d, "a", 1, &n);
+    assert_non_null(v);
+    assert_int_equal(n, 3);
+    assert_memory_equal(v, "one", 3);
+    /* Keys are bytes with their length: a prefix or a longer key is another key. */
+    assert_null(discovery_memo_get(d, "a\0", 2, &n));
+    assert_null(discovery_memo_get(d, "", 0, &n));
+    /* A put of the same key replaces the value; an empty value is a value. */
+    discovery_memo_put(d, "a", 1, "", 0);
+    v = discovery_memo_get(d, "a", 1, &n);
+    assert_non_null(v);
+    assert_int_equal(n, 0);
+    /* Many keys: each get answers its own value or nothing, never another key's. */
+    for (int i = 0; i < 3 * DISC_MEMO_SLOTS; i++) {
+        char k[16];
+        int kn = snprintf(k, sizeof(k), "k%d", i);
+        discovery_memo_put(d, k, (size_t)kn, &i, sizeof(i));
+    }
+    int hits = 0;
+    for (int i = 0; i < 3 * DISC_MEMO_SLOTS; i++) {
+        char k[16];
+        int kn = snprintf(k, sizeof(k), "k%d", i);
+        const int *p = discovery_memo_get(d, k, (size_t)kn, &n);
+        if (p != NULL) {
+            assert_int_equal(n, sizeof(int));
+            assert_int_equal(*p, i);
+            hits++;
+        }
+    }
+    assert_true(hits > 0 && hits <= DISC_MEMO_SLOTS);
+    /* Keys over the cap are not memoised. */
+    memset(big, 'x', sizeof(big));
+    assert_null(discovery_memo_put(d, big, sizeof(big), "v", 1));
+    assert_null(discovery_memo_get(d, big, sizeof(big), &n));
+    discovery_free(d);
+    discovery_free(NULL);
+}
+
 int
 main(void)
 {
@@ -172,6 +223,7 @@ main(void)
         cmocka_unit_test(test_load_and_resolve),
         cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_poll_file),
+        cmocka_unit_test(test_memo),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

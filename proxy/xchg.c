@@ -360,6 +360,88 @@ route_labels(const char *dir, const char *authority, const char *ns, const char 
     return l;
 }
 
+/*
+ * Keys of the per-thread routing memo (discovery_memo_*): a tag byte, then
+ * NUL-terminated strings. Everything a memoised value is derived from is in
+ * its key, so a hit is always right; a key too long for the memo is simply
+ * not memoised.
+ */
+struct route_key {
+    char b[DISC_MEMO_MAX_KEY];
+    size_t n;
+    bool over;
+};
+
+static void
+route_key_init(struct route_key *k, char tag)
+{
+    k->b[0] = tag;
+    k->n = 1;
+    k->over = false;
+}
+
+static void
+route_key_add(struct route_key *k, const char *s)
+{
+    size_t l = strlen(s) + 1;
+
+    if (k->over || l > sizeof(k->b) - k->n) {
+        k->over = true;
+        return;
+    }
+    memcpy(k->b + k->n, s, l);
+    k->n += l;
+}
+
+/* The canonical form of <authority> as a new string, or NULL when malformed. Memoised. */
+static char *
+route_canon(struct proxy_thread *th, const char *authority)
+{
+    struct route_key k;
+    const char *v;
+    size_t n;
+    char *canon;
+
+    route_key_init(&k, 'C');
+    route_key_add(&k, authority);
+    if (!k.over && (v = discovery_memo_get(th->disc, k.b, k.n, &n)) != NULL)
+        return n > 0 ? st_xstrndup(v, n) : NULL;
+    canon = proxy_authority_canon(&th->px->cfg, authority);
+    if (!k.over)
+        discovery_memo_put(th->disc, k.b, k.n, canon != NULL ? canon : "",
+                           canon != NULL ? strlen(canon) : 0);
+    return canon;
+}
+
+/*
+ * The metric label set of a request as a new string. <ns> and <svc> are NULL
+ * for the inbound direction. Memoised: escaping and formatting them for every
+ * request cost more than the rest of the routing together.
+ */
+static char *
+route_labels_memo(struct proxy_thread *th, const char *dir, const char *authority, const char *ns,
+                  const char *svc, const char *id_key, const char *id)
+{
+    struct route_key k;
+    const char *v;
+    size_t n;
+    char *l;
+
+    route_key_init(&k, ns != NULL ? 'L' : 'l');
+    route_key_add(&k, dir);
+    route_key_add(&k, authority);
+    route_key_add(&k, ns != NULL ? ns : "");
+    route_key_add(&k, svc != NULL ? svc : "");
+    route_key_add(&k, id_key);
+    route_key_add(&k, id);
+    if (!k.over && (v = discovery_memo_get(th->disc, k.b, k.n, &n)) != NULL)
+        return st_xstrndup(v, n);
+    l = route_labels(dir, authority, ns, svc, id_key, id);
+    if (!k.over)
+        discovery_memo_put(th->disc, k.b, k.n, l, strlen(l));
+    return l;
+}
+
 /* Sends <x> to a peer proxy for the canonical authority <canon>. */
 static void
 route_outbound(struct xchg *x, const char *canon, const char *shown_authority)
@@ -391,12 +473,59 @@ route_outbound(struct xchg *x, const char *canon, const char *shown_authority)
                               tg.ep->target_port != 0 ? tg.ep->target_port : tg.svc->port);
     }
     free(x->labels);
-    x->labels = route_labels(x->dir == XCHG_OUTBOUND ? "outbound" : "inbound", shown_authority,
-                             tg.svc->namespace_, tg.svc->name, "server_id", tg.ep->identity);
+    x->labels =
+        route_labels_memo(th, x->dir == XCHG_OUTBOUND ? "outbound" : "inbound", shown_authority,
+                          tg.svc->namespace_, tg.svc->name, "server_id", tg.ep->identity);
     stats_request(th->stats, x->labels);
     balance_start(tg.ep);
     xchg_start_timer(x);
     peer_attach(x, tg.ep);
+}
+
+/*
+ * The app address for an inbound request to <dst>: the forward host and the
+ * port of the canonical <dst>. Memoised. Returns 0, or -EINVAL for a <dst>
+ * that names no valid destination, or -EADDRNOTAVAIL for a bad forward host.
+ */
+static int
+route_forward_addr(struct proxy_thread *th, const char *dst, struct st_sockaddr *addr)
+{
+    const struct proxy_config *cfg = &th->px->cfg;
+    struct route_key k;
+    const void *v;
+    size_t n;
+    int rc;
+
+    route_key_init(&k, 'F');
+    route_key_add(&k, dst);
+    if (!k.over && (v = discovery_memo_get(th->disc, k.b, k.n, &n)) != NULL) {
+        if (n == sizeof(*addr)) {
+            memcpy(addr, v, n);
+            return 0;
+        }
+        return n == 0 ? -EINVAL : -EADDRNOTAVAIL;
+    }
+    char *canon = proxy_authority_canon(cfg, dst);
+    if (canon == NULL) {
+        rc = -EINVAL;
+    } else {
+        const char *colon = strrchr(canon, ':');
+        char *text = st_xasprintf("%s:%s", cfg->forward_host, colon + 1);
+        rc = st_sock_parse_addr(text, addr);
+        if (rc < 0) {
+            char *t6 = st_xasprintf("[%s]:%s", cfg->forward_host, colon + 1);
+            rc = st_sock_parse_addr(t6, addr);
+            free(t6);
+        }
+        free(text);
+        free(canon);
+        rc = rc < 0 ? -EADDRNOTAVAIL : 0;
+    }
+    /* The value's length tells the outcome: an address, 0 for a bad <dst>, 1 for a bad host. */
+    size_t len = rc == 0 ? sizeof(*addr) : rc == -EINVAL ? 0 : 1;
+    if (!k.over)
+        discovery_memo_put(th->disc, k.b, k.n, addr, len);
+    return rc;
 }
 
 void
@@ -408,7 +537,7 @@ route_request(struct xchg *x)
     char *canon = NULL;
 
     if (x->dir == XCHG_OUTBOUND) {
-        canon = proxy_authority_canon(cfg, authority);
+        canon = route_canon(th, authority);
         if (canon == NULL) {
             xchg_abort(x, 400, "the request names no valid authority");
             return;
@@ -422,12 +551,12 @@ route_request(struct xchg *x)
     const char *dst = hmsg_get(&x->req, PROXY_DST_HEADER);
     if (dst == NULL)
         dst = authority;
-    canon = proxy_authority_canon(cfg, dst);
-    if (canon == NULL) {
-        xchg_abort(x, 400, "the request names no valid destination");
-        return;
-    }
     if (cfg->gateway) {
+        canon = route_canon(th, dst);
+        if (canon == NULL) {
+            xchg_abort(x, 400, "the request names no valid destination");
+            return;
+        }
         const char *hops = hmsg_get(&x->req, PROXY_HOPS_HEADER);
         uint64_t n = 0;
         char *suffix = st_xasprintf(".svc.%s", cfg->cluster_domain);
@@ -454,16 +583,11 @@ route_request(struct xchg *x)
     }
 
     struct st_sockaddr addr;
-    const char *colon = strrchr(canon, ':');
-    char *text = st_xasprintf("%s:%s", cfg->forward_host, colon + 1);
-    int rc = st_sock_parse_addr(text, &addr);
-    if (rc < 0) {
-        char *t6 = st_xasprintf("[%s]:%s", cfg->forward_host, colon + 1);
-        rc = st_sock_parse_addr(t6, &addr);
-        free(t6);
+    int rc = route_forward_addr(th, dst, &addr);
+    if (rc == -EINVAL) {
+        xchg_abort(x, 400, "the request names no valid destination");
+        return;
     }
-    free(text);
-    free(canon);
     if (rc < 0) {
         xchg_abort(x, 500, "bad inbound forward address");
         return;
@@ -475,8 +599,8 @@ route_request(struct xchg *x)
         hmsg_add(&x->req, PROXY_CLIENT_ID_HEADER, strlen(PROXY_CLIENT_ID_HEADER), x->peer_id,
                  strlen(x->peer_id));
     free(x->labels);
-    x->labels = route_labels("inbound", authority, NULL, NULL, "client_id",
-                             x->peer_id != NULL ? x->peer_id : "");
+    x->labels = route_labels_memo(th, "inbound", authority, NULL, NULL, "client_id",
+                                  x->peer_id != NULL ? x->peer_id : "");
     stats_request(th->stats, x->labels);
     xchg_start_timer(x);
     h1up_attach(x, &addr);

@@ -31,6 +31,7 @@ struct controller {
     const char *namespace;               /* the controller's own namespace */
     const char *trust_domain;            /* e.g. cluster.local */
     const char *service_account;         /* the controller's own account (its identity) */
+    int64_t workload_cert_lifetime_s;    /* of issued workload certificates; 0: 24 h */
     struct st_metrics_registry *metrics; /* one shard, written on the loop thread */
     struct api *api;
     struct admin *admin;

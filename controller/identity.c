@@ -496,7 +496,8 @@ identity_issue(struct identity *id, struct identity_job *job, const char *dns, c
         .issuer_key = is->key,
         .subject_key = job->csr.key,
         .cn = strlen(dns) <= 64 ? dns : NULL,
-        .lifetime_s = ST_CERTIFY_LEAF_LIFETIME_S,
+        .lifetime_s = id->ctl->workload_cert_lifetime_s > 0 ? id->ctl->workload_cert_lifetime_s
+                                                            : ST_CERTIFY_LEAF_LIFETIME_S,
         .backdate_s = ST_CERTIFY_LEAF_BACKDATE_S,
         .eku = ST_X509_EKU_SERVER | ST_X509_EKU_CLIENT,
     };

@@ -32,6 +32,7 @@ struct main_opts {
     const char *admin;
     const char *trust_domain;
     const char *service_account;
+    int64_t workload_cert_lifetime_s;
     enum st_log_level log_level;
 };
 
@@ -47,10 +48,29 @@ main_usage(FILE *f)
     fputs("usage: strait-controller [--kubeconfig FILE] [--context NAME] [--namespace NS]\n"
           "                         [--listen ADDR:PORT] [--admin ADDR:PORT]\n"
           "                         [--trust-domain DOMAIN] [--service-account NAME]\n"
+          "                         [--workload-cert-lifetime DURATION]\n"
           "                         [--log-level debug|info|warn|error]\n"
           "defaults: --namespace strait --listen 0.0.0.0:8086 --admin 127.0.0.1:9990\n"
-          "          --trust-domain cluster.local --service-account strait-controller\n",
+          "          --trust-domain cluster.local --service-account strait-controller\n"
+          "          --workload-cert-lifetime 24h (a number with s, m or h, 10s to 8760h)\n",
           f);
+}
+
+/* Parses "<n>s", "<n>m" or "<n>h" between 10 s and a year into seconds. */
+static int
+main_lifetime(const char *s, int64_t *out)
+{
+    size_t n = strlen(s);
+    uint64_t v, unit;
+
+    if (n < 2)
+        return ST_EINVAL;
+    unit = s[n - 1] == 's' ? 1 : s[n - 1] == 'm' ? 60 : s[n - 1] == 'h' ? 3600 : 0;
+    if (unit == 0 || st_parse_u64((struct st_str){s, n - 1}, 8760 * 3600, &v) < 0 ||
+        v * unit < 10 || v * unit > 8760 * 3600)
+        return ST_EINVAL;
+    *out = (int64_t)(v * unit);
+    return 0;
 }
 
 static int
@@ -65,6 +85,7 @@ main_parse(int argc, char **argv, struct main_opts *o)
         {"trust-domain", required_argument, NULL, 't'},
         {"service-account", required_argument, NULL, 's'},
         {"log-level", required_argument, NULL, 'L'},
+        {"workload-cert-lifetime", required_argument, NULL, 'W'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -98,6 +119,12 @@ main_parse(int argc, char **argv, struct main_opts *o)
             break;
         case 's':
             o->service_account = optarg;
+            break;
+        case 'W':
+            if (main_lifetime(optarg, &o->workload_cert_lifetime_s) < 0) {
+                fprintf(stderr, "strait-controller: bad --workload-cert-lifetime \"%s\"\n", optarg);
+                return -1;
+            }
             break;
         case 'L':
             if (strcmp(optarg, "debug") == 0)
@@ -193,6 +220,7 @@ main(int argc, char **argv)
     c->namespace = o.namespace;
     c->trust_domain = o.trust_domain;
     c->service_account = o.service_account;
+    c->workload_cert_lifetime_s = o.workload_cert_lifetime_s;
 
     c->kube_cfg = main_kube_config(&o, &err);
     if (c->kube_cfg == NULL) {

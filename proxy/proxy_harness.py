@@ -290,3 +290,43 @@ def raw(addr, data, timeout=5.0, read_all=True):
         out += b"<reset>"
     s.close()
     return out
+
+
+# ---- certify mode ------------------------------------------------------------------
+
+
+def free_port():
+    """A loopback port that was free a moment ago (for a server started later)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def certify_args(controller, anchor, token_file, identity, mode="certify"):
+    """The flags of a proxy that certifies with the controller at <controller>."""
+    return ["--identity-mode", mode, "--controller", controller, "--trust-anchors", anchor,
+            "--token-file", token_file, "--identity", identity]
+
+
+def gauge(text, name, **labels):
+    """The value of the first sample of <name> with <labels> (floats too), or None."""
+    for line in text.splitlines():
+        m = re.match(r"^([a-z_]+)(?:\{(.*)\})? (\S+)$", line)
+        if not m or m.group(1) != name:
+            continue
+        got = dict(re.findall(r'([a-z_]+)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
+        if all(got.get(k) == str(v) for k, v in labels.items()):
+            return float(m.group(3))
+    return None
+
+
+def series(text, name):
+    """The label sets (dicts) of every sample of <name>."""
+    out = []
+    for line in text.splitlines():
+        m = re.match(r"^([a-z_]+)(?:\{(.*)\})? (\S+)$", line)
+        if m and m.group(1) == name:
+            out.append(dict(re.findall(r'([a-z_]+)="((?:[^"\\]|\\.)*)"', m.group(2) or "")))
+    return out

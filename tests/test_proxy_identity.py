@@ -4,6 +4,7 @@ traffic, renew short-lived certificates under load without a failed request,
 fail closed with a refused token, and wait out a controller that is down at
 start. Also the proxy's metrics: counts equal what was sent, label sets as
 docs/metrics.md lists them, and the windowed /metrics/window endpoint."""
+import calendar
 import os
 import re
 import shutil
@@ -20,8 +21,8 @@ from conftest import Apiserver, Proc, binary, check_sanitizers
 from test_identity import RBAC, apply_anchors, apply_issuer, make_pki, sa_token
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "proxy"))
-from proxy_harness import (NS, Backend, Proxy, certify_args, curl, free_port, gauge,  # noqa: E402
-                           ident, metric, raw, series, write_routes)
+from proxy_harness import (NS, Backend, Pki, Proxy, certify_args, curl,  # noqa: E402
+                           free_port, gauge, ident, metric, raw, series, write_routes)
 
 SVC = "backend-svc"
 LIFETIME_S = 30  # the controller's --workload-cert-lifetime for these tests
@@ -338,3 +339,37 @@ def test_metrics_counts_and_label_sets(cp):
     finally:
         assert client.stop() == 0
         assert server.stop() == 0
+
+
+def test_files_mode_identity_metrics(cp):
+    d = os.path.join(cp.dir, "files")
+    os.makedirs(d)
+    pki = Pki(os.path.join(d, "pki"))
+    crt, key = pki.leaf(ident("filer"), "filer")
+    cert, kpath = os.path.join(d, "c.pem"), os.path.join(d, "k.pem")
+    shutil.copy(crt, cert)
+    shutil.copy(key, kpath)
+    empty = os.path.join(d, "empty.json")
+    write_routes(empty)
+    p = Proxy(d, "filer", cert, kpath, pki.anchor, empty)
+    try:
+        p.wait_ready()
+        end = subprocess.run(["openssl", "x509", "-noout", "-enddate", "-in", cert],
+                             capture_output=True, text=True, check=True).stdout
+        not_after = calendar.timegm(time.strptime(end.strip().split("=", 1)[1],
+                                                  "%b %d %H:%M:%S %Y GMT"))
+        m = p.metrics()
+        assert gauge(m, "identity_cert_expiry_timestamp_seconds") == not_after
+        assert gauge(m, "identity_cert_refresh_total") == 1
+        # A broken certificate is a failed refresh; the old one stays in use.
+        with open(cert + ".tmp", "w") as f:
+            f.write("garbage\n")
+        os.replace(cert + ".tmp", cert)
+        deadline = time.monotonic() + 10
+        while gauge(p.metrics(), "identity_cert_refresh_failures_total") < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert p.get_admin("/ready")[0] == 200
+        assert gauge(p.metrics(), "identity_cert_refresh_total") == 1
+    finally:
+        assert p.stop() == 0

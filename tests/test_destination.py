@@ -17,56 +17,17 @@ import time
 import pytest
 
 from conftest import Apiserver, Proc, binary
-from test_identity import RBAC, Controller, apply_anchors, apply_issuer, make_pki, sa_token
+from test_identity import CONTROLLER_RBAC, RBAC, Controller, apply_anchors, apply_issuer, make_pki, sa_token
 
 TD = "cluster.local"
 NS = "mc"
 CTL_ID = f"strait-controller.strait.serviceaccount.identity.strait.{TD}"
 CRDS = os.path.join(os.path.dirname(__file__), "..", "crds")
 
-DEST_RBAC = f"""
+DEST_RBAC = CONTROLLER_RBAC + f"""---
 apiVersion: v1
 kind: Namespace
 metadata: {{name: {NS}}}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {{name: strait-destination}}
-rules:
-- apiGroups: [""]
-  resources: [services]
-  verbs: [get, list, watch]
-- apiGroups: [""]
-  resources: [endpoints]
-  verbs: [get, list, watch, create, update, delete]
-- apiGroups: [split.smi-spec.io]
-  resources: [trafficsplits]
-  verbs: [get, list, watch]
-- apiGroups: [workload.strait.io]
-  resources: [externalworkloads]
-  verbs: [get, list, watch]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {{name: strait-destination}}
-roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: strait-destination}}
-subjects:
-- {{kind: ServiceAccount, name: strait-controller, namespace: strait}}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {{name: strait-lease, namespace: strait}}
-rules:
-- apiGroups: [coordination.k8s.io]
-  resources: [leases]
-  verbs: [get, create, update]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {{name: strait-lease, namespace: strait}}
-roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: strait-lease}}
-subjects:
-- {{kind: ServiceAccount, name: strait-controller, namespace: strait}}
 """
 
 

@@ -16,6 +16,8 @@ import pytest
 
 from conftest import Apiserver, Proc, binary
 
+CRDS = os.path.join(os.path.dirname(__file__), "..", "crds")
+
 TD = "cluster.local"
 CTL_ID = f"strait-controller.strait.serviceaccount.identity.strait.{TD}"
 
@@ -206,6 +208,50 @@ subjects:
 """
 
 
+# What the controller's other services (destination, endpoints, leases) read
+# and write; without it the controller's /ready waits for their caches.
+CONTROLLER_RBAC = """
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: strait-destination}
+rules:
+- apiGroups: [""]
+  resources: [services]
+  verbs: [get, list, watch]
+- apiGroups: [""]
+  resources: [endpoints]
+  verbs: [get, list, watch, create, update, delete]
+- apiGroups: [split.smi-spec.io]
+  resources: [trafficsplits]
+  verbs: [get, list, watch]
+- apiGroups: [workload.strait.io]
+  resources: [externalworkloads]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: strait-destination}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: strait-destination}
+subjects:
+- {kind: ServiceAccount, name: strait-controller, namespace: strait}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: strait-lease, namespace: strait}
+rules:
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  verbs: [get, create, update]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: strait-lease, namespace: strait}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: strait-lease}
+subjects:
+- {kind: ServiceAccount, name: strait-controller, namespace: strait}
+"""
+
+
 def sa_token(api, ns, name):
     """Creates ServiceAccount <name> with a token Secret; returns the token."""
     api.kubectl("apply", "-f", "-", input=f"""
@@ -323,7 +369,9 @@ def mesh(workdir):
     api = Apiserver(workdir).start()
     ctl = None
     try:
+        api.kubectl("apply", "-f", CRDS)
         api.kubectl("apply", "-f", "-", input=RBAC)
+        api.kubectl("apply", "-f", "-", input=CONTROLLER_RBAC)
         ctl_token = sa_token(api, "strait", "strait-controller")
         ctl = Controller(workdir, api, ctl_token)
         yield api, ctl

@@ -5,11 +5,18 @@
  * Four informers (Services, Endpoints, TrafficSplits, ExternalWorkloads)
  * keep the cluster state on the loop thread; the endpoints controller shares
  * them through destination_cache(). Streams are grouped by canonical
- * authority: each group keeps the last snapshot it rendered. A change in any
- * cache marks its namespace dirty and schedules one deferred pass (in the
- * same loop iteration), which re-renders the groups of the dirty namespaces
- * (and every ClusterIP group) and writes the snapshots that changed to their
- * streams. A heartbeat line goes to every stream every DEST_HEARTBEAT_MS.
+ * authority (a hash map): each group keeps the last snapshot it rendered,
+ * serialized once and written to every stream of the group. Rendering a
+ * group records what it read as dependency keys ("s/<ns>/<name>" for a
+ * Service name with its Endpoints and the splits naming it as apex,
+ * "w/<ns>/<name>" for an ExternalWorkload, "*ip" for the ClusterIP scan); an
+ * index maps each key to the groups that depend on it. A change in any cache
+ * marks the keys of the old and the new object dirty and schedules one
+ * deferred pass (in the same loop iteration), which re-renders only the
+ * groups of the dirty keys and writes the snapshots that changed. So one
+ * Endpoints change costs one render, however many Services and streams
+ * there are. A heartbeat line goes to every stream every DEST_HEARTBEAT_MS.
+ * Cached objects are compacted (dmodel_compact) as they arrive.
  *
  * Clients must present a workload certificate that chains to the trust
  * anchors (the API's TLS context asks for one and verifies it); the
@@ -28,7 +35,9 @@
 #define DEST_HEARTBEAT_MS 10000
 #define DEST_MAX_STREAMS 10000
 #define DEST_MAX_STREAMS_PER_CLIENT 256
-#define DEST_MAX_DIRTY_NS 32 /* more dirty namespaces in one pass re-render everything */
+#define DEST_MAX_DIRTY 100000 /* more dirty keys in one pass re-render everything */
+#define DEST_DEP_MAX 600      /* bytes of a dependency key */
+#define DEST_DEP_IP "*ip"
 #define DEST_SNAPSHOT_MAX (4u << 20)
 #define DEST_IDENTITY_INFIX ".serviceaccount.identity.strait."
 
@@ -44,6 +53,8 @@ struct dest_group {
     char *last;   /* the last rendered snapshot line (with '\n'), NULL before the first */
     struct dest_stream *streams;
     struct dest_group *prev, *next;
+    char **deps; /* dependency keys of the last render */
+    size_t n_deps;
 };
 
 struct dest_stream {
@@ -62,12 +73,17 @@ struct destination {
     struct controller *ctl;
     struct st_kube_informer *caches[DESTINATION_N_CACHES];
     struct dest_group *groups;
+    struct dmodel_map by_key;  /* a.key -> group */
+    struct dmodel_map deps;    /* dependency key -> struct dmodel_map * (a.key -> group) */
+    struct dmodel_map dirty;   /* dependency keys changed since the last pass */
+    struct dmodel_map clients; /* client identity -> open streams, as (void *)(uintptr_t)n */
     size_t n_streams;
     struct st_ev_defer pass;
     struct st_ev_timer heartbeat;
     bool dirty_all;
-    char dirty_ns[DEST_MAX_DIRTY_NS][64];
-    size_t n_dirty;
+    bool recording;  /* dest_render is collecting dependencies */
+    char **rec;      /* ... into this array */
+    size_t n_rec, cap_rec;
     struct dest_listener listeners[4];
     size_t n_listeners;
 
@@ -77,6 +93,67 @@ struct destination {
 };
 
 /* ---- groups and streams ------------------------------------------------------------ */
+
+/* Replaces the dependencies of <g> by <deps> (taking ownership of the array and its keys). */
+static void
+dest_group_set_deps(struct destination *d, struct dest_group *g, char **deps, size_t n)
+{
+    for (size_t i = 0; i < g->n_deps; i++) {
+        struct dmodel_map *set = dmodel_map_get(&d->deps, g->deps[i]);
+        if (set != NULL) {
+            dmodel_map_del(set, g->a.key);
+            if (dmodel_map_size(set) == 0) {
+                dmodel_map_del(&d->deps, g->deps[i]);
+                dmodel_map_clear(set, NULL);
+                free(set);
+            }
+        }
+        free(g->deps[i]);
+    }
+    free(g->deps);
+    g->deps = deps;
+    g->n_deps = n;
+    for (size_t i = 0; i < n; i++) {
+        struct dmodel_map *set = dmodel_map_get(&d->deps, deps[i]);
+        if (set == NULL) {
+            set = st_xcalloc(1, sizeof(*set));
+            dmodel_map_put(&d->deps, deps[i], set);
+        }
+        dmodel_map_put(set, g->a.key, g);
+    }
+}
+
+static void
+dest_group_free(struct destination *d, struct dest_group *g)
+{
+    if (g->prev)
+        g->prev->next = g->next;
+    else
+        d->groups = g->next;
+    if (g->next)
+        g->next->prev = g->prev;
+    dest_group_set_deps(d, g, NULL, 0);
+    dmodel_map_del(&d->by_key, g->a.key);
+    free(g->last);
+    free(g);
+}
+
+static size_t
+dest_client_streams(const struct destination *d, const char *client)
+{
+    return (size_t)(uintptr_t)dmodel_map_get(&d->clients, client);
+}
+
+static void
+dest_client_add(struct destination *d, const char *client, int delta)
+{
+    size_t n = dest_client_streams(d, client) + (size_t)delta;
+
+    if (n == 0)
+        dmodel_map_del(&d->clients, client);
+    else
+        dmodel_map_put(&d->clients, client, (void *)(uintptr_t)n);
+}
 
 static void
 dest_stream_free(struct dest_stream *s)
@@ -92,18 +169,11 @@ dest_stream_free(struct dest_stream *s)
         s->next->prev = s->prev;
     d->n_streams--;
     st_metrics_gauge_add(d->m_streams, 0, -1);
+    dest_client_add(d, s->client, -1);
     free(s->client);
     free(s);
-    if (g->streams == NULL) {
-        if (g->prev)
-            g->prev->next = g->next;
-        else
-            d->groups = g->next;
-        if (g->next)
-            g->next->prev = g->prev;
-        free(g->last);
-        free(g);
-    }
+    if (g->streams == NULL)
+        dest_group_free(d, g);
 }
 
 static void
@@ -143,10 +213,46 @@ dest_group_write(struct dest_group *g, const char *line, size_t len)
 
 /* ---- snapshots ------------------------------------------------------------------------ */
 
+/* Formats the dependency key of <kind> ('s' or 'w') <ns>/<name> into <out>. */
+static void
+dest_dep_key(char out[DEST_DEP_MAX], char kind, const char *ns, const char *name)
+{
+    snprintf(out, DEST_DEP_MAX, "%c/%s/%s", kind, ns ? ns : "", name ? name : "");
+}
+
+/* Records that the group being rendered read <key>. */
+static void
+dest_depend(struct destination *d, const char *key)
+{
+    if (!d->recording)
+        return;
+    for (size_t i = 0; i < d->n_rec; i++)
+        if (strcmp(d->rec[i], key) == 0)
+            return;
+    if (d->n_rec == d->cap_rec) {
+        d->cap_rec = d->cap_rec ? d->cap_rec * 2 : 8;
+        d->rec = st_xrealloc(d->rec, d->cap_rec * sizeof(*d->rec));
+    }
+    d->rec[d->n_rec++] = st_xstrdup(key);
+}
+
+static void
+dest_depend_on(struct destination *d, char kind, const char *ns, const char *name)
+{
+    char key[DEST_DEP_MAX];
+
+    if (!d->recording)
+        return;
+    dest_dep_key(key, kind, ns, name);
+    dest_depend(d, key);
+}
+
 static json_t *
 dest_lookup_workload(void *arg, const char *ns, const char *name)
 {
     struct destination *d = arg;
+
+    dest_depend_on(d, 'w', ns, name);
     return st_kube_informer_get(d->caches[DESTINATION_WORKLOADS], ns, name);
 }
 
@@ -196,6 +302,7 @@ dest_endpoints_of(struct destination *d, const char *ns, const char *name, uint1
     json_t *eps = st_kube_informer_get(d->caches[DESTINATION_ENDPOINTS], ns, name);
     struct dmodel_lookup lk = {dest_lookup_workload, d};
 
+    dest_depend_on(d, 's', ns, name);
     if (svc == NULL)
         return json_array();
     return dmodel_service_endpoints(svc, eps, port, d->ctl->trust_domain, &lk);
@@ -217,6 +324,7 @@ dest_render(struct destination *d, struct dest_group *g)
         return NULL;
     if (g->parse_rc == 0 && g->a.is_ip) {
         struct dest_ip_find f = {g->a.ip, NULL};
+        dest_depend(d, DEST_DEP_IP);
         st_kube_informer_foreach(d->caches[DESTINATION_SERVICES], dest_find_ip, &f);
         svc = f.svc;
         if (svc != NULL) {
@@ -226,6 +334,8 @@ dest_render(struct destination *d, struct dest_group *g)
     } else if (g->parse_rc == 0) {
         svc = st_kube_informer_get(d->caches[DESTINATION_SERVICES], ns, name);
     }
+    if (g->parse_rc == 0 && name != NULL && ns != NULL)
+        dest_depend_on(d, 's', ns, name); /* the Service, its Endpoints and splits naming it */
     if (svc == NULL || name == NULL || ns == NULL) {
         snap = json_pack("{s:s, s:s}", "kind", "not_found", "authority", g->a.key);
         goto render;
@@ -265,11 +375,30 @@ render:
     return st_buf_steal(&out);
 }
 
+/* Renders <g> and replaces its dependencies by what the rendering read. */
+static char *
+dest_group_render(struct destination *d, struct dest_group *g)
+{
+    d->recording = true;
+    d->n_rec = 0;
+    char *line = dest_render(d, g);
+    d->recording = false;
+    if (line == NULL) {
+        for (size_t i = 0; i < d->n_rec; i++)
+            free(d->rec[i]);
+        return NULL; /* not synced: the pass after the sync renders every group */
+    }
+    char **deps = d->n_rec ? st_xmalloc(d->n_rec * sizeof(*deps)) : NULL;
+    memcpy(deps, d->rec, d->n_rec * sizeof(*deps));
+    dest_group_set_deps(d, g, deps, d->n_rec);
+    return line;
+}
+
 /* Re-renders <g> and sends the snapshot if it changed. */
 static void
 dest_group_refresh(struct destination *d, struct dest_group *g)
 {
-    char *line = dest_render(d, g);
+    char *line = dest_group_render(d, g);
 
     if (line == NULL)
         return;
@@ -283,41 +412,82 @@ dest_group_refresh(struct destination *d, struct dest_group *g)
     dest_group_write(g, line, strlen(line));
 }
 
-static bool
-dest_ns_dirty(const struct destination *d, const char *ns)
-{
-    for (size_t i = 0; i < d->n_dirty; i++)
-        if (strcmp(d->dirty_ns[i], ns) == 0)
-            return true;
-    return false;
-}
-
 static void
 dest_on_pass(struct st_ev *loop, struct st_ev_defer *df)
 {
     struct destination *d = df->data;
-    struct dest_group *g = d->groups;
+    struct dmodel_map todo = DMODEL_MAP_INIT; /* group keys, de-duplicated */
+    const char *key;
+    void *val;
+    size_t pos = 0;
 
-    while (g != NULL) {
-        struct dest_group *next = g->next; /* <g> may go away when its streams are dropped */
-        if (d->dirty_all || g->a.is_ip || g->last == NULL ||
-            (g->parse_rc == 0 && dest_ns_dirty(d, g->a.ns)))
-            dest_group_refresh(d, g);
-        g = next;
+    /* Collect first: refreshing may drop streams and free groups (and their index entries). */
+    if (d->dirty_all) {
+        for (struct dest_group *g = d->groups; g != NULL; g = g->next)
+            dmodel_map_put(&todo, g->a.key, g);
+    } else {
+        while ((key = dmodel_map_next(&d->dirty, &pos, NULL)) != NULL) {
+            struct dmodel_map *set = dmodel_map_get(&d->deps, key);
+            size_t p2 = 0;
+            const char *gk;
+            while (set != NULL && (gk = dmodel_map_next(set, &p2, &val)) != NULL)
+                dmodel_map_put(&todo, gk, val);
+        }
     }
     d->dirty_all = false;
-    d->n_dirty = 0;
+    dmodel_map_clear(&d->dirty, NULL);
+    size_t n = 0;
+    char **keys = st_xcalloc(dmodel_map_size(&todo) + 1, sizeof(*keys));
+    pos = 0;
+    while ((key = dmodel_map_next(&todo, &pos, NULL)) != NULL)
+        keys[n++] = st_xstrdup(key);
+    dmodel_map_clear(&todo, NULL);
+    for (size_t i = 0; i < n; i++) {
+        struct dest_group *g = dmodel_map_get(&d->by_key, keys[i]);
+        if (g != NULL)
+            dest_group_refresh(d, g);
+        free(keys[i]);
+    }
+    free(keys);
 }
 
 static void
-dest_touch(struct destination *d, json_t *obj)
+dest_mark(struct destination *d, const char *key)
+{
+    if (d->dirty_all)
+        return;
+    if (dmodel_map_size(&d->dirty) >= DEST_MAX_DIRTY) {
+        d->dirty_all = true;
+        dmodel_map_clear(&d->dirty, NULL);
+        return;
+    }
+    dmodel_map_put(&d->dirty, key, d);
+}
+
+/* Marks what a change of <obj> in cache <which> may affect. */
+static void
+dest_touch(struct destination *d, enum destination_cache which, json_t *obj)
 {
     const char *ns = st_json_str(obj, "metadata.namespace");
+    const char *name = st_json_str(obj, "metadata.name");
+    char key[DEST_DEP_MAX], apex[64];
 
-    if (ns == NULL || d->n_dirty == DEST_MAX_DIRTY_NS)
+    if (ns == NULL || name == NULL) {
         d->dirty_all = true;
-    else if (!dest_ns_dirty(d, ns))
-        st_strlcpy(d->dirty_ns[d->n_dirty++], ns, sizeof(d->dirty_ns[0]));
+    } else if (which == DESTINATION_SERVICES || which == DESTINATION_ENDPOINTS) {
+        dest_dep_key(key, 's', ns, name);
+        dest_mark(d, key);
+        if (which == DESTINATION_SERVICES)
+            dest_mark(d, DEST_DEP_IP);
+    } else if (which == DESTINATION_SPLITS) {
+        if (dmodel_split_apex(obj, DEST_DOMAIN, apex)) {
+            dest_dep_key(key, 's', ns, apex);
+            dest_mark(d, key);
+        }
+    } else {
+        dest_dep_key(key, 'w', ns, name);
+        dest_mark(d, key);
+    }
     st_ev_defer_schedule(d->ctl->loop, &d->pass);
 }
 
@@ -351,7 +521,7 @@ dest_changed(struct destination *d, struct st_kube_informer *inf, json_t *obj)
 {
     enum destination_cache which = dest_which(d, inf);
 
-    dest_touch(d, obj);
+    dest_touch(d, which, obj);
     for (size_t i = 0; i < d->n_listeners; i++)
         d->listeners[i].fn(d->listeners[i].arg, which, obj);
 }
@@ -359,13 +529,28 @@ dest_changed(struct destination *d, struct st_kube_informer *inf, json_t *obj)
 static void
 dest_on_add(struct st_kube_informer *inf, json_t *obj, void *data)
 {
+    dmodel_compact(obj, dest_which(data, inf) == DESTINATION_SERVICES);
     dest_changed(data, inf, obj);
 }
 
+/*
+ * The listeners hear of the old object and then of the new one, so that an
+ * index keyed by what changed (a workload's labels, a split's apex) can
+ * drop the old entries.
+ */
 static void
 dest_on_update(struct st_kube_informer *inf, json_t *old_obj, json_t *new_obj, void *data)
 {
+    dmodel_compact(new_obj, dest_which(data, inf) == DESTINATION_SERVICES);
+    if (old_obj != NULL)
+        dest_changed(data, inf, old_obj);
     dest_changed(data, inf, new_obj);
+}
+
+static void
+dest_on_delete(struct st_kube_informer *inf, json_t *obj, void *data)
+{
+    dest_changed(data, inf, obj);
 }
 
 static void
@@ -416,17 +601,6 @@ dest_client_ns(const char *identity, const char *td, char ns[64])
     memcpy(ns, start, (size_t)(infix - start));
     ns[infix - start] = '\0';
     return st_dns1123_label(ns);
-}
-
-static size_t
-dest_client_streams(const struct destination *d, const char *client)
-{
-    size_t n = 0;
-
-    for (const struct dest_group *g = d->groups; g != NULL; g = g->next)
-        for (const struct dest_stream *s = g->streams; s != NULL; s = s->next)
-            n += strcmp(s->client, client) == 0;
-    return n;
 }
 
 static void
@@ -490,10 +664,7 @@ dest_on_resolve(void *arg, struct st_httpd_req *req)
         api_error(req, 500, 0, "cannot start the stream");
         return;
     }
-    struct dest_group *g;
-    for (g = d->groups; g != NULL; g = g->next)
-        if (strcmp(g->a.key, a.key) == 0)
-            break;
+    struct dest_group *g = dmodel_map_get(&d->by_key, a.key);
     if (g == NULL) {
         g = st_xcalloc(1, sizeof(*g));
         g->d = d;
@@ -503,6 +674,7 @@ dest_on_resolve(void *arg, struct st_httpd_req *req)
         if (d->groups)
             d->groups->prev = g;
         d->groups = g;
+        dmodel_map_put(&d->by_key, g->a.key, g);
     }
     struct dest_stream *s = st_xcalloc(1, sizeof(*s));
     s->g = g;
@@ -513,6 +685,7 @@ dest_on_resolve(void *arg, struct st_httpd_req *req)
         g->streams->prev = s;
     g->streams = s;
     d->n_streams++;
+    dest_client_add(d, client, 1);
     st_metrics_gauge_add(d->m_streams, 0, 1);
     st_httpd_req_on_abort(req, dest_on_abort, s);
     dest_count(d, "streamed");
@@ -520,7 +693,7 @@ dest_on_resolve(void *arg, struct st_httpd_req *req)
 
     /* The current state first: the group's last snapshot, or a fresh one. */
     if (g->last == NULL) {
-        g->last = dest_render(d, g);
+        g->last = dest_group_render(d, g);
         if (g->last != NULL)
             st_metrics_counter_inc(d->m_snapshots, 0);
     }
@@ -580,7 +753,7 @@ destination_new(struct controller *c, struct st_err *err)
     if (dest_metrics(d, err) < 0)
         goto fail;
     struct st_kube_informer_handlers h = {
-        .on_add = dest_on_add, .on_update = dest_on_update, .on_delete = dest_on_add,
+        .on_add = dest_on_add, .on_update = dest_on_update, .on_delete = dest_on_delete,
         .on_synced = dest_on_synced, .on_error = dest_on_error, .data = d,
     };
     for (int i = 0; i < DESTINATION_N_CACHES; i++) {
@@ -620,13 +793,16 @@ destination_free(struct destination *d)
     while (d->groups != NULL) {
         struct dest_group *g = d->groups;
         if (g->streams == NULL) {
-            d->groups = g->next;
-            free(g->last);
-            free(g);
+            dest_group_free(d, g);
             continue;
         }
         dest_stream_free(g->streams);
     }
+    dmodel_map_clear(&d->by_key, NULL);
+    dmodel_map_clear(&d->deps, free); /* empty by now */
+    dmodel_map_clear(&d->dirty, NULL);
+    dmodel_map_clear(&d->clients, NULL);
+    free(d->rec);
     if (d->ctl->loop) {
         st_ev_defer_cancel(d->ctl->loop, &d->pass);
         st_ev_timer_stop(d->ctl->loop, &d->heartbeat);

@@ -650,3 +650,172 @@ dmodel_endpoints_equal(const json_t *a, const json_t *b)
     json_decref(empty);
     return eq && dmodel_endpoints_managed(a) == dmodel_endpoints_managed(b);
 }
+
+/* ---- indexes -------------------------------------------------------------------------------- */
+
+struct dmodel_map_entry {
+    struct dmodel_map_entry *next;
+    uint64_t hash;
+    void *value;
+    char key[]; /* NUL-terminated */
+};
+
+static uint64_t
+dmodel_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+    for (; *s != '\0'; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static struct dmodel_map_entry **
+dmodel_map_find(const struct dmodel_map *m, const char *key, uint64_t hash)
+{
+    if (m->n_buckets == 0)
+        return NULL;
+    struct dmodel_map_entry **p = &m->buckets[hash & (m->n_buckets - 1)];
+    for (; *p != NULL; p = &(*p)->next)
+        if ((*p)->hash == hash && strcmp((*p)->key, key) == 0)
+            return p;
+    return NULL;
+}
+
+void *
+dmodel_map_get(const struct dmodel_map *m, const char *key)
+{
+    struct dmodel_map_entry **p = dmodel_map_find(m, key, dmodel_hash(key));
+    return p != NULL ? (*p)->value : NULL;
+}
+
+bool
+dmodel_map_has(const struct dmodel_map *m, const char *key)
+{
+    return dmodel_map_find(m, key, dmodel_hash(key)) != NULL;
+}
+
+static void
+dmodel_map_grow(struct dmodel_map *m)
+{
+    size_t nb = m->n_buckets ? m->n_buckets * 2 : 16;
+    struct dmodel_map_entry **b = st_xcalloc(nb, sizeof(*b));
+
+    for (size_t i = 0; i < m->n_buckets; i++) {
+        struct dmodel_map_entry *e = m->buckets[i];
+        while (e != NULL) {
+            struct dmodel_map_entry *next = e->next;
+            e->next = b[e->hash & (nb - 1)];
+            b[e->hash & (nb - 1)] = e;
+            e = next;
+        }
+    }
+    free(m->buckets);
+    m->buckets = b;
+    m->n_buckets = nb;
+}
+
+void *
+dmodel_map_put(struct dmodel_map *m, const char *key, void *value)
+{
+    uint64_t h = dmodel_hash(key);
+    struct dmodel_map_entry **p = dmodel_map_find(m, key, h);
+
+    if (p != NULL) {
+        void *old = (*p)->value;
+        (*p)->value = value;
+        return old;
+    }
+    if (m->n >= m->n_buckets)
+        dmodel_map_grow(m);
+    size_t len = strlen(key);
+    struct dmodel_map_entry *e = st_xmalloc(sizeof(*e) + len + 1);
+    memcpy(e->key, key, len + 1);
+    e->hash = h;
+    e->value = value;
+    e->next = m->buckets[h & (m->n_buckets - 1)];
+    m->buckets[h & (m->n_buckets - 1)] = e;
+    m->n++;
+    return NULL;
+}
+
+void *
+dmodel_map_del(struct dmodel_map *m, const char *key)
+{
+    struct dmodel_map_entry **p = dmodel_map_find(m, key, dmodel_hash(key));
+
+    if (p == NULL)
+        return NULL;
+    struct dmodel_map_entry *e = *p;
+    void *value = e->value;
+    *p = e->next;
+    free(e);
+    m->n--;
+    return value;
+}
+
+const char *
+dmodel_map_next(const struct dmodel_map *m, size_t *pos, void **value)
+{
+    /* <pos> counts entries: the bucket is pos's high part, the chain index its low part. */
+    size_t bucket = *pos >> 16, depth = *pos & 0xffff;
+
+    for (; bucket < m->n_buckets; bucket++, depth = 0) {
+        struct dmodel_map_entry *e = m->buckets[bucket];
+        for (size_t i = 0; e != NULL && i < depth; i++)
+            e = e->next;
+        if (e != NULL) {
+            *pos = (bucket << 16) | (depth + 1);
+            if (value != NULL)
+                *value = e->value;
+            return e->key;
+        }
+    }
+    *pos = bucket << 16;
+    return NULL;
+}
+
+void
+dmodel_map_clear(struct dmodel_map *m, void (*free_value)(void *))
+{
+    for (size_t i = 0; i < m->n_buckets; i++) {
+        struct dmodel_map_entry *e = m->buckets[i];
+        while (e != NULL) {
+            struct dmodel_map_entry *next = e->next;
+            if (free_value != NULL && e->value != NULL)
+                free_value(e->value);
+            free(e);
+            e = next;
+        }
+    }
+    free(m->buckets);
+    m->buckets = NULL;
+    m->n_buckets = 0;
+    m->n = 0;
+}
+
+void
+dmodel_compact(json_t *obj, bool service)
+{
+    static const char *const meta[] = {"managedFields", "uid",  "creationTimestamp",
+                                       "generation",    "ownerReferences", "selfLink",
+                                       "finalizers"};
+    static const char *const spec[] = {"clusterIPs", "ipFamilies", "ipFamilyPolicy",
+                                       "sessionAffinity", "internalTrafficPolicy"};
+    json_t *md = json_object_get(obj, "metadata");
+    json_t *sp = json_object_get(obj, "spec");
+
+    for (size_t i = 0; i < ST_ARRAY_LEN(meta); i++)
+        json_object_del(md, meta[i]);
+    json_t *ann = json_object_get(md, "annotations");
+    json_object_del(ann, "kubectl.kubernetes.io/last-applied-configuration");
+    if (json_is_object(ann) && json_object_size(ann) == 0)
+        json_object_del(md, "annotations");
+    if (service) {
+        for (size_t i = 0; i < ST_ARRAY_LEN(spec); i++)
+            json_object_del(sp, spec[i]);
+        json_object_del(obj, "status");
+    }
+}

@@ -140,4 +140,53 @@ json_t *dmodel_endpoints_for(const json_t *svc, const json_t *workloads);
 /* True when the subsets of <a> and <b> are equal (NULL counts as empty) and labels agree. */
 bool dmodel_endpoints_equal(const json_t *a, const json_t *b);
 
+/* ---- indexes --------------------------------------------------------------------- */
+
+/*
+ * A string-keyed hash map (chained, doubling at load factor 1) for the
+ * controller's indexes. Keys are copied; values are borrowed pointers the
+ * caller owns. Not thread-safe.
+ */
+struct dmodel_map_entry;
+struct dmodel_map {
+    struct dmodel_map_entry **buckets;
+    size_t n_buckets, n;
+};
+
+#define DMODEL_MAP_INIT {NULL, 0, 0}
+
+/* The value of <key>, or NULL when absent (store non-NULL values to tell them apart). */
+void *dmodel_map_get(const struct dmodel_map *m, const char *key);
+/* True when <key> is present. */
+bool dmodel_map_has(const struct dmodel_map *m, const char *key);
+/* Sets <key> to <value>; returns the previous value (NULL when it was absent). */
+void *dmodel_map_put(struct dmodel_map *m, const char *key, void *value);
+/* Removes <key>; returns its value (NULL when it was absent). */
+void *dmodel_map_del(struct dmodel_map *m, const char *key);
+/* Number of keys. */
+static inline size_t
+dmodel_map_size(const struct dmodel_map *m)
+{
+    return m->n;
+}
+/*
+ * Iteration: start with *pos = 0 and call until it returns NULL; each call
+ * returns a key (borrowed until it is deleted) and sets *value. The map must
+ * not change during an iteration.
+ */
+const char *dmodel_map_next(const struct dmodel_map *m, size_t *pos, void **value);
+/* Removes every key (calling <free_value> on each non-NULL value when given). */
+void dmodel_map_clear(struct dmodel_map *m, void (*free_value)(void *));
+
+/*
+ * Removes, in place, the fields of a cached API object that neither the
+ * destination service nor the endpoints controller read (managedFields,
+ * the last-applied annotation, uid, timestamps, owner references, a
+ * Service's status and IP family fields when <service>), so that the informer caches of
+ * thousands of objects stay small. Keeps metadata.name, namespace,
+ * resourceVersion, labels and other annotations, and everything under spec,
+ * subsets and status.conditions.
+ */
+void dmodel_compact(json_t *obj, bool service);
+
 #endif

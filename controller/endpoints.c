@@ -6,7 +6,12 @@
  *
  * It runs only while this replica leads (lease.c). It reads the caches of
  * the destination service on the loop thread: a change of a Service, of an
- * Endpoints object or of an ExternalWorkload queues the affected Services;
+ * Endpoints object or of an ExternalWorkload queues the affected Services
+ * (for a workload, the Services whose selector matches its old or its new
+ * labels, found through an index of selectors by label pair, kept on every
+ * replica); each Service's candidate workloads come from an index of
+ * workloads by label pair, so a change costs work in proportion to what it
+ * touches, not to the size of the cluster;
  * a deferred pass computes each one's desired Endpoints and compares it with
  * the cached one, and only a difference becomes a job for the writer thread,
  * which re-reads the object, checks again (so a stale cache never causes a
@@ -22,6 +27,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "controller.h"
@@ -32,6 +38,20 @@
 #define ENDPOINTS_MAX_PENDING 100000 /* queued Service keys; beyond it, resync everything */
 #define ENDPOINTS_MAX_JOBS 10000     /* queued writes; beyond it, drop and resync later */
 #define ENDPOINTS_REQUEST_TIMEOUT_MS 5000
+
+/*
+ * Objects of one kind filed under each "<ns>\x1f<key>=<value>" pair of their
+ * labels (workloads) or of their selector (Services).
+ */
+struct ep_index {
+    struct dmodel_map objs; /* "ns/name" -> struct ep_filed */
+    struct dmodel_map sets; /* pair key -> struct dmodel_map * of names */
+};
+
+struct ep_filed {
+    char **keys; /* the pair keys it is filed under */
+    size_t n;
+};
 
 /* A Service to look at, on the loop thread. */
 struct ep_key {
@@ -52,6 +72,9 @@ struct endpoints {
     struct lease *lease;
     struct ep_key *keys, *keys_tail;
     size_t n_keys;
+    struct dmodel_map queued; /* "ns/name" of every key in the queue */
+    struct ep_index workloads; /* by label pair */
+    struct ep_index selectors; /* Services by selector pair */
     bool resync_all;
     struct st_ev_defer pass;
     struct st_ev_timer resync;
@@ -188,6 +211,92 @@ endpoints_submit(struct endpoints *e, const char *ns, const char *name, json_t *
     pthread_mutex_unlock(&e->lock);
 }
 
+/* ---- indexes -------------------------------------------------------------------------------- */
+
+static void
+endpoints_pair_key(char *out, size_t size, const char *ns, const char *key, const char *value)
+{
+    snprintf(out, size, "%s\x1f%s=%s", ns, key, value);
+}
+
+static void
+endpoints_filed_free(void *p)
+{
+    struct ep_filed *f = p;
+
+    for (size_t i = 0; i < f->n; i++)
+        free(f->keys[i]);
+    free(f->keys);
+    free(f);
+}
+
+static void
+endpoints_set_free(void *p)
+{
+    dmodel_map_clear(p, NULL);
+    free(p);
+}
+
+/*
+ * Files <ns>/<name> under the pairs of <pairs> (a JSON object of strings, or
+ * NULL to drop it from the index), replacing what it was filed under.
+ */
+static void
+endpoints_index_set(struct ep_index *x, const char *ns, const char *name, const json_t *pairs)
+{
+    char *id = st_xasprintf("%s/%s", ns, name);
+    struct ep_filed *f = dmodel_map_del(&x->objs, id);
+    char pk[600];
+
+    for (size_t i = 0; f != NULL && i < f->n; i++) {
+        struct dmodel_map *set = dmodel_map_get(&x->sets, f->keys[i]);
+        if (set != NULL) {
+            dmodel_map_del(set, name);
+            if (dmodel_map_size(set) == 0)
+                endpoints_set_free(dmodel_map_del(&x->sets, f->keys[i]));
+        }
+    }
+    if (f != NULL)
+        endpoints_filed_free(f);
+    if (json_is_object(pairs) && json_object_size(pairs) > 0) {
+        const char *k;
+        json_t *v;
+        f = st_xcalloc(1, sizeof(*f));
+        f->keys = st_xcalloc(json_object_size(pairs), sizeof(*f->keys));
+        json_object_foreach((json_t *)pairs, k, v) {
+            if (!json_is_string(v))
+                continue;
+            endpoints_pair_key(pk, sizeof(pk), ns, k, json_string_value(v));
+            struct dmodel_map *set = dmodel_map_get(&x->sets, pk);
+            if (set == NULL) {
+                set = st_xcalloc(1, sizeof(*set));
+                dmodel_map_put(&x->sets, pk, set);
+            }
+            dmodel_map_put(set, name, set);
+            f->keys[f->n++] = st_xstrdup(pk);
+        }
+        dmodel_map_put(&x->objs, id, f);
+    }
+    free(id);
+}
+
+/* The names filed under <ns> <key>=<value>, or NULL. */
+static const struct dmodel_map *
+endpoints_index_get(const struct ep_index *x, const char *ns, const char *key, const char *value)
+{
+    char pk[600];
+
+    endpoints_pair_key(pk, sizeof(pk), ns, key, value);
+    return dmodel_map_get(&x->sets, pk);
+}
+
+static void
+endpoints_index_free(struct ep_index *x)
+{
+    dmodel_map_clear(&x->objs, endpoints_filed_free);
+    dmodel_map_clear(&x->sets, endpoints_set_free);
+}
+
 /* ---- the loop side ---------------------------------------------------------------------------- */
 
 static bool
@@ -203,9 +312,13 @@ endpoints_queue(struct endpoints *e, const char *ns, const char *name)
 {
     if (ns == NULL || name == NULL || e->resync_all)
         return;
-    for (struct ep_key *k = e->keys; k != NULL; k = k->next)
-        if (strcmp(k->ns, ns) == 0 && strcmp(k->name, name) == 0)
-            return;
+    char *id = st_xasprintf("%s/%s", ns, name);
+    bool dup = dmodel_map_has(&e->queued, id);
+    if (!dup && e->n_keys < ENDPOINTS_MAX_PENDING)
+        dmodel_map_put(&e->queued, id, e);
+    free(id);
+    if (dup)
+        return;
     if (e->n_keys >= ENDPOINTS_MAX_PENDING) {
         e->resync_all = true;
         return;
@@ -221,20 +334,42 @@ endpoints_queue(struct endpoints *e, const char *ns, const char *name)
     e->n_keys++;
 }
 
-struct ep_collect {
-    const char *ns;
-    json_t *out;
-};
-
-static bool
-endpoints_collect_ns(json_t *obj, void *data)
+/*
+ * The workloads that may match <svc>'s selector: those filed under its
+ * rarest pair (dmodel_endpoints_for checks the whole selector). Returns a
+ * new array of borrowed-then-referenced objects.
+ */
+static json_t *
+endpoints_candidates(struct endpoints *e, const char *ns, const json_t *svc)
 {
-    struct ep_collect *c = data;
-    const char *ns = st_json_str(obj, "metadata.namespace");
+    json_t *sel = st_json_path(svc, "spec.selector"), *v, *out = json_array();
+    const struct dmodel_map *best = NULL;
+    const char *k;
+    bool none = false;
 
-    if (ns != NULL && strcmp(ns, c->ns) == 0)
-        json_array_append(c->out, obj);
-    return true;
+    json_object_foreach(sel, k, v) {
+        if (!json_is_string(v))
+            continue;
+        const struct dmodel_map *set =
+            endpoints_index_get(&e->workloads, ns, k, json_string_value(v));
+        if (set == NULL) {
+            none = true; /* no workload carries this pair */
+            break;
+        }
+        if (best == NULL || dmodel_map_size(set) < dmodel_map_size(best))
+            best = set;
+    }
+    if (none || best == NULL)
+        return out;
+    struct st_kube_informer *inf = destination_cache(e->dest, DESTINATION_WORKLOADS);
+    size_t pos = 0;
+    const char *name;
+    while ((name = dmodel_map_next(best, &pos, NULL)) != NULL) {
+        json_t *w = st_kube_informer_get(inf, ns, name);
+        if (w != NULL)
+            json_array_append(out, w);
+    }
+    return out;
 }
 
 /* Looks at one Service: queues a write when its Endpoints differ from the desired ones. */
@@ -246,11 +381,9 @@ endpoints_reconcile(struct endpoints *e, const char *ns, const char *name)
     json_t *desired = NULL;
 
     if (svc != NULL) {
-        struct ep_collect c = {ns, json_array()};
-        st_kube_informer_foreach(destination_cache(e->dest, DESTINATION_WORKLOADS),
-                                 endpoints_collect_ns, &c);
-        desired = dmodel_endpoints_for(svc, c.out);
-        json_decref(c.out);
+        json_t *candidates = endpoints_candidates(e, ns, svc);
+        desired = dmodel_endpoints_for(svc, candidates);
+        json_decref(candidates);
     }
     if (cur != NULL && !dmodel_endpoints_managed(cur)) {
         json_decref(desired); /* not ours: never touched */
@@ -301,6 +434,7 @@ endpoints_on_pass(struct st_ev *loop, struct st_ev_defer *d)
         }
         e->keys_tail = NULL;
         e->n_keys = 0;
+        dmodel_map_clear(&e->queued, NULL);
         st_kube_informer_foreach(destination_cache(e->dest, DESTINATION_SERVICES),
                                  endpoints_queue_svc, e);
         st_kube_informer_foreach(destination_cache(e->dest, DESTINATION_ENDPOINTS),
@@ -310,6 +444,9 @@ endpoints_on_pass(struct st_ev *loop, struct st_ev_defer *d)
         struct ep_key *k = e->keys;
         e->keys = k->next;
         e->n_keys--;
+        char *id = st_xasprintf("%s/%s", k->ns, k->name);
+        dmodel_map_del(&e->queued, id);
+        free(id);
         endpoints_reconcile(e, k->ns, k->name);
         free(k->ns);
         free(k->name);
@@ -318,42 +455,70 @@ endpoints_on_pass(struct st_ev *loop, struct st_ev_defer *d)
     e->keys_tail = NULL;
 }
 
-struct ep_ns_queue {
-    struct endpoints *e;
-    const char *ns;
-};
-
-static bool
-endpoints_queue_ns_svc(json_t *obj, void *data)
+/* Queues the Services of <ns> whose selector matches <labels> (a workload's, old or new). */
+static void
+endpoints_queue_selecting(struct endpoints *e, const char *ns, const json_t *labels)
 {
-    struct ep_ns_queue *q = data;
-    const char *ns = st_json_str(obj, "metadata.namespace");
+    struct st_kube_informer *svcs = destination_cache(e->dest, DESTINATION_SERVICES);
+    const char *k;
+    json_t *v;
 
-    if (ns != NULL && strcmp(ns, q->ns) == 0 && st_json_path(obj, "spec.selector") != NULL)
-        endpoints_queue_svc(obj, q->e);
-    return true;
+    json_object_foreach((json_t *)labels, k, v) {
+        if (!json_is_string(v))
+            continue;
+        const struct dmodel_map *set =
+            endpoints_index_get(&e->selectors, ns, k, json_string_value(v));
+        size_t pos = 0;
+        const char *name;
+        while (set != NULL && (name = dmodel_map_next(set, &pos, NULL)) != NULL) {
+            json_t *svc = st_kube_informer_get(svcs, ns, name);
+            if (svc != NULL && dmodel_selector_matches(st_json_path(svc, "spec.selector"), labels))
+                endpoints_queue(e, ns, name);
+        }
+    }
+}
+
+/* Re-files <obj>'s namespace/name in <x> from the cache's current version (absent: dropped). */
+static void
+endpoints_refile(struct endpoints *e, struct ep_index *x, enum destination_cache which,
+                 const json_t *obj, const char *path)
+{
+    const char *ns = st_json_str(obj, "metadata.namespace");
+    const char *name = st_json_str(obj, "metadata.name");
+
+    if (ns == NULL || name == NULL)
+        return;
+    json_t *cur = st_kube_informer_get(destination_cache(e->dest, which), ns, name);
+    endpoints_index_set(x, ns, name, cur != NULL ? st_json_path(cur, path) : NULL);
 }
 
 static void
 endpoints_on_change(void *arg, enum destination_cache which, json_t *obj)
 {
     struct endpoints *e = arg;
+    bool leader = lease_is_leader(e->lease); /* becoming the leader resyncs everything */
 
-    if (!lease_is_leader(e->lease))
-        return; /* becoming the leader resyncs everything */
     if (obj == NULL) {
         e->resync_all = true; /* a cache (re)synced */
-    } else if (which == DESTINATION_SERVICES || which == DESTINATION_ENDPOINTS) {
-        endpoints_queue_svc(obj, e);
+    } else if (which == DESTINATION_SERVICES) {
+        endpoints_refile(e, &e->selectors, which, obj, "spec.selector");
+        if (leader)
+            endpoints_queue_svc(obj, e);
+    } else if (which == DESTINATION_ENDPOINTS) {
+        if (leader)
+            endpoints_queue_svc(obj, e);
     } else if (which == DESTINATION_WORKLOADS) {
-        struct ep_ns_queue q = {e, st_json_str(obj, "metadata.namespace")};
-        if (q.ns != NULL)
-            st_kube_informer_foreach(destination_cache(e->dest, DESTINATION_SERVICES),
-                                     endpoints_queue_ns_svc, &q);
+        /* Called with the old object, then the new one: both label sets are looked at. */
+        const char *ns = st_json_str(obj, "metadata.namespace");
+        json_t *labels = st_json_path(obj, "metadata.labels");
+        if (leader && ns != NULL && json_is_object(labels))
+            endpoints_queue_selecting(e, ns, labels);
+        endpoints_refile(e, &e->workloads, which, obj, "metadata.labels");
     } else {
         return;
     }
-    st_ev_defer_schedule(e->ctl->loop, &e->pass);
+    if (leader)
+        st_ev_defer_schedule(e->ctl->loop, &e->pass);
 }
 
 static void
@@ -456,6 +621,9 @@ endpoints_free(struct endpoints *e)
         free(k->name);
         free(k);
     }
+    dmodel_map_clear(&e->queued, NULL);
+    endpoints_index_free(&e->workloads);
+    endpoints_index_free(&e->selectors);
     if (e->ctl->loop) {
         st_ev_defer_cancel(e->ctl->loop, &e->pass);
         st_ev_timer_stop(e->ctl->loop, &e->resync);

@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "strait/json.h"
@@ -414,6 +415,97 @@ test_split(void **state)
     json_decref(ts);
 }
 
+static void
+test_map(void **state)
+{
+    struct dmodel_map m = DMODEL_MAP_INIT;
+    static int values[2000];
+    char key[32];
+
+    assert_null(dmodel_map_get(&m, "absent"));
+    assert_null(dmodel_map_del(&m, "absent"));
+    for (int i = 0; i < 2000; i++) {
+        snprintf(key, sizeof(key), "ns/svc-%d", i);
+        assert_null(dmodel_map_put(&m, key, &values[i]));
+    }
+    assert_int_equal(dmodel_map_size(&m), 2000);
+    assert_ptr_equal(dmodel_map_get(&m, "ns/svc-1234"), &values[1234]);
+    /* Putting an existing key replaces the value and returns the old one. */
+    assert_ptr_equal(dmodel_map_put(&m, "ns/svc-7", &values[8]), &values[7]);
+    assert_ptr_equal(dmodel_map_get(&m, "ns/svc-7"), &values[8]);
+    assert_int_equal(dmodel_map_size(&m), 2000);
+    /* Deleting every odd key leaves the even ones, each seen once by the iteration. */
+    for (int i = 1; i < 2000; i += 2) {
+        snprintf(key, sizeof(key), "ns/svc-%d", i);
+        assert_non_null(dmodel_map_del(&m, key));
+        assert_false(dmodel_map_has(&m, key));
+    }
+    assert_int_equal(dmodel_map_size(&m), 1000);
+    static bool seen[2000];
+    size_t pos = 0, n = 0;
+    const char *k;
+    void *v;
+    while ((k = dmodel_map_next(&m, &pos, &v)) != NULL) {
+        int i = (int)strtol(k + strlen("ns/svc-"), NULL, 10);
+        assert_int_equal(i % 2, 0);
+        assert_false(seen[i]);
+        seen[i] = true;
+        assert_ptr_equal(v, &values[i]);
+        n++;
+    }
+    assert_int_equal(n, 1000);
+    assert_null(dmodel_map_next(&m, &pos, &v)); /* stays at the end */
+    dmodel_map_clear(&m, NULL);
+    assert_int_equal(dmodel_map_size(&m), 0);
+    assert_null(dmodel_map_get(&m, "ns/svc-0"));
+    /* A cleared map is usable again; NULL values are present but read as NULL. */
+    assert_null(dmodel_map_put(&m, "k", NULL));
+    assert_true(dmodel_map_has(&m, "k"));
+    assert_null(dmodel_map_get(&m, "k"));
+    dmodel_map_clear(&m, free);
+}
+
+static void
+test_compact(void **state)
+{
+    json_t *svc = load("{\"metadata\": {\"name\": \"web\", \"namespace\": \"emoji\", "
+                       "\"uid\": \"u\", \"resourceVersion\": \"7\", \"managedFields\": [{}], "
+                       "\"creationTimestamp\": \"2024-01-01T00:00:00Z\", \"labels\": {\"a\": \"b\"}, "
+                       "\"annotations\": {\"kubectl.kubernetes.io/last-applied-configuration\": "
+                       "\"{}\", \"mirror.strait.io/remote-svc-fq-name\": \"x\"}}, "
+                       "\"spec\": {\"clusterIP\": \"10.0.0.1\", \"clusterIPs\": [\"10.0.0.1\"], "
+                       "\"ipFamilies\": [\"IPv4\"], \"selector\": {\"app\": \"web\"}, "
+                       "\"ports\": [{\"port\": 80}]}, \"status\": {\"loadBalancer\": {}}}");
+    json_t *ew = load("{\"metadata\": {\"name\": \"w\", \"namespace\": \"emoji\", "
+                      "\"annotations\": {\"kubectl.kubernetes.io/last-applied-configuration\": "
+                      "\"{}\"}}, \"status\": {\"conditions\": [{\"type\": \"Ready\"}]}}");
+
+    dmodel_compact(svc, true);
+    assert_null(st_json_path(svc, "metadata.uid"));
+    assert_null(st_json_path(svc, "metadata.managedFields"));
+    assert_null(st_json_path(svc, "metadata.creationTimestamp"));
+    assert_null(st_json_path(svc, "spec.clusterIPs"));
+    assert_null(st_json_path(svc, "status"));
+    assert_string_equal(st_json_str(svc, "metadata.resourceVersion"), "7");
+    assert_string_equal(st_json_str(svc, "metadata.labels.a"), "b");
+    assert_string_equal(st_json_str(svc, "spec.clusterIP"), "10.0.0.1");
+    assert_non_null(st_json_path(svc, "spec.selector"));
+    json_t *ann = st_json_path(svc, "metadata.annotations");
+    assert_int_equal(json_object_size(ann), 1);
+    assert_non_null(json_object_get(ann, DMODEL_REMOTE_FQ_ANNOTATION));
+    /* A workload keeps its status; an emptied annotation object goes. */
+    dmodel_compact(ew, false);
+    assert_null(st_json_path(ew, "metadata.annotations"));
+    assert_non_null(st_json_path(ew, "status.conditions"));
+    /* Objects without metadata or spec are left alone. */
+    json_t *empty = json_object();
+    dmodel_compact(empty, true);
+    assert_int_equal(json_object_size(empty), 0);
+    json_decref(empty);
+    json_decref(svc);
+    json_decref(ew);
+}
+
 int
 main(void)
 {
@@ -421,7 +513,8 @@ main(void)
         cmocka_unit_test(test_authority_names), cmocka_unit_test(test_quantities),
         cmocka_unit_test(test_identity_dns),    cmocka_unit_test(test_endpoints_for),
         cmocka_unit_test(test_selector),        cmocka_unit_test(test_service_endpoints),
-        cmocka_unit_test(test_split),
+        cmocka_unit_test(test_split),           cmocka_unit_test(test_map),
+        cmocka_unit_test(test_compact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,6 +20,9 @@ conn_io_cb(struct st_ev *loop, struct st_ev_io *io, unsigned events)
     struct conn *c = io->data;
 
     ST_UNUSED(loop);
+    /* Edge-triggered: new input, its end or an error since the last drain comes with an event. */
+    if (events & (ST_EV_READ | ST_EV_ERROR))
+        c->rd_idle = false;
     c->cb(c, events);
 }
 
@@ -34,10 +37,13 @@ conn_init(struct conn *c, struct proxy_thread *th, int fd, struct st_tls_ctx *tl
     c->owner = owner;
     c->opened_ms = st_ev_now_ms(th->loop);
     st_buf_init(&c->out, PROXY_OUT_MAX);
-    if (tls_ctx != NULL)
+    if (tls_ctx != NULL) {
         c->tls = st_tls_conn_new(tls_ctx, fd, server, NULL);
-    else
+        /* Connections between proxies are long-lived and busy: read ahead, keep the buffers. */
+        st_tls_conn_set_busy(c->tls);
+    } else {
         c->handshaken = true;
+    }
     st_ev_defer_init(&c->kick, conn_kick_cb, c);
     st_ev_io_init(&c->io, fd, conn_io_cb, c);
     if (st_ev_io_start(th->loop, &c->io, ST_EV_READ | ST_EV_WRITE) < 0) {
@@ -82,16 +88,29 @@ conn_read(struct conn *c, void *buf, size_t n)
 
     if (c->fd < 0)
         return -EBADF;
+    /*
+     * A read that would only say EAGAIN is skipped: reading until EAGAIN after
+     * every event costs a system call (and for TLS a trip through OpenSSL)
+     * per event and per connection.
+     */
+    if (c->rd_idle)
+        return -EAGAIN;
     if (c->tls != NULL) {
         r = st_tls_read(c->tls, buf, n);
+        if (r == ST_TLS_WANT_READ)
+            c->rd_idle = true;
         if (r == ST_TLS_WANT_READ || r == ST_TLS_WANT_WRITE)
             return -EAGAIN;
+        if (r > 0 && st_tls_conn_drained(c->tls))
+            c->rd_idle = true;
     } else {
         do
             r = read(c->fd, buf, n);
         while (r < 0 && errno == EINTR);
         if (r < 0)
             r = errno == EWOULDBLOCK ? -EAGAIN : -errno;
+        /* Less than asked for from a stream socket: it is empty now. */
+        c->rd_idle = r == -EAGAIN || (r > 0 && (size_t)r < n);
     }
     if (r > 0) {
         c->rbytes += (uint64_t)r;

@@ -150,6 +150,7 @@ struct conn {
     struct st_buf out; /* queued output, capped at PROXY_OUT_MAX */
     bool handshaken;
     bool wr_shut;
+    bool rd_idle; /* a read found the socket drained and no readiness event came since */
     struct st_ev_timer timer; /* free for the owner */
     struct st_ev_defer kick;
     uint64_t rbytes, wbytes;
@@ -167,7 +168,11 @@ void conn_init(struct conn *c, struct proxy_thread *th, int fd, struct st_tls_ct
 void conn_rebind(struct conn *c, conn_cb *cb, void *owner);
 /* 0 when the TLS handshake is done (or plain), -EAGAIN to wait, else an error. */
 int conn_handshake(struct conn *c);
-/* Bytes read (> 0), 0 at the end, -EAGAIN, or an error. */
+/*
+ * Bytes read (> 0), 0 at the end, -EAGAIN, or an error. After a read that
+ * drained the socket, -EAGAIN comes without a system call until the next
+ * readiness event.
+ */
 ssize_t conn_read(struct conn *c, void *buf, size_t n);
 /* Queues bytes; ST_ETOOBIG past PROXY_OUT_MAX. */
 int conn_queue(struct conn *c, const void *p, size_t n);

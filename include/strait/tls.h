@@ -120,6 +120,25 @@ struct st_tls_conn;
 struct st_tls_conn *st_tls_conn_new(struct st_tls_ctx *ctx, int fd, bool server, const char *sni);
 
 /*
+ * Tunes <conn> for a long-lived connection that carries many small messages:
+ * OpenSSL reads ahead (as much as the socket has, in one read, instead of a
+ * record header and then its body) and keeps its record buffers instead of
+ * freeing them whenever they are empty (about 34 KiB per connection). Bytes
+ * may then wait inside OpenSSL where poll() cannot see them: the caller must
+ * read until ST_TLS_WANT_READ, or until st_tls_conn_drained, before it waits
+ * for the socket. Call before the handshake.
+ */
+void st_tls_conn_set_busy(struct st_tls_conn *conn);
+/*
+ * True when the last read from the socket took less than it asked for (or
+ * found nothing) and OpenSSL holds no bytes that a read could return: with
+ * edge-triggered polling nothing more can be read before the next readiness
+ * event, so a caller may skip the read that would only fail with
+ * ST_TLS_WANT_READ. A hint: false is always safe.
+ */
+bool st_tls_conn_drained(const struct st_tls_conn *conn);
+
+/*
  * Requires the peer's certificate to carry the DNS SAN <dns_name> (exact,
  * ASCII case-insensitive, no wildcards, the subject CN is never used). The
  * check runs inside chain verification during the handshake, so a wrongly

@@ -260,6 +260,68 @@ test_mutual_tls13(void **state)
     st_tls_ctx_unref(sctx);
 }
 
+/* Busy connections read ahead; st_tls_conn_drained tells when a read would find nothing. */
+static void
+test_busy_read_ahead(void **state)
+{
+    struct world *w = *state;
+    struct st_tls_ctx *sctx = mesh_ctx(w, true, &w->server, NULL);
+    struct st_tls_ctx *cctx = mesh_ctx(w, false, &w->client, NULL);
+    static char big[40000], back[40000];
+    struct pair p;
+    char buf[64];
+
+    pair_open(&p, cctx, sctx);
+    st_tls_conn_set_busy(p.s);
+    pair_handshake(&p);
+    assert_int_equal(p.crc, 0);
+    assert_int_equal(p.src, 0);
+
+    /* Three records arrive together: one socket read takes them all. */
+    conn_write_all(p.c, p.fd[0], "one", 3);
+    conn_write_all(p.c, p.fd[0], "two", 3);
+    conn_write_all(p.c, p.fd[0], "three", 5);
+    struct pollfd pfd = {p.fd[1], POLLIN, 0};
+    assert_int_equal(poll(&pfd, 1, 1000), 1);
+    assert_int_equal(st_tls_read(p.s, buf, sizeof(buf)), 3);
+    assert_memory_equal(buf, "one", 3);
+    assert_false(st_tls_conn_drained(p.s)); /* two records wait inside OpenSSL */
+    assert_int_equal(st_tls_read(p.s, buf, sizeof(buf)), 3);
+    assert_memory_equal(buf, "two", 3);
+    assert_false(st_tls_conn_drained(p.s));
+    assert_int_equal(st_tls_read(p.s, buf, 2), 2); /* a part of a record */
+    assert_false(st_tls_conn_drained(p.s));
+    assert_int_equal(st_tls_read(p.s, buf + 2, sizeof(buf) - 2), 3);
+    assert_memory_equal(buf, "three", 5);
+    assert_true(st_tls_conn_drained(p.s));
+    assert_int_equal(st_tls_read(p.s, buf, sizeof(buf)), ST_TLS_WANT_READ);
+    assert_true(st_tls_conn_drained(p.s));
+
+    /* More than a record's worth, both ways, arrives whole and in order. */
+    for (size_t i = 0; i < sizeof(big); i++)
+        big[i] = (char)('a' + i % 23);
+    conn_write_all(p.c, p.fd[0], big, sizeof(big));
+    assert_int_equal(conn_read_all(p.s, p.fd[1], back, sizeof(back)), 0);
+    assert_memory_equal(big, back, sizeof(big));
+    conn_write_all(p.s, p.fd[1], big, sizeof(big));
+    assert_int_equal(conn_read_all(p.c, p.fd[0], back, sizeof(back)), 0);
+    assert_memory_equal(big, back, sizeof(big));
+
+    /* Without read-ahead, only a read that found nothing says drained. */
+    conn_write_all(p.s, p.fd[1], "four", 4);
+    assert_int_equal(conn_read_all(p.c, p.fd[0], buf, 4), 0);
+    assert_false(st_tls_conn_drained(p.c));
+    assert_int_equal(st_tls_read(p.c, buf, sizeof(buf)), ST_TLS_WANT_READ);
+    assert_true(st_tls_conn_drained(p.c));
+
+    /* The end still reads as the end. */
+    assert_int_equal(st_tls_shutdown(p.c), 0);
+    assert_int_equal(conn_read_result(p.s, p.fd[1], buf, sizeof(buf)), 0);
+    pair_close(&p);
+    st_tls_ctx_unref(cctx);
+    st_tls_ctx_unref(sctx);
+}
+
 static void
 test_foreign_client_refused(void **state)
 {
@@ -716,6 +778,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mutual_tls13),
+        cmocka_unit_test(test_busy_read_ahead),
         cmocka_unit_test(test_foreign_client_refused),
         cmocka_unit_test(test_expired_server_refused),
         cmocka_unit_test(test_wrong_identity_refused),

@@ -35,6 +35,7 @@ struct st_tls_conn {
     int failed;          /* the first error; a failed connection stays failed */
     char *alpn;          /* cached negotiated protocol */
     char *peer_identity; /* cached first DNS SAN */
+    bool sock_drained;   /* the last socket read took less than it asked for */
     char err[256];
 };
 
@@ -344,8 +345,9 @@ st_tls_slot_fini(struct st_tls_slot *slot)
  * peer has gone; a proxy must not die of one reset client. This BIO sends with
  * MSG_NOSIGNAL instead (plain write() for fds that are not sockets) and
  * otherwise behaves like the socket BIO: EAGAIN becomes a retry, a read of 0
- * marks EOF so OpenSSL can tell a missing close_notify. The fd is the BIO's
- * data; the BIO never closes it.
+ * marks EOF so OpenSSL can tell a missing close_notify. The BIO's data is the
+ * connection, for its fd (never closed by the BIO) and to note when a read
+ * found the socket drained (st_tls_conn_drained).
  */
 static BIO_METHOD *tls_bio_method;
 static pthread_once_t tls_bio_once = PTHREAD_ONCE_INIT;
@@ -353,7 +355,7 @@ static pthread_once_t tls_bio_once = PTHREAD_ONCE_INIT;
 static int
 tls_bio_fd(BIO *b)
 {
-    return (int)(intptr_t)BIO_get_data(b);
+    return ((struct st_tls_conn *)BIO_get_data(b))->fd;
 }
 
 static int
@@ -383,17 +385,22 @@ tls_bio_write(BIO *b, const char *data, size_t n, size_t *written)
 static int
 tls_bio_read(BIO *b, char *data, size_t n, size_t *got)
 {
+    struct st_tls_conn *conn = BIO_get_data(b);
     ssize_t r;
 
     BIO_clear_retry_flags(b);
     do
-        r = read(tls_bio_fd(b), data, n);
+        r = read(conn->fd, data, n);
     while (r < 0 && errno == EINTR);
     if (r < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
             BIO_set_retry_read(b);
+            conn->sock_drained = true;
+        }
         return 0;
     }
+    /* A stream socket that gives less than asked has nothing more right now. */
+    conn->sock_drained = (size_t)r < n;
     if (r == 0 && n > 0) {
         BIO_set_flags(b, BIO_FLAGS_IN_EOF);
         return 0;
@@ -439,9 +446,9 @@ tls_bio_init_method(void)
     tls_bio_method = m;
 }
 
-/* Returns a new BIO on <fd> (borrowed). */
+/* Returns a new BIO on the fd of <conn> (borrowed; the BIO must not outlive it). */
 static BIO *
-tls_bio_new(int fd)
+tls_bio_new(struct st_tls_conn *conn)
 {
     BIO *b;
 
@@ -449,7 +456,7 @@ tls_bio_new(int fd)
     b = BIO_new(tls_bio_method);
     if (b == NULL)
         st_oom();
-    BIO_set_data(b, (void *)(intptr_t)fd);
+    BIO_set_data(b, conn);
     return b;
 }
 
@@ -466,7 +473,7 @@ st_tls_conn_new(struct st_tls_ctx *ctx, int fd, bool server, const char *sni)
     conn->ssl = SSL_new(ctx->ssl);
     if (conn->ssl == NULL)
         st_oom();
-    BIO *bio = tls_bio_new(fd);
+    BIO *bio = tls_bio_new(conn);
     SSL_set_bio(conn->ssl, bio, bio); /* one reference, owned by the SSL */
     if (server)
         SSL_set_accept_state(conn->ssl);
@@ -475,6 +482,19 @@ st_tls_conn_new(struct st_tls_ctx *ctx, int fd, bool server, const char *sni)
     if (!server && sni != NULL && SSL_set_tlsext_host_name(conn->ssl, sni) != 1)
         ERR_clear_error(); /* an unusable SNI (e.g. too long) is simply not sent */
     return conn;
+}
+
+void
+st_tls_conn_set_busy(struct st_tls_conn *conn)
+{
+    SSL_set_read_ahead(conn->ssl, 1);
+    SSL_clear_mode(conn->ssl, SSL_MODE_RELEASE_BUFFERS);
+}
+
+bool
+st_tls_conn_drained(const struct st_tls_conn *conn)
+{
+    return conn->sock_drained && !SSL_has_pending(conn->ssl);
 }
 
 int
@@ -547,7 +567,9 @@ tls_result(struct st_tls_conn *conn, int ret, const char *what)
 static void
 tls_begin(struct st_tls_conn *conn)
 {
-    ERR_clear_error();
+    /* Looking at an empty queue costs much less than clearing it, on every read and write. */
+    if (ERR_peek_error() != 0)
+        ERR_clear_error();
     errno = 0;
 }
 

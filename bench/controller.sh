@@ -85,7 +85,9 @@ for i in range(clients):
         f.write(sa_token(api, "bench", f"client-{i}"))
 EOF
 
-"$build/bin/strait-controller" --kubeconfig "$dir/controller.kubeconfig" --namespace strait \
+# CONTROLLER_WRAP (e.g. "heaptrack -o /tmp/ctl") runs the controller under a profiler; the
+# memory figures are then the wrapper's, not the controller's.
+${CONTROLLER_WRAP:-} "$build/bin/strait-controller" --kubeconfig "$dir/controller.kubeconfig" --namespace strait \
     --listen 127.0.0.1:0 --admin 127.0.0.1:0 --log-level info >"$dir/controller.out" 2>"$dir/controller.log" &
 ctl_pid=$!
 addr=""
@@ -97,10 +99,16 @@ for _ in $(seq 200); do
 done
 [ -n "$addr" ] || { echo "the controller did not start: $(tail -5 "$dir/controller.log")" >&2; exit 1; }
 ctl_id="strait-controller.strait.serviceaccount.identity.strait.cluster.local"
+# The controller serves its own certificate once its issuer loaded: retry for a while.
 for i in $(seq 0 $((clients - 1))); do
-    timeout 60 "$build/bin/dest-check" --certify --addr "$addr" --server-identity "$ctl_id" \
-        --anchors "$dir/anchor.crt" --token-file "$dir/client-$i.token" --sa "client-$i" \
-        --ns bench --cert "$dir/client-$i.crt" --key "$dir/client-$i.key"
+    for try in $(seq 20); do
+        timeout 60 "$build/bin/dest-check" --certify --addr "$addr" --server-identity "$ctl_id" \
+            --anchors "$dir/anchor.crt" --token-file "$dir/client-$i.token" --sa "client-$i" \
+            --ns bench --cert "$dir/client-$i.crt" --key "$dir/client-$i.key" \
+            2>"$dir/certify.err" && break
+        [ "$try" = 20 ] && { cat "$dir/certify.err" >&2; exit 1; }
+        sleep 0.5
+    done
 done
 
 echo "controller $addr pid $ctl_pid; apiserver $url pid $api_pid"

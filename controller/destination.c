@@ -25,6 +25,9 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "controller.h"
 #include "dmodel.h"
@@ -39,6 +42,8 @@
 #define DEST_DEP_MAX 600      /* bytes of a dependency key */
 #define DEST_DEP_IP "*ip"
 #define DEST_SNAPSHOT_MAX (4u << 20)
+#define DEST_TRIM_MS 2000 /* after stream churn or a large pass, hand free heap pages back */
+#define DEST_TRIM_RENDERS 256 /* a pass with this many renders counts as large */
 #define DEST_IDENTITY_INFIX ".serviceaccount.identity.strait."
 
 static const char DEST_HEARTBEAT[] = "{\"kind\":\"heartbeat\"}\n";
@@ -80,6 +85,8 @@ struct destination {
     size_t n_streams;
     struct st_ev_defer pass;
     struct st_ev_timer heartbeat;
+    struct st_ev_timer trim;
+    size_t churn; /* cache changes since the last trim was scheduled */
     bool dirty_all;
     bool recording;  /* dest_render is collecting dependencies */
     char **rec;      /* ... into this array */
@@ -144,6 +151,27 @@ dest_client_streams(const struct destination *d, const char *client)
     return (size_t)(uintptr_t)dmodel_map_get(&d->clients, client);
 }
 
+/*
+ * Opening many TLS streams (handshake temporaries) or rendering many groups
+ * leaves free chunks scattered through the heap that glibc keeps mapped;
+ * a trim a little after the burst returns their pages, which keeps the
+ * controller's RSS close to what it really holds.
+ */
+static void
+dest_on_trim(struct st_ev *loop, struct st_ev_timer *t)
+{
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
+}
+
+static void
+dest_trim_soon(struct destination *d)
+{
+    if (!st_ev_timer_active(&d->trim))
+        st_ev_timer_start(d->ctl->loop, &d->trim, DEST_TRIM_MS);
+}
+
 static void
 dest_client_add(struct destination *d, const char *client, int delta)
 {
@@ -153,6 +181,7 @@ dest_client_add(struct destination *d, const char *client, int delta)
         dmodel_map_del(&d->clients, client);
     else
         dmodel_map_put(&d->clients, client, (void *)(uintptr_t)n);
+    dest_trim_soon(d);
 }
 
 static void
@@ -449,6 +478,8 @@ dest_on_pass(struct st_ev *loop, struct st_ev_defer *df)
         free(keys[i]);
     }
     free(keys);
+    if (n >= DEST_TRIM_RENDERS)
+        dest_trim_soon(d);
 }
 
 static void
@@ -521,6 +552,10 @@ dest_changed(struct destination *d, struct st_kube_informer *inf, json_t *obj)
 {
     enum destination_cache which = dest_which(d, inf);
 
+    if (++d->churn >= DEST_TRIM_RENDERS) {
+        d->churn = 0;
+        dest_trim_soon(d);
+    }
     dest_touch(d, which, obj);
     for (size_t i = 0; i < d->n_listeners; i++)
         d->listeners[i].fn(d->listeners[i].arg, which, obj);
@@ -750,6 +785,7 @@ destination_new(struct controller *c, struct st_err *err)
     d->ctl = c;
     st_ev_defer_init(&d->pass, dest_on_pass, d);
     st_ev_timer_init(&d->heartbeat, dest_on_heartbeat, d);
+    st_ev_timer_init(&d->trim, dest_on_trim, d);
     if (dest_metrics(d, err) < 0)
         goto fail;
     struct st_kube_informer_handlers h = {
@@ -806,6 +842,7 @@ destination_free(struct destination *d)
     if (d->ctl->loop) {
         st_ev_defer_cancel(d->ctl->loop, &d->pass);
         st_ev_timer_stop(d->ctl->loop, &d->heartbeat);
+        st_ev_timer_stop(d->ctl->loop, &d->trim);
     }
     for (int i = 0; i < DESTINATION_N_CACHES; i++)
         st_kube_informer_free(d->caches[i]);

@@ -813,6 +813,16 @@ dmodel_compact(json_t *obj, bool service)
     json_object_del(ann, "kubectl.kubernetes.io/last-applied-configuration");
     if (json_is_object(ann) && json_object_size(ann) == 0)
         json_object_del(md, "annotations");
+    /* Only a condition's type and status are read (a workload's Ready). */
+    json_t *conds = st_json_path(obj, "status.conditions"), *cond;
+    size_t ci;
+    json_array_foreach(conds, ci, cond) {
+        json_object_del(cond, "lastTransitionTime");
+        json_object_del(cond, "lastProbeTime");
+        json_object_del(cond, "lastUpdateTime");
+        json_object_del(cond, "message");
+        json_object_del(cond, "reason");
+    }
     if (service) {
         for (size_t i = 0; i < ST_ARRAY_LEN(spec); i++)
             json_object_del(sp, spec[i]);

@@ -184,8 +184,8 @@ void dmodel_map_clear(struct dmodel_map *m, void (*free_value)(void *));
  * the last-applied annotation, uid, timestamps, owner references, a
  * Service's status and IP family fields when <service>), so that the informer caches of
  * thousands of objects stay small. Keeps metadata.name, namespace,
- * resourceVersion, labels and other annotations, and everything under spec,
- * subsets and status.conditions.
+ * resourceVersion, labels and other annotations, everything under spec and
+ * subsets, and the type and status of each status.conditions entry.
  */
 void dmodel_compact(json_t *obj, bool service);
 

@@ -446,3 +446,40 @@ def test_leader_election(workdir, cluster):
     print(f"hand-over after SIGTERM: {time.monotonic() - t0:.1f} s")
     assert api.kubectl_json("get", "lease", "strait-controller", "-n",
                             "strait")["spec"]["leaseTransitions"] >= 2
+
+
+def test_label_move_and_scoped_updates(workdir, cluster):
+    """The indexes behind the scaling work: a workload whose labels change leaves the
+    Endpoints its old labels selected and joins the new ones; a change to one Service
+    reaches its own streams and sends nothing on the streams of an unrelated one."""
+    api, ctl, _, anchors, _ = cluster
+    crt, key = os.path.join(workdir, "client.crt"), os.path.join(workdir, "client.key")
+    make_client_files(workdir, api, ctl, anchors, crt, key)
+    apply(api, service("left", {"app": "left"}, [("http", 80, "http")]),
+          service("right", {"app": "right", "tier": "x"}, [("http", 80, "http")]),
+          workload("mover", "127.1.2.1", {"app": "left", "tier": "x"}, [("http", 8080)]),
+          workload("stay", "127.1.2.2", {"app": "right", "tier": "x"}, [("http", 8080)]))
+    wait_for(lambda: addrs(endpoints(api, "left")) == [("127.1.2.1", (8080,))], "left")
+    wait_for(lambda: addrs(endpoints(api, "right")) == [("127.1.2.2", (8080,))], "right")
+    sl = Stream(ctl, "left:80", crt, key, anchors)
+    sr = Stream(ctl, "right:80", crt, key, anchors)
+    assert ep_addrs(sl.next()) == ["127.1.2.1:8080"]
+    assert ep_addrs(sr.next()) == ["127.1.2.2:8080"]
+
+    # The move: "left" loses the workload, "right" gains it.
+    api.kubectl("label", "externalworkload", "mover", "-n", NS, "app=right", "--overwrite")
+    snap = sl.until(lambda x: x.get("endpoints") == [], "left without the mover")
+    assert snap["kind"] == "service"
+    snap = sr.until(lambda x: len(x.get("endpoints", [])) == 2, "right with the mover")
+    assert ep_addrs(snap) == ["127.1.2.1:8080", "127.1.2.2:8080"]
+    wait_for(lambda: addrs(endpoints(api, "left")) == [], "the Endpoints of left emptied")
+
+    # Only "right" changes now: "left" gets nothing but heartbeats (none within 10 s).
+    api.kubectl("label", "externalworkload", "stay", "-n", NS, "tier-")
+    snap = sr.until(lambda x: len(x.get("endpoints", [])) == 1, "right without stay")
+    assert ep_addrs(snap) == ["127.1.2.1:8080"]
+    sl.conn.sock.settimeout(1.0)
+    with pytest.raises(TimeoutError):
+        sl.next()
+    sl.close()
+    sr.close()

@@ -239,6 +239,13 @@ struct st_kube_watch_opts {
     const char *field_selector;
     unsigned timeout_s; /* server-side timeoutSeconds; 0 = 300 */
     size_t max_line;    /* cap on one event's JSON; 0 = 16 MiB */
+    /*
+     * Stall detection: when nothing at all arrives on the stream (no event, no
+     * bookmark, no partial line; counted from the start) for this long, the
+     * watch ends with ST_ETIMEOUT, "nothing received for N ms". 0 = never
+     * (the transfer is still bounded by timeout_s + 30 s).
+     */
+    uint64_t idle_timeout_ms;
 };
 
 /*
@@ -291,17 +298,27 @@ struct st_kube_informer_opts {
     uint64_t backoff_min_ms;  /* 0 = 200 */
     uint64_t backoff_max_ms;  /* 0 = 30,000 */
     size_t max_objects;       /* 0 = 1,000,000 */
+    /*
+     * A watch on which nothing (not even a bookmark) arrives for this long is
+     * taken for stalled and resumed from the last version at once, without a
+     * relist. 0 = 180,000: three times the one-minute period at which
+     * kube-apiserver sends bookmarks; UINT64_MAX turns it off.
+     */
+    uint64_t watch_idle_ms;
 };
 
 /*
  * Creates an informer and starts it: list (paginated), then watch from the
  * list's version. On 410 it relists at once; on a failed list or watch it
  * relists after a jittered exponential back-off (min doubling to max, +-20%,
- * reset by a successful list); a cleanly ended watch is resumed from the
- * last version. A relist reconciles the cache: objects gone from the list
- * get on_delete, changed ones (by resourceVersion) on_update, new ones
- * on_add. Strings in <opts> and <h> are copied. Returns a new informer or
- * NULL with <err> set.
+ * reset by a successful list or a watch that lived 1 s and ended cleanly); a
+ * cleanly ended watch is resumed from the last version. A relist
+ * reconciles the cache: objects gone from the list get on_delete, changed
+ * ones (by resourceVersion) on_update, new ones on_add. A watch that stays
+ * silent for watch_idle_ms is resumed (counted in stalls, not reported
+ * through on_error: a server that merely had nothing to say is not a
+ * failure, and a real one shows up on the resumed watch). Strings in <opts>
+ * and <h> are copied. Returns a new informer or NULL with <err> set.
  */
 struct st_kube_informer *st_kube_informer_new(struct st_kube_client *c,
                                               const struct st_kube_informer_opts *opts,
@@ -336,6 +353,7 @@ struct st_kube_informer_stats {
     uint64_t watches;  /* watches started */
     uint64_t gone;     /* 410s seen */
     uint64_t failures; /* failed lists or watches */
+    uint64_t stalls;   /* silent watches resumed (see watch_idle_ms) */
 };
 void st_kube_informer_stats(const struct st_kube_informer *inf, struct st_kube_informer_stats *out);
 

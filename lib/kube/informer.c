@@ -22,6 +22,8 @@
 #define INF_DEFAULT_MAX_OBJECTS 1000000
 /* A watch that ends cleanly sooner than this is resumed only after a back-off. */
 #define INF_MIN_WATCH_MS 1000
+/* Three of kube-apiserver's one-minute bookmark periods without a byte: a stalled watch. */
+#define INF_DEFAULT_WATCH_IDLE_MS 180000
 
 enum inf_next { INF_NEXT_RELIST, INF_NEXT_REWATCH };
 
@@ -30,6 +32,7 @@ struct st_kube_informer {
     char *path; /* the collection */
     char *label_selector, *field_selector;
     unsigned page_limit, watch_timeout_s;
+    uint64_t watch_idle_ms; /* UINT64_MAX: no stall detection */
     uint64_t backoff_min, backoff_max, backoff;
     size_t max_objects;
     struct st_kube_informer_handlers h;
@@ -233,6 +236,7 @@ inf_watch_done(struct st_kube_watch *w, int code, const struct st_err *err, void
 {
     struct st_kube_informer *inf = data;
     const char *rv = st_kube_watch_resource_version(w);
+    bool stalled = kube_watch_stalled(w);
 
     inf_enter(inf);
     if (rv[0] != '\0') {
@@ -241,10 +245,15 @@ inf_watch_done(struct st_kube_watch *w, int code, const struct st_err *err, void
     }
     st_kube_watch_free(w);
     inf->watch = NULL;
-    if (code == 0) {
+    if (stalled) {
+        /* Silence says nothing about the data: resume from the last version. */
+        inf->stats.stalls++;
+        inf_schedule(inf, INF_NEXT_REWATCH, 0);
+    } else if (code == 0) {
         /* A clean end (timeoutSeconds): resume from the last version. */
         uint64_t lived = st_ev_now_ms(inf->c->loop) - inf->watch_started;
         if (lived >= INF_MIN_WATCH_MS) {
+            inf->backoff = 0; /* a stream that lived its time is a success */
             inf_schedule(inf, INF_NEXT_REWATCH, 0);
         } else {
             inf_backoff(inf);
@@ -268,6 +277,7 @@ inf_watch(struct st_kube_informer *inf)
         .label_selector = inf->label_selector,
         .field_selector = inf->field_selector,
         .timeout_s = inf->watch_timeout_s,
+        .idle_timeout_ms = inf->watch_idle_ms == UINT64_MAX ? 0 : inf->watch_idle_ms,
     };
     struct st_err err;
 
@@ -475,6 +485,7 @@ st_kube_informer_new(struct st_kube_client *c, const struct st_kube_informer_opt
     if (inf->backoff_max < inf->backoff_min)
         inf->backoff_max = inf->backoff_min;
     inf->max_objects = opts->max_objects ? opts->max_objects : INF_DEFAULT_MAX_OBJECTS;
+    inf->watch_idle_ms = opts->watch_idle_ms ? opts->watch_idle_ms : INF_DEFAULT_WATCH_IDLE_MS;
     if (h != NULL)
         inf->h = *h;
     inf->cache = json_object();

@@ -84,6 +84,9 @@ struct kube_xfer *kube_xfer_get(struct st_kube_client *c, const char *path_and_q
 /* Cancels <x> without calling back (NULL is fine); safe inside curl callbacks. */
 void kube_xfer_cancel(struct kube_xfer *x);
 
+/* True when <w> ended because nothing arrived for its idle timeout. */
+bool kube_watch_stalled(const struct st_kube_watch *w);
+
 /* Tears down the multi side of a client (client_free). */
 void kube_multi_free(struct st_kube_client *c);
 

@@ -13,6 +13,12 @@
  * user callbacks run inside curl's write callback. So freeing a transfer
  * while a curl call is on the stack (c->in_curl > 0) only marks it released;
  * a deferred call (c->reap) tears it down afterwards.
+ *
+ * A watch may have an idle timer: a stream on which nothing at all arrives
+ * (no event, no bookmark, not even a partial line) for idle_ms is ended with
+ * ST_ETIMEOUT, so a connection that went silent without a FIN or RST (a peer
+ * gone, a NAT entry dropped, a wedged server) is noticed long before the
+ * transfer's total timeout.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -55,6 +61,10 @@ struct st_kube_watch {
     bool finished;
     int fail_code; /* set by the write callback: ERROR event, cap, bad line */
     struct st_err fail;
+    /* The idle timer (idle_ms 0: none); last_rx is the loop time of the last bytes. */
+    struct st_ev_timer idle;
+    uint64_t idle_ms, last_rx;
+    bool stalled;
 };
 
 struct kube_sock {
@@ -64,6 +74,7 @@ struct kube_sock {
 };
 
 static void multi_process_done(struct st_kube_client *c);
+static void watch_idle_fire(struct st_ev *loop, struct st_ev_timer *t);
 
 /* ---- the curl <-> loop glue -------------------------------------------------------- */
 
@@ -196,6 +207,7 @@ multi_xfer_teardown(struct kube_xfer *x)
     st_buf_free(&x->body);
     if (x->kind == XFER_WATCH) {
         struct st_kube_watch *w = ST_CONTAINER_OF(x, struct st_kube_watch, x);
+        st_ev_timer_stop(c->loop, &w->idle);
         free(w->rv);
     }
     free(x->alloc);
@@ -479,6 +491,7 @@ watch_write(char *p, size_t size, size_t nmemb, void *data)
 
     if (x->released)
         return 0;
+    w->last_rx = st_ev_now_ms(x->c->loop);
     curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
     if (status != 200) {
         /* An error answer: keep (a capped prefix of) the Status body for the done path. */
@@ -566,6 +579,8 @@ st_kube_watch_start(struct st_kube_client *c, const struct st_kube_watch_opts *o
     w->data = data;
     w->rv = st_xstrdup(opts->resource_version ? opts->resource_version : "");
     w->max_line = opts->max_line ? opts->max_line : WATCH_DEFAULT_MAX_LINE;
+    w->idle_ms = opts->idle_timeout_ms;
+    st_ev_timer_init(&w->idle, watch_idle_fire, w);
     st_buf_init(&w->x.body, 0);
     /* Every wait has a timeout: the server's own, plus a grace period. */
     rc = multi_xfer_start(c, &w->x, st_buf_cstr(&q), (uint64_t)timeout_s * 1000 + WATCH_GRACE_MS,
@@ -576,6 +591,10 @@ st_kube_watch_start(struct st_kube_client *c, const struct st_kube_watch_opts *o
         free(w);
         return NULL;
     }
+    if (w->idle_ms > 0) {
+        w->last_rx = st_ev_now_ms(c->loop);
+        st_ev_timer_start(c->loop, &w->idle, w->idle_ms);
+    }
     return w;
 }
 
@@ -585,6 +604,12 @@ st_kube_watch_resource_version(const struct st_kube_watch *w)
     return w->rv ? w->rv : "";
 }
 
+bool
+kube_watch_stalled(const struct st_kube_watch *w)
+{
+    return w->stalled;
+}
+
 void
 st_kube_watch_free(struct st_kube_watch *w)
 {
@@ -592,8 +617,28 @@ st_kube_watch_free(struct st_kube_watch *w)
         return;
     w->on_event = NULL;
     w->on_done = NULL;
+    st_ev_timer_stop(w->x.c->loop, &w->idle);
     if (!w->x.released)
         multi_xfer_release(&w->x);
+}
+
+/* Ends <w>: takes it out of the multi handle, then reports <code> (and <err>, borrowed). */
+static void
+watch_finish(struct st_kube_watch *w, int code, const struct st_err *err)
+{
+    struct kube_xfer *x = &w->x;
+    struct st_kube_client *c = x->c;
+
+    w->finished = true;
+    st_ev_timer_stop(c->loop, &w->idle);
+    if (x->in_multi) {
+        c->in_curl++;
+        curl_multi_remove_handle(c->multi, x->h);
+        c->in_curl--;
+        x->in_multi = false;
+    }
+    if (w->on_done != NULL)
+        w->on_done(w, code, err, w->data); /* may free <w> */
 }
 
 static void
@@ -618,13 +663,31 @@ watch_done(struct st_kube_watch *w, CURLcode cc)
     } else if (x->body.len > 0) {
         code = st_err_set(&err, ST_EPROTO, "kube watch: stream ended inside an event");
     }
-    w->finished = true;
-    if (x->in_multi) {
-        curl_multi_remove_handle(x->c->multi, x->h);
-        x->in_multi = false;
+    watch_finish(w, code, &err);
+}
+
+/*
+ * The idle timer: ends the watch when nothing arrived for idle_ms, else sleeps
+ * until idle_ms after the last bytes. Timers run outside curl calls, so the
+ * transfer can be removed here.
+ */
+static void
+watch_idle_fire(struct st_ev *loop, struct st_ev_timer *t)
+{
+    struct st_kube_watch *w = t->data;
+    uint64_t now = st_ev_now_ms(loop), quiet = now - w->last_rx;
+    struct st_err err;
+
+    if (w->finished || w->x.released)
+        return;
+    if (quiet < w->idle_ms) {
+        st_ev_timer_start(loop, &w->idle, w->idle_ms - quiet);
+        return;
     }
-    if (w->on_done != NULL)
-        w->on_done(w, code, &err, w->data);
+    w->stalled = true;
+    int code = st_err_set(&err, ST_ETIMEOUT, "kube watch: nothing received for %llu ms",
+                          (unsigned long long)quiet);
+    watch_finish(w, code, &err);
 }
 
 /* ---- completion ------------------------------------------------------------------------ */

@@ -445,6 +445,8 @@ struct watch_log {
     struct st_kube_watch *w;
     bool free_in_event;
     int want;
+    struct st_ev *loop; /* when set, loop times of the last event and of the end */
+    uint64_t event_ms, done_ms;
 };
 
 static void
@@ -455,6 +457,8 @@ log_event(struct st_kube_watch *w, enum st_kube_event_type t, json_t *obj, void 
     assert_int_equal(st_buf_appendf(&l->events, "%s %s;", st_kube_event_name(t), name ? name : "-"),
                      0);
     l->n++;
+    if (l->loop != NULL)
+        l->event_ms = st_ev_now_ms(l->loop);
     if (l->free_in_event) {
         st_kube_watch_free(w);
         l->w = NULL;
@@ -469,6 +473,8 @@ log_done(struct st_kube_watch *w, int code, const struct st_err *err, void *data
     l->done = true;
     l->done_code = code;
     st_strlcpy(l->done_msg, err->msg, sizeof(l->done_msg));
+    if (l->loop != NULL)
+        l->done_ms = st_ev_now_ms(l->loop);
 }
 
 static bool
@@ -587,6 +593,76 @@ test_watch(void **state)
 
     json_decref(patch);
     free(pa);
+    free(coll);
+    st_kube_client_free(admin);
+    st_kube_client_free(c);
+    st_ev_free(loop);
+}
+
+struct later_create {
+    struct st_kube_client *admin;
+    const char *ns, *name;
+};
+
+static void
+later_create_fire(struct st_ev *loop, struct st_ev_timer *t)
+{
+    struct later_create *lc = t->data;
+    create_cm(lc->admin, lc->ns, lc->name, "0");
+}
+
+static void
+test_watch_idle(void **state)
+{
+    struct st_err err;
+    struct st_ev *loop = st_ev_new(&err);
+    struct st_kube_client *c = client();
+    struct st_kube_client *admin = client();
+    char *coll = st_kube_path(NULL, "v1", "configmaps", "idle", NULL);
+    char *rv = current_rv(admin);
+
+    assert_int_equal(st_kube_client_attach(c, loop), 0);
+
+    /* A silent stream ends with ST_ETIMEOUT after the idle timeout, keeping its version. */
+    struct watch_log l = {ST_BUF_INIT(0), .loop = loop};
+    struct st_kube_watch_opts wo = {.path = coll, .resource_version = rv, .idle_timeout_ms = 300};
+    st_ev_update_now(loop);
+    uint64_t t0 = st_ev_now_ms(loop);
+    l.w = st_kube_watch_start(c, &wo, log_event, log_done, &l, &err);
+    assert_non_null(l.w);
+    run_until(loop, log_done_p, &l, 10000);
+    assert_int_equal(l.done_code, ST_ETIMEOUT);
+    assert_non_null(strstr(l.done_msg, "nothing received for"));
+    assert_true(l.done_ms - t0 >= 300);
+    assert_int_equal(l.n, 0);
+    assert_string_equal(st_kube_watch_resource_version(l.w), rv);
+    st_kube_watch_free(l.w);
+    st_buf_free(&l.events);
+
+    /*
+     * Bytes restart the clock: an object created 500 ms in arrives, and the
+     * stream ends only a full idle timeout after it (loop times, so exact).
+     * Without the restart it would end 2.5 s earlier than that.
+     */
+    l = (struct watch_log){ST_BUF_INIT(0), .loop = loop};
+    wo.idle_timeout_ms = 3000;
+    struct later_create lc = {admin, "idle", "quiet"};
+    struct st_ev_timer later;
+    st_ev_timer_init(&later, later_create_fire, &lc);
+    st_ev_update_now(loop);
+    t0 = st_ev_now_ms(loop);
+    l.w = st_kube_watch_start(c, &wo, log_event, log_done, &l, &err);
+    st_ev_timer_start(loop, &later, 500);
+    run_until(loop, log_done_p, &l, 10000);
+    st_ev_timer_stop(loop, &later);
+    assert_int_equal(l.done_code, ST_ETIMEOUT);
+    assert_int_equal(l.n, 1);
+    assert_true(l.event_ms - t0 >= 500);
+    assert_true(l.done_ms - l.event_ms >= 3000);
+    st_kube_watch_free(l.w);
+    st_buf_free(&l.events);
+
+    free(rv);
     free(coll);
     st_kube_client_free(admin);
     st_kube_client_free(c);
@@ -855,6 +931,51 @@ test_informer_free_in_callback(void **state)
     st_ev_free(loop);
 }
 
+static void
+test_informer_stall(void **state)
+{
+    struct st_err err;
+    struct st_ev *loop = st_ev_new(&err);
+    struct st_kube_client *c = client();
+    struct st_kube_client *admin = client();
+    struct inf_log l = {.log = ST_BUF_INIT(0)};
+    struct st_kube_informer_stats stats;
+
+    create_cm(admin, "stall", "s0", "0");
+    assert_int_equal(st_kube_client_attach(c, loop), 0);
+    struct st_kube_informer_opts io = {
+        .version = "v1", .resource = "configmaps", .namespace = "stall", .watch_idle_ms = 600};
+    struct st_kube_informer_handlers h = {inf_on_add,    inf_on_update, inf_on_delete,
+                                          inf_on_synced, inf_on_error,  &l};
+    l.inf = st_kube_informer_new(c, &io, &h, &err);
+    assert_non_null(l.inf);
+    run_until(loop, inf_synced_p, &l, 10000);
+
+    /* The namespace stays quiet: the watch stalls and is resumed, without a relist or an error. */
+    struct inf_expect e = {&l, 1, 0, 0, 2};
+    run_until(loop, inf_counts_p, &e, 10000);
+    st_kube_informer_stats(l.inf, &stats);
+    assert_true(stats.stalls >= 2);
+    assert_int_equal(stats.lists, 1);
+    assert_int_equal(stats.failures, 0);
+    assert_int_equal(l.errors, 0);
+
+    /* The resumed watch delivers. */
+    create_cm(admin, "stall", "s1", "0");
+    e = (struct inf_expect){&l, 2, 0, 0};
+    run_until(loop, inf_counts_p, &e, 10000);
+    assert_non_null(st_kube_informer_get(l.inf, "stall", "s1"));
+    st_kube_informer_stats(l.inf, &stats);
+    assert_int_equal(stats.lists, 1);
+    assert_string_equal(st_buf_cstr(&l.log), "+s0;+s1;");
+
+    st_kube_informer_free(l.inf);
+    st_buf_free(&l.log);
+    st_kube_client_free(admin);
+    st_kube_client_free(c);
+    st_ev_free(loop);
+}
+
 int
 main(void)
 {
@@ -866,8 +987,10 @@ main(void)
         cmocka_unit_test(test_client_certificate),
         cmocka_unit_test(test_token_file_rotation),
         cmocka_unit_test(test_watch),
+        cmocka_unit_test(test_watch_idle),
         cmocka_unit_test(test_informer),
         cmocka_unit_test(test_informer_free_in_callback),
+        cmocka_unit_test(test_informer_stall),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

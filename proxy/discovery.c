@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <jansson.h>
 
 #include "strait/json.h"
@@ -25,7 +28,10 @@ struct discovery {
     struct timespec mtime;
     off_t size;
     bool loaded_once;
-    struct disc_table *table;
+    struct disc_table *file;  /* the routes file's table, or NULL */
+    struct disc_table *table; /* what requests are routed with: the file merged with the parts */
+    bool parts_enabled;
+    struct disc_map parts; /* key -> struct disc_part * (a reference each) */
     struct disc_memo_slot *memo; /* DISC_MEMO_SLOTS, allocated on first put */
 };
 
@@ -127,6 +133,138 @@ discovery_port_of(const char *canon)
     return (uint16_t)v;
 }
 
+/* ---- maps ---------------------------------------------------------------------- */
+
+static uint64_t
+discovery_hash(const void *key, size_t n)
+{
+    const unsigned char *p = key;
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+void
+discovery_map_init(struct disc_map *m)
+{
+    memset(m, 0, sizeof(*m));
+}
+
+void
+discovery_map_free(struct disc_map *m)
+{
+    free(m->slots);
+    discovery_map_init(m);
+}
+
+static struct disc_map_slot *
+discovery_map_find(const struct disc_map *m, const char *key, uint64_t h)
+{
+    size_t mask = m->cap - 1;
+
+    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+        struct disc_map_slot *s = &m->slots[i];
+        if (s->key == NULL || (s->hash == h && strcmp(s->key, key) == 0))
+            return s;
+    }
+}
+
+void *
+discovery_map_get(const struct disc_map *m, const char *key)
+{
+    if (m->n == 0)
+        return NULL;
+    struct disc_map_slot *s = discovery_map_find(m, key, discovery_hash(key, strlen(key)));
+    return s->key != NULL ? s->val : NULL;
+}
+
+void *
+discovery_map_put(struct disc_map *m, const char *key, void *val)
+{
+    if ((m->n + 1) * 4 > m->cap * 3) { /* keep the load under 3/4 */
+        struct disc_map old = *m;
+        m->cap = old.cap != 0 ? old.cap * 2 : 16;
+        m->slots = st_xcalloc(m->cap, sizeof(*m->slots));
+        for (size_t i = 0; i < old.cap; i++)
+            if (old.slots[i].key != NULL)
+                *discovery_map_find(m, old.slots[i].key, old.slots[i].hash) = old.slots[i];
+        free(old.slots);
+    }
+    uint64_t h = discovery_hash(key, strlen(key));
+    struct disc_map_slot *s = discovery_map_find(m, key, h);
+    void *prev = s->key != NULL ? s->val : NULL;
+    if (s->key == NULL)
+        m->n++;
+    s->hash = h;
+    s->key = key;
+    s->val = val;
+    return prev;
+}
+
+void *
+discovery_map_del(struct disc_map *m, const char *key)
+{
+    if (m->n == 0)
+        return NULL;
+    struct disc_map_slot *s = discovery_map_find(m, key, discovery_hash(key, strlen(key)));
+    if (s->key == NULL)
+        return NULL;
+    void *val = s->val;
+    size_t mask = m->cap - 1, i = (size_t)(s - m->slots);
+    /* Backward-shift deletion: move later entries of the run into the hole. */
+    for (size_t j = (i + 1) & mask; m->slots[j].key != NULL; j = (j + 1) & mask) {
+        size_t home = (size_t)m->slots[j].hash & mask;
+        bool between = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!between) {
+            m->slots[i] = m->slots[j];
+            i = j;
+        }
+    }
+    m->slots[i].key = NULL;
+    m->n--;
+    return val;
+}
+
+/* ---- touch records and parts ------------------------------------------------------ */
+
+struct disc_touch *
+discovery_touch_new(void)
+{
+    struct disc_touch *t = st_xcalloc(1, sizeof(*t));
+
+    atomic_init(&t->refs, 1);
+    atomic_init(&t->ms, 0);
+    return t;
+}
+
+struct disc_touch *
+discovery_touch_ref(struct disc_touch *t)
+{
+    if (t != NULL)
+        atomic_fetch_add(&t->refs, 1);
+    return t;
+}
+
+void
+discovery_touch_unref(struct disc_touch *t)
+{
+    if (t != NULL && atomic_fetch_sub(&t->refs, 1) == 1)
+        free(t);
+}
+
+static void
+discovery_touch_use(struct disc_touch *t, uint64_t *last, uint64_t now_ms)
+{
+    if (t != NULL && now_ms - *last >= DISC_TOUCH_EVERY_MS) {
+        *last = now_ms;
+        atomic_store_explicit(&t->ms, now_ms, memory_order_relaxed);
+    }
+}
+
+/* ---- tables ----------------------------------------------------------------------- */
+
 static void
 discovery_table_free(struct disc_table *t)
 {
@@ -141,6 +279,7 @@ discovery_table_free(struct disc_table *t)
         free(s->authority);
         free(s->name);
         free(s->namespace_);
+        free(s->apex);
     }
     for (size_t i = 0; i < t->n_splits; i++) {
         struct disc_split *s = &t->splits[i];
@@ -152,6 +291,11 @@ discovery_table_free(struct disc_table *t)
         free(s->name);
         free(s->namespace_);
     }
+    for (size_t i = 0; i < t->n_parts; i++)
+        discovery_part_unref(t->parts[i]);
+    free(t->parts);
+    discovery_map_free(&t->svc_index);
+    discovery_map_free(&t->split_index);
     free(t->svcs);
     free(t->splits);
     free(t);
@@ -171,6 +315,47 @@ discovery_table_unref(struct disc_table *t)
     if (t != NULL && --t->refs == 0)
         discovery_table_free(t);
     return NULL;
+}
+
+static struct disc_service *
+discovery_find_svc(struct disc_table *t, const char *canon)
+{
+    return discovery_map_get(&t->svc_index, canon);
+}
+
+static struct disc_split *
+discovery_find_split(struct disc_table *t, const char *canon)
+{
+    return discovery_map_get(&t->split_index, canon);
+}
+
+/*
+ * Makes a built table usable: indexes the routable services and the splits
+ * (the first of a name wins), links leaves not linked yet to the routable
+ * service of their authority, and weighs the leaves that can serve.
+ */
+static void
+discovery_table_finish(struct disc_table *t)
+{
+    discovery_map_free(&t->svc_index);
+    discovery_map_free(&t->split_index);
+    for (size_t i = 0; i < t->n_svcs; i++)
+        if (t->svcs[i].apex == NULL && discovery_find_svc(t, t->svcs[i].authority) == NULL)
+            discovery_map_put(&t->svc_index, t->svcs[i].authority, &t->svcs[i]);
+    for (size_t i = 0; i < t->n_splits; i++) {
+        struct disc_split *s = &t->splits[i];
+        if (discovery_find_split(t, s->authority) == NULL)
+            discovery_map_put(&t->split_index, s->authority, s);
+        s->total = 0;
+        for (size_t j = 0; j < s->n_leaves; j++) {
+            struct disc_leaf *l = &s->leaves[j];
+            if (l->svc == NULL)
+                l->svc = discovery_find_svc(t, l->authority);
+            if (l->svc != NULL && l->svc->n_eps > 0)
+                s->total += l->weight;
+            s->cumulative[j] = s->total;
+        }
+    }
 }
 
 /* A weight: a non-negative integer (scaled by 1000) or a quantity string "500m" / "1". */
@@ -225,24 +410,6 @@ discovery_parse_endpoint(json_t *e, const char *svc, struct disc_endpoint *ep, s
     return 0;
 }
 
-static struct disc_service *
-discovery_find_svc(struct disc_table *t, const char *canon)
-{
-    for (size_t i = 0; i < t->n_svcs; i++)
-        if (strcmp(t->svcs[i].authority, canon) == 0)
-            return &t->svcs[i];
-    return NULL;
-}
-
-static struct disc_split *
-discovery_find_split(struct disc_table *t, const char *canon)
-{
-    for (size_t i = 0; i < t->n_splits; i++)
-        if (strcmp(t->splits[i].authority, canon) == 0)
-            return &t->splits[i];
-    return NULL;
-}
-
 int
 discovery_load_json(const char *data, size_t n, const char *ns, const char *domain,
                     struct disc_table **out, struct st_err *err)
@@ -288,6 +455,7 @@ discovery_load_json(const char *data, size_t n, const char *ns, const char *doma
         }
         struct disc_service *s = &t->svcs[t->n_svcs++];
         s->authority = canon;
+        discovery_map_put(&t->svc_index, s->authority, s);
         s->port = discovery_port_of(canon);
         discovery_labels(canon, &s->name, &s->namespace_);
         if (!json_is_array(eps) || json_array_size(eps) > DISC_MAX_ENDPOINTS) {
@@ -318,6 +486,7 @@ discovery_load_json(const char *data, size_t n, const char *ns, const char *doma
         }
         struct disc_split *s = &t->splits[t->n_splits++];
         s->authority = canon;
+        discovery_map_put(&t->split_index, s->authority, s);
         discovery_labels(canon, &s->name, &s->namespace_);
         if (!json_is_array(leaves) || json_array_size(leaves) == 0 ||
             json_array_size(leaves) > DISC_MAX_LEAVES) {
@@ -343,14 +512,10 @@ discovery_load_json(const char *data, size_t n, const char *ns, const char *doma
                                 leaf->authority);
                 goto fail;
             }
-            s->total += leaf->weight;
-            s->cumulative[i] = s->total;
         }
     }
-    /* Link leaves to services now that every service is known. */
-    for (size_t i = 0; i < t->n_splits; i++)
-        for (size_t j = 0; j < t->splits[i].n_leaves; j++)
-            t->splits[i].leaves[j].svc = discovery_find_svc(t, t->splits[i].leaves[j].authority);
+    /* Link leaves to services now that every service is known, and weigh them. */
+    discovery_table_finish(t);
     json_decref(root);
     *out = t;
     return 0;
@@ -359,6 +524,265 @@ fail:
     json_decref(root);
     discovery_table_free(t);
     return rc < 0 ? rc : ST_EINVAL;
+}
+
+/* ---- parts: tables from destination snapshots -------------------------------------- */
+
+/* Fills <svc> from a snapshot's endpoints (ready ones only). */
+static int
+discovery_part_eps(struct disc_service *svc, const struct st_dest_endpoint *eps, size_t n,
+                   struct st_err *err)
+{
+    if (n > DISC_MAX_ENDPOINTS)
+        return st_err_set(err, ST_EINVAL, "%s: more than %u endpoints", svc->authority,
+                          DISC_MAX_ENDPOINTS);
+    svc->eps = st_xcalloc(n + 1, sizeof(*svc->eps));
+    for (size_t i = 0; i < n; i++) {
+        const struct st_dest_endpoint *e = &eps[i];
+        struct disc_endpoint *ep = &svc->eps[svc->n_eps];
+        int tport = st_sock_addr_port(&e->target);
+        if (!e->ready)
+            continue;
+        if (e->identity == NULL || e->identity[0] == '\0' || e->proxy_port == 0 || tport <= 0)
+            return st_err_set(err, ST_EINVAL, "%s: endpoint %s lacks an identity or a port",
+                              svc->authority, e->addr != NULL ? e->addr : "?");
+        ep->addr = e->target;
+        if (ep->addr.ss.ss_family == AF_INET)
+            ((struct sockaddr_in *)&ep->addr.ss)->sin_port = htons(e->proxy_port);
+        else if (ep->addr.ss.ss_family == AF_INET6)
+            ((struct sockaddr_in6 *)&ep->addr.ss)->sin6_port = htons(e->proxy_port);
+        else
+            return st_err_set(err, ST_EINVAL, "%s: endpoint %s is not IP", svc->authority,
+                              e->addr != NULL ? e->addr : "?");
+        char text[ST_SOCK_ADDR_STRLEN];
+        st_sock_format_addr(&ep->addr, text, sizeof(text));
+        ep->addr_text = st_xstrdup(text);
+        ep->identity = st_xstrdup(e->identity);
+        ep->target_port = (uint16_t)tport;
+        ep->target_authority = e->remote_authority != NULL ? st_xstrdup(e->remote_authority) : NULL;
+        svc->n_eps++;
+    }
+    return 0;
+}
+
+static void
+discovery_part_free(struct disc_part *p)
+{
+    if (p->t != NULL)
+        discovery_table_free(p->t);
+    discovery_touch_unref(p->touch);
+    free(p->key);
+    free(p);
+}
+
+struct disc_part *
+discovery_part_ref(struct disc_part *p)
+{
+    if (p != NULL)
+        atomic_fetch_add(&p->refs, 1);
+    return p;
+}
+
+struct disc_part *
+discovery_part_unref(struct disc_part *p)
+{
+    if (p != NULL && atomic_fetch_sub(&p->refs, 1) == 1)
+        discovery_part_free(p);
+    return NULL;
+}
+
+int
+discovery_part_from_snapshot(const char *key, const struct st_dest_snapshot *snap,
+                             const char *domain, struct disc_touch *touch,
+                             struct disc_part **out, struct st_err *err)
+{
+    struct disc_part *p = st_xcalloc(1, sizeof(*p));
+    struct disc_table *t = NULL;
+    int rc = 0;
+
+    atomic_init(&p->refs, 1);
+    p->key = st_xstrdup(key);
+    p->touch = discovery_touch_ref(touch);
+    if (snap->kind == ST_DEST_NOT_FOUND) {
+        *out = p;
+        return 0;
+    }
+    if (snap->kind != ST_DEST_SERVICE && snap->kind != ST_DEST_SPLIT) {
+        rc = st_err_set(err, ST_EINVAL, "%s: not a routing snapshot", key);
+        goto fail;
+    }
+    t = p->t = st_xcalloc(1, sizeof(*t));
+    t->refs = 1;
+    p->found = true;
+    if (snap->kind == ST_DEST_SERVICE) {
+        struct disc_service *s = t->svcs = st_xcalloc(1, sizeof(*t->svcs));
+        t->n_svcs = 1;
+        s->authority = st_xstrdup(key);
+        s->port = discovery_port_of(key);
+        if (snap->service != NULL && snap->namespace_ != NULL) {
+            s->name = st_xstrdup(snap->service);
+            s->namespace_ = st_xstrdup(snap->namespace_);
+        } else {
+            discovery_labels(key, &s->name, &s->namespace_);
+        }
+        s->touch = touch;
+        if ((rc = discovery_part_eps(s, snap->eps, snap->n_eps, err)) < 0)
+            goto fail;
+        discovery_table_finish(t);
+        *out = p;
+        return 0;
+    }
+    if (snap->n_leaves > DISC_MAX_LEAVES) {
+        rc = st_err_set(err, ST_EINVAL, "%s: more than %u leaves", key, DISC_MAX_LEAVES);
+        goto fail;
+    }
+    uint64_t max = 0, div = 1;
+    for (size_t i = 0; i < snap->n_leaves; i++)
+        max = ST_MAX(max, snap->leaves[i].weight);
+    if (max > DISC_MAX_WEIGHT)
+        div = max / DISC_MAX_WEIGHT + 1;
+    struct disc_split *sp = t->splits = st_xcalloc(1, sizeof(*t->splits));
+    t->n_splits = 1;
+    sp->authority = st_xstrdup(key);
+    if (snap->service != NULL && snap->namespace_ != NULL) {
+        sp->name = st_xstrdup(snap->service);
+        sp->namespace_ = st_xstrdup(snap->namespace_);
+    } else {
+        discovery_labels(key, &sp->name, &sp->namespace_);
+    }
+    sp->touch = touch;
+    sp->leaves = st_xcalloc(snap->n_leaves + 1, sizeof(*sp->leaves));
+    sp->cumulative = st_xcalloc(snap->n_leaves + 1, sizeof(*sp->cumulative));
+    t->svcs = st_xcalloc(snap->n_leaves + 1, sizeof(*t->svcs));
+    for (size_t i = 0; i < snap->n_leaves; i++) {
+        const struct st_dest_leaf *l = &snap->leaves[i];
+        struct disc_service *s = &t->svcs[t->n_svcs];
+        char *canon = l->service != NULL ? discovery_canon(st_str_c(l->service), NULL, domain)
+                                         : NULL;
+        if (canon == NULL) {
+            rc = st_err_set(err, ST_EINVAL, "%s: leaf %zu names no valid service", key, i);
+            goto fail;
+        }
+        t->n_svcs++;
+        s->authority = canon;
+        s->apex = st_xstrdup(key);
+        s->port = discovery_port_of(canon);
+        if (l->name != NULL && l->namespace_ != NULL) {
+            s->name = st_xstrdup(l->name);
+            s->namespace_ = st_xstrdup(l->namespace_);
+        } else {
+            discovery_labels(canon, &s->name, &s->namespace_);
+        }
+        if ((rc = discovery_part_eps(s, l->eps, l->n_eps, err)) < 0)
+            goto fail;
+        struct disc_leaf *leaf = &sp->leaves[sp->n_leaves++];
+        leaf->authority = st_xstrdup(canon);
+        leaf->weight = (uint32_t)(l->weight / div);
+        if (leaf->weight == 0 && l->weight > 0)
+            leaf->weight = 1;
+        leaf->svc = s;
+    }
+    discovery_table_finish(t);
+    *out = p;
+    return 0;
+
+fail:
+    discovery_part_free(p);
+    return rc < 0 ? rc : ST_EINVAL;
+}
+
+/* ---- merging the file and the parts ------------------------------------------------- */
+
+static void
+discovery_copy_service(struct disc_service *dst, const struct disc_service *src)
+{
+    dst->authority = st_xstrdup(src->authority);
+    dst->name = st_xstrdup(src->name);
+    dst->namespace_ = st_xstrdup(src->namespace_);
+    dst->apex = src->apex != NULL ? st_xstrdup(src->apex) : NULL;
+    dst->port = src->port;
+    dst->touch = src->touch;
+    dst->eps = st_xcalloc(src->n_eps + 1, sizeof(*dst->eps));
+    dst->n_eps = src->n_eps;
+    for (size_t i = 0; i < src->n_eps; i++) {
+        const struct disc_endpoint *e = &src->eps[i];
+        dst->eps[i] = (struct disc_endpoint){
+            .addr = e->addr,
+            .addr_text = st_xstrdup(e->addr_text),
+            .identity = st_xstrdup(e->identity),
+            .target_port = e->target_port,
+            .target_authority = e->target_authority != NULL ? st_xstrdup(e->target_authority)
+                                                            : NULL,
+        };
+    }
+}
+
+/* Copies <src>; leaves are linked to <svcs> at the offsets they had in <src_svcs>, if any. */
+static void
+discovery_copy_split(struct disc_split *dst, const struct disc_split *src,
+                     const struct disc_service *src_svcs, struct disc_service *svcs)
+{
+    dst->authority = st_xstrdup(src->authority);
+    dst->name = st_xstrdup(src->name);
+    dst->namespace_ = st_xstrdup(src->namespace_);
+    dst->touch = src->touch;
+    dst->leaves = st_xcalloc(src->n_leaves + 1, sizeof(*dst->leaves));
+    dst->cumulative = st_xcalloc(src->n_leaves + 1, sizeof(*dst->cumulative));
+    dst->n_leaves = src->n_leaves;
+    for (size_t i = 0; i < src->n_leaves; i++) {
+        const struct disc_leaf *l = &src->leaves[i];
+        dst->leaves[i].authority = st_xstrdup(l->authority);
+        dst->leaves[i].weight = l->weight;
+        dst->leaves[i].svc = l->svc != NULL && src_svcs != NULL && l->svc->apex != NULL
+                                 ? &svcs[l->svc - src_svcs]
+                                 : NULL;
+    }
+}
+
+/* The key of an endpoint's balancer state across rebuilds; a new string. */
+static char *
+discovery_ep_key(const struct disc_service *s, const struct disc_endpoint *e)
+{
+    return st_xasprintf("%s\x1f%s\x1f%s\x1f%s", s->apex != NULL ? s->apex : "", s->authority,
+                        e->addr_text, e->identity);
+}
+
+/* Copies the balancer state (not the requests in flight) of endpoints <old> also has. */
+static void
+discovery_carry_state(struct disc_table *t, const struct disc_table *old)
+{
+    struct disc_map m;
+    size_t n = 0, k = 0;
+
+    for (size_t i = 0; i < old->n_svcs; i++)
+        n += old->svcs[i].n_eps;
+    if (n == 0)
+        return;
+    char **keys = st_xcalloc(n, sizeof(*keys));
+    discovery_map_init(&m);
+    for (size_t i = 0; i < old->n_svcs; i++) {
+        for (size_t j = 0; j < old->svcs[i].n_eps; j++) {
+            keys[k] = discovery_ep_key(&old->svcs[i], &old->svcs[i].eps[j]);
+            discovery_map_put(&m, keys[k++], &old->svcs[i].eps[j]);
+        }
+    }
+    for (size_t i = 0; i < t->n_svcs; i++) {
+        for (size_t j = 0; j < t->svcs[i].n_eps; j++) {
+            struct disc_endpoint *e = &t->svcs[i].eps[j];
+            char *key = discovery_ep_key(&t->svcs[i], e);
+            const struct disc_endpoint *o = discovery_map_get(&m, key);
+            if (o != NULL) {
+                e->ewma_ms = o->ewma_ms;
+                e->stamp_ms = o->stamp_ms;
+                e->failures = o->failures;
+            }
+            free(key);
+        }
+    }
+    discovery_map_free(&m);
+    for (size_t i = 0; i < k; i++)
+        free(keys[i]);
+    free(keys);
 }
 
 int
@@ -370,6 +794,7 @@ discovery_resolve(struct disc_table *t, const char *canon, struct st_rng *rng, u
         return ST_ENOTFOUND;
     out->split = discovery_find_split(t, canon);
     if (out->split != NULL) {
+        discovery_touch_use(out->split->touch, &out->split->touched_ms, now_ms);
         if (out->split->total == 0)
             return -EHOSTUNREACH;
         size_t i = balance_pick_leaf(out->split, st_rng_next(rng));
@@ -380,6 +805,7 @@ discovery_resolve(struct disc_table *t, const char *canon, struct st_rng *rng, u
         out->svc = discovery_find_svc(t, canon);
         if (out->svc == NULL)
             return ST_ENOTFOUND;
+        discovery_touch_use(out->svc->touch, &out->svc->touched_ms, now_ms);
     }
     out->ep = balance_pick_endpoint(out->svc->eps, out->svc->n_eps, rng, now_ms);
     return out->ep != NULL ? 0 : -EHOSTUNREACH;
@@ -402,6 +828,11 @@ discovery_free(struct discovery *d)
     if (d == NULL)
         return;
     d->table = discovery_table_unref(d->table);
+    d->file = discovery_table_unref(d->file);
+    for (size_t i = 0; i < d->parts.cap; i++)
+        if (d->parts.slots != NULL && d->parts.slots[i].key != NULL)
+            discovery_part_unref(d->parts.slots[i].val);
+    discovery_map_free(&d->parts);
     if (d->memo != NULL) {
         for (size_t i = 0; i < DISC_MEMO_SLOTS; i++)
             free(d->memo[i].key);
@@ -444,11 +875,107 @@ discovery_poll_file(struct discovery *d, struct st_err *err)
     return 1;
 }
 
+bool
+discovery_file_has(struct discovery *d, const char *key)
+{
+    return d->file != NULL &&
+           (discovery_find_svc(d->file, key) != NULL || discovery_find_split(d->file, key) != NULL);
+}
+
+/* Builds the table requests are routed with from the file's table and the parts. */
+static void
+discovery_rebuild(struct discovery *d)
+{
+    struct disc_table *t, *old = d->table;
+    size_t n_svcs = 0, n_splits = 0, n_parts = 0;
+
+    if (!d->parts_enabled || d->parts.n == 0) {
+        d->table = discovery_table_ref(d->file);
+        if (d->table == NULL && d->parts_enabled) {
+            d->table = st_xcalloc(1, sizeof(*d->table));
+            d->table->refs = 1;
+        }
+        discovery_table_unref(old);
+        return;
+    }
+    for (size_t i = 0; i < d->parts.cap; i++) {
+        const struct disc_part *p = d->parts.slots[i].key != NULL ? d->parts.slots[i].val : NULL;
+        if (p == NULL || !p->found || discovery_file_has(d, p->key))
+            continue;
+        n_svcs += p->t->n_svcs;
+        n_splits += p->t->n_splits;
+        n_parts++;
+    }
+    if (d->file != NULL) {
+        n_svcs += d->file->n_svcs;
+        n_splits += d->file->n_splits;
+    }
+    t = st_xcalloc(1, sizeof(*t));
+    t->refs = 1;
+    t->svcs = st_xcalloc(n_svcs + 1, sizeof(*t->svcs));
+    t->splits = st_xcalloc(n_splits + 1, sizeof(*t->splits));
+    t->parts = st_xcalloc(n_parts + 1, sizeof(*t->parts));
+    if (d->file != NULL) {
+        for (size_t i = 0; i < d->file->n_svcs; i++)
+            discovery_copy_service(&t->svcs[t->n_svcs++], &d->file->svcs[i]);
+        for (size_t i = 0; i < d->file->n_splits; i++)
+            discovery_copy_split(&t->splits[t->n_splits++], &d->file->splits[i], NULL, NULL);
+    }
+    for (size_t i = 0; i < d->parts.cap; i++) {
+        struct disc_part *p = d->parts.slots[i].key != NULL ? d->parts.slots[i].val : NULL;
+        if (p == NULL || !p->found || discovery_file_has(d, p->key))
+            continue;
+        struct disc_service *base = &t->svcs[t->n_svcs];
+        for (size_t j = 0; j < p->t->n_svcs; j++)
+            discovery_copy_service(&t->svcs[t->n_svcs++], &p->t->svcs[j]);
+        for (size_t j = 0; j < p->t->n_splits; j++)
+            discovery_copy_split(&t->splits[t->n_splits++], &p->t->splits[j], p->t->svcs, base);
+        t->parts[t->n_parts++] = discovery_part_ref(p);
+    }
+    discovery_table_finish(t);
+    if (old != NULL)
+        discovery_carry_state(t, old);
+    d->table = t;
+    discovery_table_unref(old);
+}
+
 void
 discovery_set_table(struct discovery *d, struct disc_table *t)
 {
-    discovery_table_unref(d->table);
-    d->table = t;
+    discovery_table_unref(d->file);
+    d->file = t;
+    discovery_rebuild(d);
+}
+
+void
+discovery_enable_parts(struct discovery *d)
+{
+    d->parts_enabled = true;
+    discovery_rebuild(d);
+}
+
+void
+discovery_set_part(struct discovery *d, struct disc_part *p)
+{
+    discovery_part_unref(discovery_map_put(&d->parts, p->key, p));
+    discovery_rebuild(d);
+}
+
+void
+discovery_drop_part(struct discovery *d, const char *key)
+{
+    struct disc_part *p = discovery_map_del(&d->parts, key);
+
+    if (p != NULL) {
+        discovery_part_unref(p);
+        discovery_rebuild(d);
+    }
+}
+
+const struct disc_part *
+discovery_part(struct discovery *d, const char *key)
+{
+    return discovery_map_get(&d->parts, key);
 }
 
 struct disc_table *

@@ -5,28 +5,74 @@
  * each a service). Tables are immutable once built and reference-counted, so
  * a request keeps the table it was routed with while a new one is installed.
  *
- * Sources feed the same interface: today the static routes file
- * (discovery_load_json + discovery_poll_file), later the controller's
- * streaming destination API (discovery_set_table with a table built from a
- * snapshot). Balancer state (EWMA, pending) lives in the endpoints of the
- * thread's own table; a discovery object belongs to one loop thread.
+ * Two sources feed it: the static routes file (discovery_load_json +
+ * discovery_poll_file) and the controller's streaming destination API, one
+ * "part" per authority built from its last snapshot
+ * (discovery_part_from_snapshot, installed with discovery_set_part). The
+ * thread's table is the merge of the file's table and every part, rebuilt
+ * when either changes; the file wins for the authorities it names. Balancer
+ * state (EWMA, failures) lives in the endpoints of the thread's own table and
+ * is carried over to the rebuilt table; a discovery object belongs to one
+ * loop thread. Parts are immutable and shared by every thread.
  * The JSON format is documented in docs/proxy.md.
  */
 #ifndef STRAIT_PROXY_DISCOVERY_H
 #define STRAIT_PROXY_DISCOVERY_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
 #include "strait/core.h"
+#include "strait/dest.h"
 #include "strait/sock.h"
 
 #define DISC_MAX_BYTES (8u << 20) /* routes file */
 #define DISC_MAX_ENDPOINTS 4096   /* per service */
 #define DISC_MAX_LEAVES 64        /* per split */
 #define DISC_MAX_WEIGHT 1000000000u
+/* How often (at most) a thread records that it routed with a destination part. */
+#define DISC_TOUCH_EVERY_MS 1000
+
+/*
+ * A small string-keyed hash map (open addressing). Keys are borrowed: they
+ * must stay valid while they are in the map.
+ */
+struct disc_map_slot {
+    uint64_t hash;
+    const char *key; /* NULL: empty */
+    void *val;
+};
+
+struct disc_map {
+    struct disc_map_slot *slots;
+    size_t cap, n; /* cap is 0 or a power of two */
+};
+
+void discovery_map_init(struct disc_map *m);
+void discovery_map_free(struct disc_map *m);
+void *discovery_map_get(const struct disc_map *m, const char *key);
+/* Adds or replaces <key>; returns the value it replaced, or NULL. */
+void *discovery_map_put(struct disc_map *m, const char *key, void *val);
+/* Removes <key>; returns its value, or NULL. */
+void *discovery_map_del(struct disc_map *m, const char *key);
+
+/*
+ * When a destination authority was last routed with, shared by every thread
+ * (atomic), so that the destination thread can close streams nobody uses.
+ */
+struct disc_touch {
+    atomic_int refs;
+    _Atomic uint64_t ms; /* st_now_ms() clock; 0: never */
+};
+
+/* Returns a new touch record with one reference. */
+struct disc_touch *discovery_touch_new(void);
+struct disc_touch *discovery_touch_ref(struct disc_touch *t);
+/* Accepts NULL. */
+void discovery_touch_unref(struct disc_touch *t);
 
 struct disc_endpoint {
     struct st_sockaddr addr; /* the peer proxy (inbound port or gateway) */
@@ -47,6 +93,9 @@ struct disc_service {
     uint16_t port;
     struct disc_endpoint *eps;
     size_t n_eps;
+    char *apex;               /* NULL: routable by <authority>; else a leaf of that split only */
+    struct disc_touch *touch; /* borrowed (the table holds its part); NULL for the file */
+    uint64_t touched_ms;      /* the last time this thread stored into <touch> */
 };
 
 struct disc_leaf {
@@ -60,16 +109,40 @@ struct disc_split {
     char *name, *namespace_;
     struct disc_leaf *leaves;
     size_t n_leaves;
-    uint64_t *cumulative; /* running sum of weights, n_leaves entries */
+    /*
+     * Running sum of the weights of the leaves that can serve (a known
+     * service with at least one endpoint), n_leaves entries: a leaf without
+     * endpoints gives its share to the others. total 0: nothing can serve.
+     */
+    uint64_t *cumulative;
     uint64_t total;
+    struct disc_touch *touch; /* as in disc_service */
+    uint64_t touched_ms;
 };
 
+struct disc_part;
+
 struct disc_table {
-    int refs;
+    int refs; /* not atomic: a table belongs to one thread (parts are shared, tables are not) */
     struct disc_service *svcs;
     size_t n_svcs;
     struct disc_split *splits;
     size_t n_splits;
+    struct disc_map svc_index, split_index; /* routable services and splits by authority */
+    struct disc_part **parts;               /* references: the parts merged in */
+    size_t n_parts;
+};
+
+/*
+ * What the destination API said about one authority: immutable once built,
+ * shared read-only by every loop thread (atomic reference count).
+ */
+struct disc_part {
+    atomic_int refs;
+    char *key;                /* the canonical authority asked for */
+    bool found;               /* false: "not_found" (routes nothing, answers 502) */
+    struct disc_table *t;     /* found: one service, or one split and its leaves; else NULL */
+    struct disc_touch *touch; /* reference; may be NULL */
 };
 
 /* Where one request goes. All pointers borrowed from the table. */
@@ -91,6 +164,23 @@ struct disc_table *discovery_table_ref(struct disc_table *t);
 struct disc_table *discovery_table_unref(struct disc_table *t);
 
 /*
+ * Builds the part of the authority <key> (canonical; the one subscribed)
+ * from a destination snapshot (borrowed; not a heartbeat). Only ready
+ * endpoints are kept; an endpoint's peer is its IP at its proxy port, its
+ * target port the port of its address. Split weights (milli-units up to
+ * 10^12) are scaled down together when one exceeds DISC_MAX_WEIGHT. Leaf
+ * authorities are canonical with <domain>. <touch> (may be NULL) gets one
+ * more reference. Returns 0 with *out a new part, or ST_EINVAL with <err>.
+ */
+int discovery_part_from_snapshot(const char *key, const struct st_dest_snapshot *snap,
+                                 const char *domain, struct disc_touch *touch,
+                                 struct disc_part **out, struct st_err *err);
+/* Thread-safe. */
+struct disc_part *discovery_part_ref(struct disc_part *p);
+/* Thread-safe; accepts NULL; returns NULL. */
+struct disc_part *discovery_part_unref(struct disc_part *p);
+
+/*
  * Canonical authority: lower-case host, port (default 80), and for a host
  * without dots "<host>.<ns>.svc.<domain>", for "a.b" "a.b.svc.<domain>",
  * for "a.b.svc" "a.b.svc.<domain>". Returns a new string or NULL when
@@ -109,10 +199,30 @@ void discovery_free(struct discovery *d);
  * old table stays).
  */
 int discovery_poll_file(struct discovery *d, struct st_err *err);
-/* Installs <t> (takes ownership of the caller's reference). */
+/*
+ * Installs <t> as the file's table (takes ownership of the caller's
+ * reference) and rebuilds the merged table.
+ */
 void discovery_set_table(struct discovery *d, struct disc_table *t);
-/* The current table (borrowed; take a reference to keep it), or NULL. */
+/*
+ * The current (merged) table (borrowed; take a reference to keep it), or
+ * NULL before the file was loaded, unless parts are enabled.
+ */
 struct disc_table *discovery_table(struct discovery *d);
+/* From now on there is always a table (empty until something is known). */
+void discovery_enable_parts(struct discovery *d);
+/*
+ * Installs <p> (takes ownership of the caller's reference), replacing the
+ * part of the same key, and rebuilds the table. A part whose key the file
+ * names is kept but not merged.
+ */
+void discovery_set_part(struct discovery *d, struct disc_part *p);
+/* Removes the part of <key>, if any, and rebuilds the table. */
+void discovery_drop_part(struct discovery *d, const char *key);
+/* The part of <key> (borrowed), or NULL. */
+const struct disc_part *discovery_part(struct discovery *d, const char *key);
+/* True when the routes file names <key> as a service or a split. */
+bool discovery_file_has(struct discovery *d, const char *key);
 const char *discovery_namespace(const struct discovery *d);
 const char *discovery_domain(const struct discovery *d);
 
@@ -137,8 +247,11 @@ const void *discovery_memo_put(struct discovery *d, const void *key, size_t n, c
 
 /*
  * Resolves <canon> (a canonical authority) in <t>: a split picks a leaf by
- * weight, then an endpoint by P2C over peak EWMA. Returns 0, ST_ENOTFOUND
- * (unknown authority) or -EHOSTUNREACH (known, but no endpoints).
+ * weight among the leaves that have endpoints, then an endpoint by P2C over
+ * peak EWMA. Returns 0, ST_ENOTFOUND (unknown authority) or -EHOSTUNREACH
+ * (known, but no endpoints anywhere). Records the use of a destination part
+ * (at most once per DISC_TOUCH_EVERY_MS per entry; <now_ms> on the
+ * st_now_ms clock).
  */
 int discovery_resolve(struct disc_table *t, const char *canon, struct st_rng *rng, uint64_t now_ms,
                       struct disc_target *out);

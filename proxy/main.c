@@ -13,13 +13,16 @@
 
 #include "strait/certify.h"
 
+#include "dest_source.h"
 #include "identity.h"
 #include "proxy.h"
 
-/* Identity flags; main.c turns them into struct identity_options. */
+/* Identity and destination flags; main.c turns them into options. */
 struct main_identity {
     const char *mode; /* NULL: certify with --controller, else files */
     const char *controller, *controller_identity, *token_file, *name;
+    const char *destination, *destination_identity;
+    uint32_t destination_wait_ms, destination_idle_ms;
 };
 
 static void
@@ -43,7 +46,14 @@ main_usage(FILE *f)
         "  --identity-cert FILE        files: certificate chain (PEM, leaf first), reloaded\n"
         "  --identity-key FILE         files: private key (PEM), reloaded on change\n"
         "  --trust-anchors FILE        trust anchor bundle (PEM); files: reloaded on change\n"
-        "  --routes FILE               static discovery (JSON), reloaded on change\n"
+        "  --routes FILE               static discovery (JSON), reloaded on change; wins over\n"
+        "                              --destination for the authorities it names\n"
+        "  --destination ADDR:PORT     the controller's destination API (routes by authority)\n"
+        "  --destination-identity NAME the controller's expected identity there (default as\n"
+        "                              --controller-identity)\n"
+        "  --destination-wait-ms MS    a request waits this long for a first answer (default "
+        "3000)\n"
+        "  --destination-idle-ms MS    unsubscribe authorities unused this long (default 60000)\n"
         "  --inbound-forward-host IP   inbound forwards to IP:<target port> (default 127.0.0.1)\n"
         "  --app-addr IP               the same as --inbound-forward-host\n"
         "  --namespace NS              namespace for short authorities (default default)\n"
@@ -103,6 +113,10 @@ main_parse(int argc, char **argv, struct proxy_config *cfg, struct main_identity
         O_CONTROLLER_ID,
         O_TOKEN,
         O_IDENTITY,
+        O_DEST,
+        O_DEST_ID,
+        O_DEST_WAIT,
+        O_DEST_IDLE,
         O_HELP
     };
     static const struct option opts[] = {
@@ -133,6 +147,10 @@ main_parse(int argc, char **argv, struct proxy_config *cfg, struct main_identity
         {"controller-identity", required_argument, NULL, O_CONTROLLER_ID},
         {"token-file", required_argument, NULL, O_TOKEN},
         {"identity", required_argument, NULL, O_IDENTITY},
+        {"destination", required_argument, NULL, O_DEST},
+        {"destination-identity", required_argument, NULL, O_DEST_ID},
+        {"destination-wait-ms", required_argument, NULL, O_DEST_WAIT},
+        {"destination-idle-ms", required_argument, NULL, O_DEST_IDLE},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -238,6 +256,22 @@ main_parse(int argc, char **argv, struct proxy_config *cfg, struct main_identity
         case O_IDENTITY:
             rc = st_dns1123_subdomain(optarg) ? 0 : ST_EINVAL;
             idf->name = optarg;
+            break;
+        case O_DEST: {
+            struct st_sockaddr a;
+            rc = st_sock_parse_addr(optarg, &a);
+            idf->destination = optarg;
+            break;
+        }
+        case O_DEST_ID:
+            rc = st_dns1123_subdomain(optarg) ? 0 : ST_EINVAL;
+            idf->destination_identity = optarg;
+            break;
+        case O_DEST_WAIT:
+            rc = main_u32(optarg, 1, 600000, &idf->destination_wait_ms);
+            break;
+        case O_DEST_IDLE:
+            rc = main_u32(optarg, 1000, 86400000, &idf->destination_idle_ms);
             break;
         case O_HELP:
             main_usage(stdout);
@@ -473,6 +507,54 @@ main_identity(struct proxy *px, const struct main_identity *f, char **ctl_id, st
     return px->id != NULL ? 0 : ST_EINVAL;
 }
 
+/*
+ * Starts the destination source. The controller's default identity comes
+ * from the trust domain of our own identity (--identity, else the loaded
+ * certificate). *dest_id gets a string to free at exit.
+ */
+static int
+main_destination(struct proxy *px, const struct main_identity *f, const char *ctl_id,
+                 char **dest_id, struct st_err *err)
+{
+    struct dest_source_options o = {
+        .addr = f->destination,
+        .server_identity = f->destination_identity,
+        .wait_ms = f->destination_wait_ms,
+        .idle_ms = f->destination_idle_ms,
+        .anchors = px->cfg.trust_anchors,
+        .cert = px->cfg.identity_cert,
+        .key = px->cfg.identity_key,
+        .controller = f->controller,
+        .controller_identity = f->controller_identity != NULL ? f->controller_identity : ctl_id,
+        .token_file = f->token_file,
+        .name = f->name,
+    };
+
+    if (o.anchors == NULL)
+        return st_err_set(err, ST_EINVAL, "--destination needs --trust-anchors");
+    if ((o.cert == NULL || o.key == NULL) && (o.controller == NULL || o.name == NULL))
+        return st_err_set(err, ST_EINVAL,
+                          "--destination needs the proxy's certificate: --identity-cert and "
+                          "--identity-key, or certify mode (--controller and --identity)");
+    if (o.server_identity == NULL)
+        o.server_identity = o.controller_identity;
+    if (o.server_identity == NULL) {
+        char name[256], *sa = NULL, *ns = NULL, *td = NULL;
+        identity_name(px->id, name, sizeof(name));
+        if (identity_parse_name(f->name != NULL ? f->name : name, &sa, &ns, &td) < 0)
+            td = st_xstrdup("cluster.local");
+        *dest_id = st_xasprintf("strait-controller.strait" IDENTITY_NAME_SUFFIX "%s", td);
+        o.server_identity = *dest_id;
+        free(sa);
+        free(ns);
+        free(td);
+    }
+    if (dest_source_start(px, &o, err) < 0)
+        return ST_EINVAL;
+    st_log(ST_LOG_INFO, "routes from the destination API at %s (%s)", o.addr, o.server_identity);
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -512,7 +594,7 @@ main(int argc, char **argv)
 
     /* One metrics shard per loop thread and one for the identity. */
     px.stats = stats_registry_new((unsigned)px.cfg.threads + 1);
-    char *ctl_id = NULL;
+    char *ctl_id = NULL, *dest_id = NULL;
     if (main_identity(&px, &idf, &ctl_id, &err) < 0) {
         fprintf(stderr, "strait-proxy: %s\n", err.msg);
         stats_registry_free(px.stats);
@@ -529,6 +611,10 @@ main(int argc, char **argv)
     }
     if (admin_start(&px, px.threads[0], &err) < 0) {
         st_log(ST_LOG_ERROR, "admin: %s", err.msg);
+        goto out;
+    }
+    if (idf.destination != NULL && main_destination(&px, &idf, ctl_id, &dest_id, &err) < 0) {
+        st_log(ST_LOG_ERROR, "destination: %s", err.msg);
         goto out;
     }
     st_ev_signal_add(px.threads[0]->loop, SIGTERM, main_signal, &px);
@@ -568,6 +654,7 @@ out:
     free(tids);
     identity_stop(px.id);
     admin_stop();
+    dest_source_stop(); /* before the loops it posts to are freed */
     for (int i = 0; i < px.n_threads; i++) {
         struct proxy_thread *th = px.threads[i];
         if (th == NULL)
@@ -588,5 +675,6 @@ out:
     identity_free(px.id); /* joins the certify thread before its metrics go */
     stats_registry_free(px.stats);
     free(ctl_id);
+    free(dest_id);
     return rc;
 }

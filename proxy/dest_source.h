@@ -1,0 +1,90 @@
+/*
+ * The destination source of strait-proxy: routes from the controller's
+ * destination API (docs/destination-api.md, docs/proxy.md).
+ *
+ * One thread of its own runs an st_dest client: one stream per authority in
+ * use, shared by every connection and loop thread. Each snapshot becomes an
+ * immutable struct disc_part that is handed to every loop thread (a mailbox
+ * and st_ev_post), which merges it into its own discovery table. A loop
+ * thread that meets an authority it knows nothing about asks for it and
+ * parks the request until the first snapshot arrives or the wait times out.
+ * Authorities nobody routed with for a while are unsubscribed (st_dest then
+ * closes the stream after its linger time) and dropped from the tables.
+ *
+ * The client certificate for the API is the proxy's identity: read from the
+ * same files in files mode, certified with the controller under the same
+ * name and token in certify mode (with a key of its own: the identity's
+ * contexts offer ALPN h2 and the opaque protocol, the API speaks HTTP/1.1).
+ *
+ * dest_source_start/stop run on the main thread; everything else on the
+ * calling loop thread.
+ */
+#ifndef STRAIT_PROXY_DEST_SOURCE_H
+#define STRAIT_PROXY_DEST_SOURCE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "strait/core.h"
+
+#include "proxy.h"
+
+#define DEST_SOURCE_WAIT_MS 3000   /* default: a request waits this long for a first snapshot */
+#define DEST_SOURCE_IDLE_MS 60000  /* default: unsubscribe authorities unused this long */
+#define DEST_SOURCE_MAX_AUTHORITIES 10000
+
+/* Everything borrowed for the life of the source. */
+struct dest_source_options {
+    const char *addr;            /* the destination API "IP:PORT" */
+    const char *server_identity; /* the controller's DNS SAN */
+    uint32_t wait_ms;            /* 0: DEST_SOURCE_WAIT_MS */
+    uint32_t idle_ms;            /* 0: DEST_SOURCE_IDLE_MS */
+    const char *anchors;         /* trust anchors (PEM file) */
+    /* files mode: the proxy's certificate and key files */
+    const char *cert, *key;
+    /* certify mode (cert == NULL): as the identity's options */
+    const char *controller, *controller_identity, *token_file, *name;
+};
+
+/*
+ * Starts the source for every thread of <px> (created, not running yet):
+ * enables parts in their discovery objects and starts the destination
+ * thread. Returns 0 or a negative code with <err>.
+ */
+int dest_source_start(struct proxy *px, const struct dest_source_options *o, struct st_err *err);
+/* Stops and frees the source; call after the loop threads ended, before their loops are freed. */
+void dest_source_stop(void);
+/* True when --destination is in use. */
+bool dest_source_enabled(void);
+
+struct dest_wait;
+/*
+ * The answer to a wait: <status> 0 when the authority is known now (found or
+ * not), ST_ETIMEOUT when nothing came in time. <canon> is borrowed for the
+ * call. The wait is over (and freed) when this is called.
+ */
+typedef void dest_source_cb(void *arg, const char *canon, int status);
+
+/*
+ * When the destination source is on and the canonical authority <canon> has
+ * no snapshot on <th> yet, subscribes to it (once per process) and returns a
+ * wait that calls <cb> from the loop later. Returns NULL when there is
+ * nothing to wait for: the source is off, the authority is known (e.g. not
+ * found), or too many authorities are pending.
+ */
+struct dest_wait *dest_source_wait(struct proxy_thread *th, const char *canon, dest_source_cb *cb,
+                                   void *arg);
+/* Ends a wait without calling its callback. Accepts NULL. */
+void dest_source_cancel(struct dest_wait *w);
+
+/*
+ * The same for an exchange being routed: parks <x> (as its upstream side, so
+ * a client that goes away ends the wait) and calls resume(x, canon, shown)
+ * once the authority is known, or answers 503 when the wait times out.
+ * Returns true when parked, false when there is nothing to wait for.
+ */
+typedef void dest_source_resume_fn(struct xchg *x, const char *canon, const char *shown);
+bool dest_source_park(struct xchg *x, const char *canon, const char *shown,
+                      dest_source_resume_fn *resume);
+
+#endif

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "dest_source.h"
 #include "identity.h"
 #include "proxy.h"
 #include "transport_header.h"
@@ -29,6 +30,7 @@ struct splice {
     bool a_eof, b_eof;
     char *peer_id;
     uint64_t last_ms;
+    struct dest_wait *wait; /* waiting for a first destination snapshot, or NULL */
 };
 
 static void splice_run(struct splice *sp);
@@ -36,6 +38,7 @@ static void splice_run(struct splice *sp);
 static void
 splice_free(struct splice *sp)
 {
+    dest_source_cancel(sp->wait);
     if (sp->a != NULL) {
         conn_close(sp->a);
         free(sp->a);
@@ -177,6 +180,21 @@ splice_connect(struct splice *sp, const struct st_sockaddr *addr, const char *id
     return 0;
 }
 
+static int splice_to_peer(struct splice *sp, const char *authority, const char **reason);
+
+/* The destination API answered for <canon> (or did not in time): resolve again. */
+static void
+splice_resolved(void *arg, const char *canon, int status)
+{
+    struct splice *sp = arg;
+    const char *reason = "no answer from the destination service";
+
+    sp->wait = NULL;
+    if (status == 0 && splice_to_peer(sp, canon, &reason) >= 0)
+        return;
+    splice_fail(sp, strcmp(reason, "no route for this authority") == 0 ? 502 : 503, reason);
+}
+
 /* Resolves <authority> and starts the TLS stream to the chosen peer with its header. */
 static int
 splice_to_peer(struct splice *sp, const char *authority, const char **reason)
@@ -192,7 +210,11 @@ splice_to_peer(struct splice *sp, const char *authority, const char **reason)
         return -EINVAL;
     }
     rc = discovery_resolve(discovery_table(th->disc), canon, &th->rng, st_ev_now_ms(th->loop), &tg);
+    if (rc == ST_ENOTFOUND && (sp->wait = dest_source_wait(th, canon, splice_resolved, sp)) != NULL)
+        sp->state = SP_CONNECTING; /* nothing to do until the answer comes */
     free(canon);
+    if (sp->wait != NULL)
+        return 0;
     if (rc < 0) {
         *reason = rc == ST_ENOTFOUND ? "no route for this authority" : "no endpoints";
         return rc;

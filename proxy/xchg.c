@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "dest_source.h"
 #include "identity.h"
 #include "proxy.h"
 
@@ -452,6 +453,8 @@ route_outbound(struct xchg *x, const char *canon, const char *shown_authority)
     int rc;
 
     rc = discovery_resolve(discovery_table(th->disc), canon, &th->rng, st_ev_now_ms(th->loop), &tg);
+    if (rc == ST_ENOTFOUND && dest_source_park(x, canon, shown_authority, route_outbound))
+        return; /* routed again once the destination API answers for <canon> */
     if (rc == ST_ENOTFOUND) {
         snprintf(reason, sizeof(reason), "no route to %.300s", canon);
         xchg_abort(x, 502, reason);

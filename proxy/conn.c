@@ -20,9 +20,16 @@ conn_io_cb(struct st_ev *loop, struct st_ev_io *io, unsigned events)
     struct conn *c = io->data;
 
     ST_UNUSED(loop);
-    /* Edge-triggered: new input, its end or an error since the last drain comes with an event. */
+    /*
+     * Edge-triggered: new input, its end or an error since the last drain comes
+     * with an event. An end or error that came before it, together with data,
+     * is only in this event: a short read then does not mean that nothing is
+     * left (the next read returns 0), so such a connection is never idle again.
+     */
     if (events & (ST_EV_READ | ST_EV_ERROR))
         c->rd_idle = false;
+    if (events & ST_EV_ERROR)
+        c->rd_hup = true;
     c->cb(c, events);
 }
 
@@ -97,12 +104,10 @@ conn_read(struct conn *c, void *buf, size_t n)
         return -EAGAIN;
     if (c->tls != NULL) {
         r = st_tls_read(c->tls, buf, n);
-        if (r == ST_TLS_WANT_READ)
-            c->rd_idle = true;
+        /* OpenSSL may say WANT_READ after a record without data while more wait in its buffer. */
+        c->rd_idle = !c->rd_hup && (r > 0 || r == ST_TLS_WANT_READ) && st_tls_conn_drained(c->tls);
         if (r == ST_TLS_WANT_READ || r == ST_TLS_WANT_WRITE)
             return -EAGAIN;
-        if (r > 0 && st_tls_conn_drained(c->tls))
-            c->rd_idle = true;
     } else {
         do
             r = read(c->fd, buf, n);
@@ -110,7 +115,7 @@ conn_read(struct conn *c, void *buf, size_t n)
         if (r < 0)
             r = errno == EWOULDBLOCK ? -EAGAIN : -errno;
         /* Less than asked for from a stream socket: it is empty now. */
-        c->rd_idle = r == -EAGAIN || (r > 0 && (size_t)r < n);
+        c->rd_idle = !c->rd_hup && (r == -EAGAIN || (r > 0 && (size_t)r < n));
     }
     if (r > 0) {
         c->rbytes += (uint64_t)r;

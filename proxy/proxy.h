@@ -151,6 +151,7 @@ struct conn {
     bool handshaken;
     bool wr_shut;
     bool rd_idle; /* a read found the socket drained and no readiness event came since */
+    bool rd_hup;  /* an event said the peer closed or failed: reads always go to the socket */
     struct st_ev_timer timer; /* free for the owner */
     struct st_ev_defer kick;
     uint64_t rbytes, wbytes;

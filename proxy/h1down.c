@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -252,31 +253,32 @@ h1down_start(struct h1down *d, const struct st_http1_request *req, size_t head_l
     }
 
     x = xchg_new(th, XCHG_OUTBOUND);
-    x->req.method = st_str_dup(req->method);
-    x->req.scheme = st_xstrdup("http");
-    x->req.authority = st_str_dup(req->host);
-    if (req->form == ST_HTTP1_FORM_ABSOLUTE) {
-        x->req.path = req->query.p != NULL
-                          ? st_xasprintf(ST_STR_FMT "?" ST_STR_FMT, ST_STR_ARG(req->path),
-                                         ST_STR_ARG(req->query))
-                          : st_str_dup(req->path);
+    x->req.method = hmsg_strdup(&x->req, req->method.p, req->method.n);
+    x->req.scheme = hmsg_strdup(&x->req, "http", 4);
+    x->req.authority = hmsg_strdup(&x->req, req->host.p, req->host.n);
+    if (req->form == ST_HTTP1_FORM_ABSOLUTE && req->query.p != NULL) {
+        /* path ? query, in one string of the head. */
+        x->req.path = hmsg_alloc(&x->req, req->path.n + 1 + req->query.n);
+        if (req->path.n > 0)
+            memcpy(x->req.path, req->path.p, req->path.n);
+        x->req.path[req->path.n] = '?';
+        if (req->query.n > 0)
+            memcpy(x->req.path + req->path.n + 1, req->query.p, req->query.n);
+    } else if (req->form == ST_HTTP1_FORM_ABSOLUTE) {
+        x->req.path = hmsg_strdup(&x->req, req->path.p, req->path.n);
     } else {
-        x->req.path = st_str_dup(req->target);
+        x->req.path = hmsg_strdup(&x->req, req->target.p, req->target.n);
     }
     for (size_t i = 0; i < req->num_headers && rc == 0; i++) {
-        char *name = st_str_dup(req->headers[i].name);
-        for (char *p = name; *p != '\0'; p++)
-            *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
-        bool skip =
-            hmsg_hop_by_hop(name) || strcmp(name, "expect") == 0 ||
-            st_http_connection_lists(req->headers, req->num_headers, req->headers[i].name) ||
-            strncmp(name, "strait-", 7) == 0;
-        if (!skip && strcmp(name, "te") == 0)
-            skip = true;
+        struct st_str name = req->headers[i].name;
+        /* Hop-by-hop fields (te among them; te: trailers is added below), and strait-*. */
+        bool skip = hmsg_hop_by_hop_n(name.p, name.n) ||
+                    st_str_casecmp_eq(name, ST_STR("expect")) ||
+                    (name.n >= 7 && strncasecmp(name.p, "strait-", 7) == 0) ||
+                    st_http_connection_lists(req->headers, req->num_headers, name);
         if (!skip)
-            rc = hmsg_add(&x->req, name, strlen(name), req->headers[i].value.p,
-                          req->headers[i].value.n);
-        free(name);
+            rc =
+                hmsg_add(&x->req, name.p, name.n, req->headers[i].value.p, req->headers[i].value.n);
     }
     const struct st_http_header *te = st_http_header_get(req->headers, req->num_headers, "te");
     if (rc == 0 && te != NULL && st_http_token_has(te->value, "trailers"))

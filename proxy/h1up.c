@@ -278,16 +278,12 @@ h1up_parse_head(struct h1up *u)
         hmsg_free(&x->resp);
         x->resp.status = resp.status;
         for (size_t i = 0; i < resp.num_headers; i++) {
-            char *nm = st_str_dup(resp.headers[i].name);
-            for (char *p = nm; *p != '\0'; p++)
-                *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
-            bool skip =
-                hmsg_hop_by_hop(nm) ||
-                st_http_connection_lists(resp.headers, resp.num_headers, resp.headers[i].name);
+            struct st_str nm = resp.headers[i].name;
+            bool skip = hmsg_hop_by_hop_n(nm.p, nm.n) ||
+                        st_http_connection_lists(resp.headers, resp.num_headers, nm);
             int r2 = skip ? 0
-                          : hmsg_add(&x->resp, nm, strlen(nm), resp.headers[i].value.p,
+                          : hmsg_add(&x->resp, nm.p, nm.n, resp.headers[i].value.p,
                                      resp.headers[i].value.n);
-            free(nm);
             if (r2 < 0)
                 return r2;
         }

@@ -205,20 +205,16 @@ h2srv_on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *
         }
         rc = hmsg_add(x->reqbody.trailers, nm.p, nm.n, v.p, v.n);
     } else if (st_str_eq_c(nm, ":method")) {
-        free(x->req.method);
-        x->req.method = st_str_dup(v);
+        x->req.method = hmsg_strdup(&x->req, v.p, v.n);
     } else if (st_str_eq_c(nm, ":scheme")) {
-        free(x->req.scheme);
-        x->req.scheme = st_str_dup(v);
+        x->req.scheme = hmsg_strdup(&x->req, v.p, v.n);
     } else if (st_str_eq_c(nm, ":authority")) {
-        free(x->req.authority);
-        x->req.authority = st_str_dup(v);
+        x->req.authority = hmsg_strdup(&x->req, v.p, v.n);
     } else if (st_str_eq_c(nm, ":path")) {
-        free(x->req.path);
-        x->req.path = st_str_dup(v);
+        x->req.path = hmsg_strdup(&x->req, v.p, v.n);
     } else if (st_str_eq_c(nm, "host")) {
         if (x->req.authority == NULL)
-            x->req.authority = st_str_dup(v);
+            x->req.authority = hmsg_strdup(&x->req, v.p, v.n);
     } else if (nm.n > 0 && nm.p[0] != ':') {
         rc = hmsg_add(&x->req, nm.p, nm.n, v.p, v.n);
     }

@@ -194,18 +194,29 @@ struct hfield {
     char *value;
 };
 
-/* A request or response head, or a trailer section, in HTTP/2 terms. Owned strings. */
+struct hmsg_mem;
+
+/*
+ * A request or response head, or a trailer section, in HTTP/2 terms. All its
+ * strings live in its own blocks (hmsg_strdup) and go with hmsg_free.
+ */
 struct hmsg {
-    char *method, *scheme, *authority, *path; /* requests */
+    char *method, *scheme, *authority, *path; /* requests; set with hmsg_strdup */
     int status;                               /* responses */
     struct hfield *f;
     size_t n, cap;
     size_t bytes;
     int64_t content_length; /* -1 unknown */
+    struct hmsg_mem *mem;
 };
 
 void hmsg_init(struct hmsg *m);
+/* Frees the fields and every string of <m>, and makes it empty again. */
 void hmsg_free(struct hmsg *m);
+/* <n> bytes and a NUL after them, owned by <m> (valid until hmsg_free). */
+char *hmsg_alloc(struct hmsg *m, size_t n);
+/* A NUL-terminated copy of <n> bytes of <s>, owned by <m> (valid until hmsg_free). */
+char *hmsg_strdup(struct hmsg *m, const char *s, size_t n);
 /* Adds a field (name lowered); ST_ETOOBIG past the caps. */
 int hmsg_add(struct hmsg *m, const char *name, size_t nn, const char *value, size_t vn);
 /* The first value of <name> (lower case), or NULL. */
@@ -213,6 +224,8 @@ const char *hmsg_get(const struct hmsg *m, const char *name);
 void hmsg_del(struct hmsg *m, const char *name);
 /* True for fields that must not cross a hop (HTTP/1 hop-by-hop, HTTP/2 forbidden). */
 bool hmsg_hop_by_hop(const char *name);
+/* The same for a name of <n> bytes, in any case. */
+bool hmsg_hop_by_hop_n(const char *name, size_t n);
 
 /* A bounded byte queue for one body direction. */
 struct pipe {

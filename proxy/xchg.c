@@ -7,12 +7,25 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 
 #include "dest_source.h"
 #include "identity.h"
 #include "proxy.h"
 
 /* ---- heads ----------------------------------------------------------------- */
+
+/*
+ * The strings of a head live in blocks owned by the head, so that a request
+ * or response costs a couple of allocations instead of two per field.
+ */
+struct hmsg_mem {
+    struct hmsg_mem *next;
+    size_t used, cap;
+    char data[];
+};
+
+#define HMSG_MEM_FIRST 512 /* bytes of the first block: a typical head fits */
 
 void
 hmsg_init(struct hmsg *m)
@@ -24,16 +37,44 @@ hmsg_init(struct hmsg *m)
 void
 hmsg_free(struct hmsg *m)
 {
-    for (size_t i = 0; i < m->n; i++) {
-        free(m->f[i].name);
-        free(m->f[i].value);
+    while (m->mem != NULL) {
+        struct hmsg_mem *b = m->mem;
+        m->mem = b->next;
+        free(b);
     }
     free(m->f);
-    free(m->method);
-    free(m->scheme);
-    free(m->authority);
-    free(m->path);
     hmsg_init(m);
+}
+
+char *
+hmsg_alloc(struct hmsg *m, size_t n)
+{
+    struct hmsg_mem *b = m->mem;
+
+    if (b == NULL || b->cap - b->used < n + 1) {
+        size_t cap = b != NULL ? 2 * b->cap : HMSG_MEM_FIRST;
+        if (cap < n + 1)
+            cap = n + 1;
+        b = st_xmalloc(sizeof(*b) + cap);
+        b->used = 0;
+        b->cap = cap;
+        b->next = m->mem;
+        m->mem = b;
+    }
+    char *p = b->data + b->used;
+    p[n] = '\0';
+    b->used += n + 1;
+    return p;
+}
+
+char *
+hmsg_strdup(struct hmsg *m, const char *s, size_t n)
+{
+    char *p = hmsg_alloc(m, n);
+
+    if (n > 0)
+        memcpy(p, s, n);
+    return p;
 }
 
 int
@@ -45,11 +86,11 @@ hmsg_add(struct hmsg *m, const char *name, size_t nn, const char *value, size_t 
         m->cap = m->cap != 0 ? m->cap * 2 : 16;
         m->f = st_xrealloc(m->f, m->cap * sizeof(*m->f));
     }
-    char *lname = st_xstrndup(name, nn);
+    char *lname = hmsg_strdup(m, name, nn);
     for (size_t i = 0; i < nn; i++)
         lname[i] = (char)tolower((unsigned char)lname[i]);
     m->f[m->n].name = lname;
-    m->f[m->n].value = st_xstrndup(value, vn);
+    m->f[m->n].value = hmsg_strdup(m, value, vn);
     m->n++;
     m->bytes += nn + vn + 32;
     return 0;
@@ -69,36 +110,47 @@ hmsg_del(struct hmsg *m, const char *name)
 {
     size_t j = 0;
 
-    for (size_t i = 0; i < m->n; i++) {
-        if (strcmp(m->f[i].name, name) == 0) {
-            free(m->f[i].name);
-            free(m->f[i].value);
-        } else {
+    /* The strings stay in the head's blocks until hmsg_free. */
+    for (size_t i = 0; i < m->n; i++)
+        if (strcmp(m->f[i].name, name) != 0)
             m->f[j++] = m->f[i];
-        }
-    }
     m->n = j;
+}
+
+bool
+hmsg_hop_by_hop_n(const char *name, size_t n)
+{
+#define HOP(lit) (strncasecmp(name, lit, n) == 0)
+    /* By length first: this runs for every field of every message. */
+    switch (n) {
+    case 2:
+        return HOP("te");
+    case 4:
+        return HOP("host");
+    case 7:
+        return HOP("upgrade") || HOP("trailer");
+    case 10:
+        return HOP("connection") || HOP("keep-alive");
+    case 14:
+        return HOP("http2-settings");
+    case 16:
+        return HOP("proxy-connection");
+    case 17:
+        return HOP("transfer-encoding");
+    case 18:
+        return HOP("proxy-authenticate");
+    case 19:
+        return HOP("proxy-authorization");
+    default:
+        return false;
+    }
+#undef HOP
 }
 
 bool
 hmsg_hop_by_hop(const char *name)
 {
-    static const char *const hop[] = {"connection",
-                                      "keep-alive",
-                                      "proxy-connection",
-                                      "transfer-encoding",
-                                      "upgrade",
-                                      "te",
-                                      "trailer",
-                                      "proxy-authenticate",
-                                      "proxy-authorization",
-                                      "host",
-                                      "http2-settings"};
-
-    for (size_t i = 0; i < ST_ARRAY_LEN(hop); i++)
-        if (strcmp(name, hop[i]) == 0)
-            return true;
-    return false;
+    return hmsg_hop_by_hop_n(name, strlen(name));
 }
 
 /* ---- pipes -------------------------------------------------------------------- */

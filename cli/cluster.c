@@ -577,11 +577,13 @@ cluster_create(int argc, char **argv)
     char *gw_in = st_xasprintf("%s:4143", gw), *gw_out = st_xasprintf("%s:4140", gw);
     char *gw_admin = st_xasprintf("%s:4191", gw);
     char *ready_gw = st_xasprintf("http://%s:4191/ready", gw);
+    char *gw_dest = st_xasprintf("%s:8086", ctl);
     char *gw_argv[] = {bin_proxy, "--mode",          "gateway",  "--inbound",
                        gw_in,     "--outbound",      gw_out,     "--admin",
                        gw_admin,  "--identity-cert", gw_crt,     "--identity-key",
                        gw_key,    "--trust-anchors", gw_anchors, "--routes",
-                       routes,    "--namespace",     LOCAL_NS,   NULL};
+                       routes,    "--destination",   gw_dest,    "--namespace",
+                       LOCAL_NS,  NULL};
     rc = cluster_start(&c, "gateway", gw_argv, ready_gw, &err);
     free(gwdir);
     free(gw_crt);
@@ -591,6 +593,7 @@ cluster_create(int argc, char **argv)
     free(gw_out);
     free(gw_admin);
     free(ready_gw);
+    free(gw_dest);
     if (rc < 0) {
         rc = cli_fail("%s", err.msg);
         goto out_bins;

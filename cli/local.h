@@ -173,7 +173,9 @@ int local_json_write(const char *path, const json_t *v, unsigned mode, struct st
  * Rewrites the cluster's routes file (clusters/NAME/routes.json, read by
  * every proxy of the cluster) from the running workloads: each ADDR:PORT of
  * a workload routes to ADDR:4143 with its identity. Call under the
- * workloads lock. This stands in for the destination API.
+ * workloads lock. Services and TrafficSplits come from the controller's
+ * destination API (every proxy runs with --destination); this file only
+ * covers calls to a workload's own address, which the API does not resolve.
  */
 int local_routes_write(const struct local_cluster *c, struct st_err *err);
 

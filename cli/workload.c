@@ -35,6 +35,7 @@ struct workload {
     bool exec;
     bool detach;
     const char *ns, *name, *sa;
+    const char *via; /* exec --workload W: run in W's mesh context instead of a proxy of its own */
     json_t *labels;
     int ports[WORKLOAD_MAX_PORTS];
     const char *port_names[WORKLOAD_MAX_PORTS];
@@ -55,13 +56,15 @@ workload_usage(FILE *f)
     fputs("Usage:\n"
           "  strait --context NAME run -n NS --name W [--label k=v]... [--service-account SA]\n"
           "                            --port [NAME=]P [--port ...]... [--detach] -- CMD [ARG]...\n"
-          "  strait --context NAME exec -n NS [--service-account SA] -- CMD [ARG]...\n"
+          "  strait --context NAME exec -n NS [--service-account SA | --workload W] -- CMD [ARG]...\n"
           "  strait --context NAME workloads [-n NS | -A]\n"
           "  strait --context NAME stop -n NS W\n\n"
           "run        gives the workload an address 127.N.x.y, registers an ExternalWorkload,\n"
           "           starts its sidecar proxy and then CMD with STRAIT_POD_IP, PORT and\n"
           "           http_proxy in its environment; --detach returns once it is ready\n"
-          "exec       runs CMD once as a meshed client and returns its exit status\n"
+          "exec       runs CMD once as a meshed client and returns its exit status; with\n"
+          "           --workload W, through W's proxy (like kubectl exec into a meshed pod,\n"
+          "           so its traffic shows in W's metrics and `strait stat`)\n"
           "workloads  lists NAME ADDRESS PORTS READY PID\n"
           "stop       stops one workload started with run\n\n"
           "The cluster is --context NAME, else the current context of $STRAIT_HOME/kubeconfig.\n",
@@ -138,6 +141,7 @@ workload_parse(struct workload *w, const char *cmd, int argc, char **argv)
         {"service-account", required_argument, NULL, 's'},
         {"port", required_argument, NULL, 'p'},
         {"detach", no_argument, NULL, 'd'},
+        {"workload", required_argument, NULL, 'W'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -160,6 +164,9 @@ workload_parse(struct workload *w, const char *cmd, int argc, char **argv)
             break;
         case 'd':
             w->detach = true;
+            break;
+        case 'W':
+            w->via = optarg;
             break;
         case 'l':
             if (json_object_size(w->labels) >= WORKLOAD_MAX_LABELS ||
@@ -194,8 +201,12 @@ workload_parse(struct workload *w, const char *cmd, int argc, char **argv)
     if (w->exec) {
         if (w->name != NULL || w->n_ports > 0 || json_object_size(w->labels) > 0 || w->detach)
             return cli_usage_error(cmd, "exec takes only -n, --service-account and the command");
+        if (w->via != NULL && !local_name_ok(w->via))
+            return cli_usage_error(cmd, "\"%s\" is not a valid workload name", w->via);
         return 0;
     }
+    if (w->via != NULL)
+        return cli_usage_error(cmd, "--workload is for exec");
     if (w->name == NULL)
         return cli_usage_error(cmd, "run needs --name");
     if (!local_name_ok(w->name))
@@ -351,11 +362,17 @@ workload_start_proxy(struct workload *w, struct st_err *err)
     char *routes = local_path(w->c.dir, "routes.json");
     char *out = st_xasprintf("%s:4140", w->addr), *in = st_xasprintf("%s:4143", w->addr);
     char *admin = st_xasprintf("%s:4191", w->addr);
-    char *argv[] = {bin,     "--outbound",     out,           "--inbound",
-                    in,      "--admin",        admin,         "--identity-cert",
-                    crt,     "--identity-key", key,           "--trust-anchors",
-                    anchors, "--routes",       routes,        "--inbound-forward-host",
-                    w->addr, "--namespace",    (char *)w->ns, NULL};
+    char ctl[16];
+    local_addr(w->c.number, 0, 2, ctl);
+    char *dest = st_xasprintf("%s:8086", ctl);
+    /* Services and splits come from the destination API; the routes file only names workload
+       addresses, which the API does not resolve. */
+    char *argv[] = {bin,      "--outbound",      out,           "--inbound",
+                    in,       "--admin",         admin,         "--identity-cert",
+                    crt,      "--identity-key",  key,           "--trust-anchors",
+                    anchors,  "--routes",        routes,        "--destination",
+                    dest,     "--inbound-forward-host",         w->addr,
+                    "--namespace", (char *)w->ns, NULL};
     int rc = local_spawn(argv, NULL, w->proxy_log, false, false, &w->proxy, err);
 
     if (rc == 0) {
@@ -369,6 +386,7 @@ workload_start_proxy(struct workload *w, struct st_err *err)
     free(key);
     free(anchors);
     free(routes);
+    free(dest);
     free(out);
     free(in);
     free(admin);
@@ -631,6 +649,44 @@ workload_detach(struct workload *w, int *report_fd)
     return -1; /* the child goes on */
 }
 
+/*
+ * exec --workload W: runs the command in the foreground with W's address and
+ * outbound proxy, and returns its exit status.
+ */
+static int
+workload_exec_via(struct workload *w)
+{
+    json_t *ws = NULL, *x, *found = NULL;
+    struct st_err err = {0};
+    size_t i;
+    int rc, status = 0;
+
+    local_workloads(&w->c, w->ns, true, &ws, NULL);
+    json_array_foreach(ws, i, x)
+    {
+        if (strcmp(st_json_str(x, "kind") ?: "", "run") == 0 &&
+            strcmp(st_json_str(x, "name") ?: "", w->via) == 0)
+            found = x;
+    }
+    const char *addr = found != NULL ? st_json_str(found, "address") : NULL;
+    if (addr == NULL) {
+        json_decref(ws);
+        return cli_fail("no workload %s/%s in cluster %s", w->ns, w->via, w->c.name);
+    }
+    char *env[] = {st_xasprintf("STRAIT_POD_IP=%s", addr),
+                   st_xasprintf("http_proxy=http://%s:4140", addr),
+                   st_xasprintf("HTTP_PROXY=http://%s:4140", addr), NULL};
+    json_decref(ws);
+    rc = local_spawn(w->cmd, env, NULL, false, true, &w->app, &err);
+    for (size_t j = 0; env[j] != NULL; j++)
+        free(env[j]);
+    if (rc < 0)
+        return cli_fail("%s", err.msg);
+    while (waitpid(w->app.pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    return workload_exit_code(status);
+}
+
 static int
 workload_run_or_exec(const struct cli_global *g, int argc, char **argv, bool exec)
 {
@@ -651,6 +707,11 @@ workload_run_or_exec(const struct cli_global *g, int argc, char **argv, bool exe
     if ((w.k = local_kube_client(&w.c, 10000, &err)) == NULL) {
         workload_free(&w);
         return cli_fail("cluster %s: %s", w.c.name, err.msg);
+    }
+    if (exec && w.via != NULL) {
+        rc = workload_exec_via(&w);
+        workload_free(&w);
+        return rc;
     }
     if (!exec) {
         /* A missing namespace is the user's to create, as with kubectl. */

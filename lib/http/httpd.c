@@ -152,7 +152,11 @@ conn_flush(struct httpd_conn *c)
         if (c->out_off < c->out.len)
             conn_arm(c, c->srv->opt.write_timeout_ms); /* progress: restart the clock */
     }
-    st_buf_reset(&c->out);
+    /* All written: keep small storage for the next answer, give large storage back. */
+    if (c->out.cap > 16384)
+        st_buf_free(&c->out);
+    else
+        st_buf_reset(&c->out);
     c->out_off = 0;
     if (c->state == CONN_CLOSING) {
         if (c->linger_left == 0) {
@@ -338,23 +342,26 @@ conn_read(struct httpd_conn *c)
             c->linger_left -= (uint64_t)r;
             continue;
         }
-        if (st_buf_reserve(b, 16384) < 0) {
-            /* Over the cap: the head or body limits answer below, or stop reading. */
-            if (b->len >= b->max)
-                return true;
-            if (st_buf_reserve(b, b->max - b->len) < 0)
-                return true;
-        }
-        size_t room = b->cap - b->len;
-        ssize_t r = conn_raw_read(c, b->data + b->len, room);
+        /*
+         * Read into the stack and keep only what arrived: a connection that
+         * waits (a watch, a stream, keep-alive) then holds a few hundred
+         * bytes instead of a read-sized buffer.
+         */
+        char chunk[16384];
+        if (b->len >= b->max)
+            return true; /* over the cap: the head or body limits answer, or stop reading */
+        size_t room = ST_MIN(sizeof(chunk), b->max - b->len);
+        ssize_t r = conn_raw_read(c, chunk, room);
         if (r == -EAGAIN)
             return true;
         if (r <= 0) {
             conn_close(c);
             return false;
         }
-        b->len += (size_t)r;
-        b->data[b->len] = '\0';
+        if (st_buf_append(b, chunk, (size_t)r) < 0) { /* cannot happen: room fits the cap */
+            conn_close(c);
+            return false;
+        }
         if (!handling && c->state == CONN_READ_HEAD)
             conn_arm(c, c->srv->opt.header_timeout_ms);
         /*
@@ -435,9 +442,12 @@ conn_request_done(struct httpd_conn *c)
             conn_close(c);
             return;
         }
-        st_buf_reset(&c->pending);
     }
-    st_buf_reset(&c->body);
+    /* Between requests a connection keeps no large buffer. */
+    st_buf_free(&c->pending);
+    st_buf_free(&c->body);
+    if (c->in.len == 0 && c->in.cap > 4096)
+        st_buf_free(&c->in);
     c->state = CONN_READ_HEAD;
     if (conn_flush(c) < 0)
         return;

@@ -13,6 +13,9 @@
 #include "selector.h"
 #include "store.h"
 
+/* The longest a watch that asked for bookmarks goes without one. */
+#define WATCH_KEEPALIVE_MS 60000
+
 struct api_watch {
     struct api *a;
     struct store_watch *sw;
@@ -37,6 +40,7 @@ struct api_watch {
     bool bookmarks;
     uint64_t deadline_ms;
     uint64_t next_bookmark_ms;
+    uint64_t last_bookmark_ms; /* last BOOKMARK sent, for the keep-alive ones */
     bool registered;
     bool ended;
 };
@@ -309,6 +313,7 @@ api_watch_handle(struct api_ctx *c)
     uint64_t now = st_now_ms();
     w->deadline_ms = now + timeout * 1000;
     w->next_bookmark_ms = now + a->bookmark_interval_ms;
+    w->last_bookmark_ms = now;
 
     if (!initial && rv < store_window_start(a->st)) {
         /* Kubernetes answers 200 and then one ERROR event with a 410 Status. */
@@ -423,9 +428,17 @@ api_tick(struct api *a, uint64_t now_ms)
         }
         if (w->bookmarks && now_ms >= w->next_bookmark_ms) {
             w->next_bookmark_ms = now_ms + a->bookmark_interval_ms;
-            if (rv > w->last_rv) {
-                json_t *bm = watch_bookmark(w, rv, false);
-                w->last_rv = rv;
+            /*
+             * A bookmark when the store moved past what the watch has seen,
+             * and at least once a minute anyway: a quiet watch then still
+             * proves it is alive, so clients need not time it out.
+             */
+            bool moved = rv > w->last_rv;
+            if (moved || now_ms - w->last_bookmark_ms >= WATCH_KEEPALIVE_MS) {
+                json_t *bm = watch_bookmark(w, moved ? rv : w->last_rv, false);
+                if (moved)
+                    w->last_rv = rv;
+                w->last_bookmark_ms = now_ms;
                 watch_send(w, "BOOKMARK", bm);
                 json_decref(bm);
             }

@@ -936,6 +936,35 @@ test_watch_events(void **state)
     json_decref(l.events);
 }
 
+/* A quiet watch that asked for bookmarks still gets one a minute, at its last version. */
+static void
+test_watch_keepalive_bookmark(void **state)
+{
+    struct env *e = *state;
+    struct sink_log l = {0};
+
+    expect(e,
+           req(e, "POST", "/api/v1/namespaces/default/configmaps", "{\"metadata\":{\"name\":\"q\"}}"),
+           201);
+    const char *rv = jstr(e->last, "metadata.resourceVersion");
+    char path[256];
+    snprintf(path, sizeof(path),
+             "/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=%s"
+             "&allowWatchBookmarks=true&timeoutSeconds=600",
+             rv);
+    char *want = st_xstrdup(rv);
+    struct api_watch *w = watch_start(e, path, &l);
+    api_tick(e->api, st_now_ms() + 30000);
+    assert_int_equal(json_array_size(l.events), 0); /* nothing moved, not a minute yet */
+    api_tick(e->api, st_now_ms() + 61000);
+    assert_int_equal(json_array_size(l.events), 1);
+    assert_string_equal(ev_type(&l, 0), "BOOKMARK");
+    assert_string_equal(jstr(json_array_get(l.events, 0), "object.metadata.resourceVersion"), want);
+    api_watch_free(w);
+    free(want);
+    json_decref(l.events);
+}
+
 static void
 test_watch_from_version_and_selector(void **state)
 {
@@ -1417,6 +1446,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_auth_errors_and_reviews, setup, teardown),
         cmocka_unit_test_setup_teardown(test_namespace_cascade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watch_keepalive_bookmark, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_from_version_and_selector, setup, teardown),
         cmocka_unit_test(test_watch_expired_and_cap),
         cmocka_unit_test_setup_teardown(test_protobuf_bodies, setup, teardown),

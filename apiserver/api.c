@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "proto.h"
+#include "strait/json.h"
 #include "store.h"
 
 #define API_CT_JSON "application/json"
@@ -240,6 +241,16 @@ api_content_type_json(const char *ct)
     return st_str_casecmp_eq(t, ST_STR("application/json"));
 }
 
+/* True when <ct> is application/yaml (parameters ignored), which Kubernetes also accepts. */
+static bool
+api_content_type_yaml(const char *ct)
+{
+    if (!ct)
+        return false;
+    struct st_str t = st_str_trim((struct st_str){ct, strcspn(ct, ";")});
+    return st_str_casecmp_eq(t, ST_STR("application/yaml"));
+}
+
 /* True when <content_type> names Kubernetes' protobuf encoding (parameters ignored). */
 static bool
 api_proto_is(const char *content_type)
@@ -276,10 +287,27 @@ api_body_object(struct api_ctx *c)
         }
         return o;
     }
+    if (api_content_type_yaml(req->content_type)) {
+        struct st_err err = {0};
+        struct st_yaml_limits lim = {.max_bytes = c->a->max_object_bytes};
+        json_t *o = st_yaml_load(req->body ? req->body : "", req->body_len, &lim, &err);
+        if (!o) {
+            api_fail(c, 400, "BadRequest", NULL, "the body of the request could not be decoded: %s",
+                     err.msg);
+            return NULL;
+        }
+        if (!json_is_object(o)) {
+            json_decref(o);
+            api_fail(c, 400, "BadRequest", NULL, "the body of the request must be an object");
+            return NULL;
+        }
+        return o;
+    }
     if (!api_content_type_json(req->content_type)) {
         api_fail(c, 415, "UnsupportedMediaType", NULL,
                  "the body of the request was in an unknown format - accepted media types "
-                 "include: application/json");
+                 "include: application/json, application/yaml, "
+                 "application/vnd.kubernetes.protobuf");
         return NULL;
     }
     json_t *o = json_loadb(req->body ? req->body : "", req->body_len,

@@ -2,7 +2,7 @@
 add_library(apiserver_api STATIC api.c api_crud.c api_watch.c api_openapi.c
             api_schema.c registry.c table.c)
 target_include_directories(apiserver_api PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
-target_link_libraries(apiserver_api PUBLIC apiserver_store apiserver_patch apiserver_auth apiserver_proto st_core
+target_link_libraries(apiserver_api PUBLIC apiserver_store apiserver_patch apiserver_auth apiserver_proto st_json st_core
                       PkgConfig::JANSSON m)
 
 # The tests read the CRD manifests in crds/ (parsed with st_json's YAML loader).

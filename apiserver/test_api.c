@@ -1232,9 +1232,18 @@ test_protobuf_bodies(void **state)
     /* whoami */
     expect(e, req(e, "POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", "{}"), 201);
     assert_string_equal(jstr(e->last, "status.userInfo.username"), "admin");
+    /* YAML bodies are accepted as Kubernetes accepts them; broken YAML is a 400. */
     expect(e,
            req_ct(e, "POST", "/api/v1/namespaces/default/configmaps", "application/yaml",
-                  "metadata: {name: y}"),
+                  "metadata: {name: yml}\ndata:\n  k: |\n    two\n    lines\n"),
+           201);
+    assert_string_equal(jstr(e->last, "data.k"), "two\nlines\n");
+    expect(e,
+           req_ct(e, "POST", "/api/v1/namespaces/default/configmaps", "application/yaml",
+                  "metadata: {name: [unclosed"),
+           400);
+    expect(e,
+           req_ct(e, "POST", "/api/v1/namespaces/default/configmaps", "text/plain", "name: x"),
            415);
 }
 

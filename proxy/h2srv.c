@@ -25,6 +25,7 @@ struct h2srv {
     size_t window_acc;
     int running;
     bool draining;
+    struct st_ev_defer flush; /* one write per loop turn for the responses of that turn */
 };
 
 struct sstream {
@@ -37,6 +38,7 @@ struct sstream {
 };
 
 static void h2srv_run(struct h2srv *s);
+static void h2srv_flush_cb(struct st_ev *loop, struct st_ev_defer *d);
 static void sstream_wake(void *side);
 static const struct side_ops sstream_ops = {sstream_wake};
 
@@ -155,7 +157,8 @@ sstream_wake(void *side)
                    !x->reqbody.eof);
         x->reqbody.unacked = 0;
     }
-    h2srv_run(s);
+    /* Written after the other wakes of this loop turn: their frames share a record and a send. */
+    st_ev_defer_schedule(s->th->loop, &s->flush);
 }
 
 /* ---- callbacks ------------------------------------------------------------------- */
@@ -306,6 +309,7 @@ h2srv_free(struct h2srv *s)
             xchg_abort(ss->x, 0, "the client connection closed");
         sstream_free(ss);
     }
+    st_ev_defer_cancel(s->th->loop, &s->flush);
     if (s->ng != NULL)
         nghttp2_session_del(s->ng);
     conn_close(s->c);
@@ -344,6 +348,13 @@ h2srv_drain(struct client *cl)
     nghttp2_submit_goaway(s->ng, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(s->ng),
                           NGHTTP2_NO_ERROR, NULL, 0);
     h2srv_run(s);
+}
+
+static void
+h2srv_flush_cb(struct st_ev *loop, struct st_ev_defer *d)
+{
+    ST_UNUSED(loop);
+    h2srv_run(d->data);
 }
 
 static void
@@ -416,6 +427,7 @@ h2srv_start(struct proxy_thread *th, struct conn *c, enum xchg_dir dir, const ch
     s->dir = dir;
     s->peer_id = peer_id != NULL ? st_xstrdup(peer_id) : NULL;
     list_init(&s->streams);
+    st_ev_defer_init(&s->flush, h2srv_flush_cb, s);
     conn_rebind(c, h2srv_conn_cb, s);
     client_register(th, &s->cl, h2srv_drain);
     nghttp2_session_callbacks_new(&cbs);

@@ -29,6 +29,7 @@ struct peer {
     size_t nstreams;
     size_t window_acc; /* connection bytes passed on, not yet returned to the sender */
     int running;
+    struct st_ev_defer flush; /* one write per loop turn for the streams submitted in it */
 };
 
 struct pstream {
@@ -42,6 +43,7 @@ struct pstream {
 };
 
 static void peer_run(struct peer *p);
+static void peer_flush_cb(struct st_ev *loop, struct st_ev_defer *d);
 static void pstream_wake(void *side);
 static const struct side_ops pstream_ops = {pstream_wake};
 
@@ -298,6 +300,7 @@ static void
 peer_free(struct peer *p)
 {
     list_del(&p->link);
+    st_ev_defer_cancel(p->th->loop, &p->flush);
     if (p->ng != NULL)
         nghttp2_session_del(p->ng); /* closes streams without callbacks */
     if (p->c != NULL) {
@@ -496,6 +499,13 @@ out:
     p->running = 0;
 }
 
+static void
+peer_flush_cb(struct st_ev *loop, struct st_ev_defer *d)
+{
+    ST_UNUSED(loop);
+    peer_run(d->data);
+}
+
 static struct peer *
 peer_open(struct proxy_thread *th, struct disc_endpoint *ep)
 {
@@ -510,6 +520,7 @@ peer_open(struct proxy_thread *th, struct disc_endpoint *ep)
     list_init(&p->pending);
     list_init(&p->active);
     list_add(&th->peers, &p->link);
+    st_ev_defer_init(&p->flush, peer_flush_cb, p);
     p->state = PEER_CONNECTING;
     if (ctx == NULL) {
         p->state = PEER_DEAD;
@@ -568,8 +579,13 @@ peer_attach(struct xchg *x, struct disc_endpoint *ep)
     list_init(&ps->link);
     xchg_attach_up(x, ps, &pstream_ops);
     if (p->state == PEER_READY) {
+        /*
+         * Written after the loop turn's other events: the requests of all the
+         * clients that were ready together leave in one TLS record and one
+         * send instead of one each.
+         */
         pstream_submit(ps);
-        peer_run(p);
+        st_ev_defer_schedule(th->loop, &p->flush);
     } else {
         list_add(p->pending.prev, &ps->link);
     }

@@ -280,6 +280,13 @@ api_crud_list(struct api_ctx *c)
     const char *lim = api_q(c, "limit");
     if (lim && *lim && st_parse_u64(st_str_c(lim), UINT32_MAX, &limit) < 0)
         return api_fail(c, 400, "BadRequest", NULL, "invalid limit: %s", lim);
+    /*
+     * A page never holds more than API_MAX_PAGE objects: a larger limit gets
+     * that many and a continue token, which paging clients follow. A list
+     * without a limit is whole, as in Kubernetes, bounded by the response cap.
+     */
+    if (limit > API_MAX_PAGE)
+        limit = API_MAX_PAGE;
     if ((rc = crud_selectors(c, &labels, &fields)) != 0)
         return rc;
     struct store_list_opts lo = {labels, fields, (size_t)limit, api_q(c, "continue")};

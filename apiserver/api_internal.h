@@ -5,6 +5,9 @@
 #ifndef STRAIT_APISERVER_API_INTERNAL_H
 #define STRAIT_APISERVER_API_INTERNAL_H
 
+/* The most objects one page of a list holds (a larger ?limit= is clamped). */
+#define API_MAX_PAGE 5000
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>

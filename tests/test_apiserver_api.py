@@ -291,3 +291,24 @@ def test_concurrent_writes_are_all_committed_and_watched_in_order(apiserver):
     assert [e["type"] for e in events] == ["ADDED"] * 320
     seen = [int(e["object"]["metadata"]["resourceVersion"]) for e in events]
     assert seen == rvs
+
+
+def test_page_size_is_capped(apiserver):
+    """A limit above the server's page cap gets a full page and a continue token."""
+    v1 = client.CoreV1Api(api_client(apiserver))
+    names = [f"cap-{i:05d}" for i in range(5003)]
+    # Created on four pooled connections, to keep the test short.
+    def create(chunk):
+        mine = client.CoreV1Api(api_client(apiserver))
+        for n in chunk:
+            mine.create_namespaced_config_map("default", {"metadata": {"name": n}})
+    threads = [threading.Thread(target=create, args=(names[i::4],)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    page = v1.list_namespaced_config_map("default", limit=100000)
+    assert len(page.items) == 5000 and page.metadata._continue
+    rest = v1.list_namespaced_config_map("default", limit=100000, _continue=page.metadata._continue)
+    assert len(rest.items) == 3 and not rest.metadata._continue
+    assert len(v1.list_namespaced_config_map("default").items) == 5003

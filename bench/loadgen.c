@@ -15,7 +15,8 @@
  *
  * With --pids it also reads utime+stime of those processes at the start and
  * at the end of the measured window (CPU per 1,000 requests) and samples
- * their VmRSS every 100 ms (the largest sum is reported, and each one's largest).
+ * their VmRSS and their Pss (/proc/PID/smaps_rollup) every 100 ms (the
+ * largest sum is reported, and each one's largest).
  *
  * One thread, one st_ev loop. The only output is one line on stdout; the
  * error breakdown goes to stderr.
@@ -137,6 +138,7 @@ struct loadgen {
     uint64_t cpu_start_ticks, cpu_end_ticks;
     uint64_t rss_max_kb;                  /* largest sum over the pids */
     uint64_t rss_each_kb[LOADGEN_MAX_PIDS]; /* largest value of each pid */
+    uint64_t pss_each_kb[LOADGEN_MAX_PIDS]; /* largest proportional set size of each pid */
 
     struct loadgen_counts c;
     struct hist hist;
@@ -186,21 +188,22 @@ loadgen_proc_ticks(pid_t pid)
     return total;
 }
 
-/* VmRSS of <pid> in KiB, or 0 if it is gone. */
+/* The "<key> <n> kB" value of /proc/<pid>/<file> in KiB, or 0 if it is gone. */
 static uint64_t
-loadgen_proc_rss_kb(pid_t pid)
+loadgen_proc_kb(pid_t pid, const char *file, const char *key)
 {
     char path[64], line[256];
+    size_t kn = strlen(key);
     uint64_t kb = 0;
 
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
     FILE *f = fopen(path, "re");
     if (!f)
         return 0;
     while (fgets(line, sizeof(line), f)) {
-        if (strncmp(line, "VmRSS:", 6) != 0)
+        if (strncmp(line, key, kn) != 0)
             continue;
-        char *p = line + 6;
+        char *p = line + kn;
         while (*p == ' ' || *p == '\t')
             p++;
         char *end = p;
@@ -228,10 +231,14 @@ loadgen_sample_rss(struct loadgen *lg)
 {
     uint64_t kb = 0;
     for (size_t i = 0; i < lg->o.npids; i++) {
-        uint64_t one = loadgen_proc_rss_kb(lg->o.pids[i]);
+        uint64_t one = loadgen_proc_kb(lg->o.pids[i], "status", "VmRSS:");
         if (one > lg->rss_each_kb[i])
             lg->rss_each_kb[i] = one;
         kb += one;
+        /* Shared pages count divided by their sharers: one number per process that adds up. */
+        uint64_t pss = loadgen_proc_kb(lg->o.pids[i], "smaps_rollup", "Pss:");
+        if (pss > lg->pss_each_kb[i])
+            lg->pss_each_kb[i] = pss;
     }
     if (kb > lg->rss_max_kb)
         lg->rss_max_kb = kb;
@@ -798,6 +805,9 @@ loadgen_report(struct loadgen *lg)
         printf(" cpu_ms_per_1k=%.1f rss_kb=%" PRIu64 " rss_kb_each=", per_1k, lg->rss_max_kb);
         for (size_t i = 0; i < lg->o.npids; i++)
             printf("%s%" PRIu64, i ? "," : "", lg->rss_each_kb[i]);
+        printf(" pss_kb_each=");
+        for (size_t i = 0; i < lg->o.npids; i++)
+            printf("%s%" PRIu64, i ? "," : "", lg->pss_each_kb[i]);
     }
     printf("\n");
     fflush(stdout);
@@ -826,7 +836,7 @@ loadgen_usage(FILE *f)
             "  --duration S    measured seconds (default 10)\n"
             "  --warmup S      unmeasured seconds before (default 1)\n"
             "  --timeout MS    per request, and the drain after the schedule (default 2000)\n"
-            "  --pids P,P,...  report CPU per 1,000 requests and peak VmRSS of these\n");
+            "  --pids P,P,...  report CPU per 1,000 requests and peak VmRSS and Pss of these\n");
 }
 
 static int

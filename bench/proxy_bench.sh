@@ -134,6 +134,19 @@ rss_kb() {
     echo "$total"
 }
 
+# Sum of Pss (KiB, /proc/PID/smaps_rollup) of the given pids: each shared page
+# counts divided by the number of processes that map it, so library text
+# shared with every other process costs each of them a fraction, and pages a
+# master shares with its worker are not counted twice.
+pss_kb() {
+    local total=0 p kb
+    for p in "$@"; do
+        kb=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)
+        total=$((total + ${kb:-0}))
+    done
+    echo "$total"
+}
+
 # The value of key=value in a loadgen line.
 field() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k {print $2}'; }
 
@@ -231,8 +244,8 @@ check_mtls() {
 
 # ---- running loadgen -------------------------------------------------------------------
 
-declare -A dropped gone_pids dead lg_args watch_pids side_a_n status extra idle_rss best_max cpu_max rss_load_a \
-    rss_load_b errs lat cpu_rate p99_at
+declare -A dropped gone_pids dead lg_args watch_pids side_a_n status extra idle_rss idle_pss best_max cpu_max \
+    rss_load_a rss_load_b pss_load_a pss_load_b errs lat cpu_rate p99_at
 
 # run_loadgen PATH MODE-ARGS...: prints loadgen's line ("" if it failed).
 run_loadgen() {
@@ -387,13 +400,15 @@ for path in $paths; do
 done
 sleep 0.5
 for path in "${active[@]}"; do
-    idle_rss[$path]=-
+    idle_rss[$path]=- idle_pss[$path]=-
     if [ -n "${watch_pids[$path]}" ]; then
         read -r -a w <<<"${watch_pids[$path]}"
         n=${side_a_n[$path]}
         idle_rss[$path]="$(rss_kb "${w[@]:0:n}")+$(rss_kb "${w[@]:n}")"
+        idle_pss[$path]="$(pss_kb "${w[@]:0:n}")+$(pss_kb "${w[@]:n}")"
     fi
     best_max[$path]=0 cpu_max[$path]=- rss_load_a[$path]=0 rss_load_b[$path]=0 errs[$path]=0
+    pss_load_a[$path]=0 pss_load_b[$path]=0
     lat[$path]=""
     cpu_rate[$path]=-
 done
@@ -425,6 +440,17 @@ for _ in 1 2; do
             done
             if [ "$a" -gt "${rss_load_a[$path]}" ]; then rss_load_a[$path]=$a; fi
             if [ "$b" -gt "${rss_load_b[$path]}" ]; then rss_load_b[$path]=$b; fi
+        fi
+        each=$(field "$line" pss_kb_each)
+        if [ -n "$each" ]; then
+            read -r -a k <<<"${each//,/ }"
+            n=${side_a_n[$path]}
+            a=0 b=0
+            for i in "${!k[@]}"; do
+                if [ "$i" -lt "$n" ]; then a=$((a + k[i])); else b=$((b + k[i])); fi
+            done
+            if [ "$a" -gt "${pss_load_a[$path]}" ]; then pss_load_a[$path]=$a; fi
+            if [ "$b" -gt "${pss_load_b[$path]}" ]; then pss_load_b[$path]=$b; fi
         fi
     done
 done
@@ -466,6 +492,8 @@ for path in $paths; do
     fi
     rl="${rss_load_a[$path]}+${rss_load_b[$path]}"
     if [ "$rl" = 0+0 ]; then rl=-; fi
+    pl="${pss_load_a[$path]}+${pss_load_b[$path]}"
+    if [ "$pl" = 0+0 ]; then pl=-; fi
     gone=${gone_pids[$path]:-}
     if [ -z "${dropped[$path]:-}" ]; then
         for p in ${watch_pids[$path]}; do
@@ -479,7 +507,8 @@ for path in $paths; do
     fi
     echo "path=$path max_rps=${best_max[$path]}${lat[$path]}" \
         "cpu_ms_per_1k@max=${cpu_max[$path]} cpu_ms_per_1k@${last_rate}=${cpu_rate[$path]}" \
-        "rss_idle_kb=${idle_rss[$path]} rss_load_kb=$rl errors=${errs[$path]}${extra[$path]:+ ${extra[$path]}}"
+        "rss_idle_kb=${idle_rss[$path]} rss_load_kb=$rl pss_idle_kb=${idle_pss[$path]}" \
+        "pss_load_kb=$pl errors=${errs[$path]}${extra[$path]:+ ${extra[$path]}}"
 done
 
 ratio() { # ratio A B: A/B with two decimals, n/a when either is missing or zero

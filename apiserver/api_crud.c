@@ -1146,13 +1146,16 @@ api_crud_create(struct api_ctx *c)
         json_object_set_new(json_object_get(obj, "metadata"), "name", json_string(namebuf));
         name = crud_str(json_object_get(obj, "metadata"), "name");
     }
-    if (rc == 0 && is_ns) {
-        sa = crud_default_sa(name);
-        rc = store_create(a->st, "/serviceaccounts", name, sa, &err);
+    if (is_ns) {
+        /* Every way out of here ends the batch opened above (a failed create too). */
+        if (rc == 0) {
+            sa = crud_default_sa(name);
+            rc = store_create(a->st, "/serviceaccounts", name, sa, &err);
+        }
         if (rc == 0)
             rc = store_commit(a->st, &err);
         if (rc < 0)
-            store_rollback(a->st);
+            store_rollback(a->st); /* a no-op when a failed commit already ended it */
     }
     if (rc < 0) {
         json_decref(sa);

@@ -436,6 +436,15 @@ main_handle(void *arg, struct st_httpd_req *req)
         }
     }
     api_handle(s->api, &ar, &resp);
+    /*
+     * The API layer ends every batch it opens. Were one left open, every later
+     * write would sit in an uncommitted transaction and watchers would hear of
+     * nothing: roll the stray one back loudly rather than lose writes quietly.
+     */
+    while (store_batch_depth(s->store) > (s->batch_open ? 1u : 0u)) {
+        st_log(ST_LOG_ERROR, "bug: %s %s left a store batch open; rolled back", method, path);
+        store_rollback(s->store);
+    }
 
     struct st_http_header hdrs[2] = {main_hdrs[0], main_hdrs[1]};
     hdrs[0].value = st_str_c(resp.content_type ? resp.content_type : "application/json");

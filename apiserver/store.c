@@ -1128,6 +1128,12 @@ store_rollback(struct store *st)
     return rc;
 }
 
+unsigned
+store_batch_depth(const struct store *st)
+{
+    return st->batch_depth;
+}
+
 bool
 store_in_batch(const struct store *st)
 {

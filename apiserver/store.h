@@ -154,6 +154,8 @@ int store_delete(struct store *st, const char *res, const char *ns, const char *
 int store_begin(struct store *st, struct st_err *err);
 int store_commit(struct store *st, struct st_err *err);
 int store_rollback(struct store *st);
+/* How many batches are open (nested); 0 outside a batch. */
+unsigned store_batch_depth(const struct store *st);
 /* True while a batch is open. */
 bool store_in_batch(const struct store *st);
 

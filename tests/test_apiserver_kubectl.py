@@ -299,3 +299,25 @@ subjects:
     r = k("get", "secrets", "-n", "team", "--as", sa, check=False)
     assert r.returncode != 0 and "forbidden" in r.stderr.lower()
     assert k("get", "svc", "-n", "team", "--as", sa).returncode == 0
+
+
+def test_refused_namespace_create_commits_later_writes(workdir):
+    """Regression: a namespace create that failed (AlreadyExists) once left its
+    transaction open, so later writes were answered but never committed."""
+    a = Apiserver(workdir).start()
+    try:
+        a.kubectl("create", "namespace", "dup")
+        r = a.kubectl("create", "namespace", "dup", check=False)
+        assert r.returncode != 0 and "AlreadyExists" in r.stderr
+        a.kubectl("create", "configmap", "after", "-n", "dup", "--from-literal=k=v")
+        # Watchers hear of it ...
+        rv = int(a.kubectl_json("get", "cm", "after", "-n", "dup")["metadata"]["resourceVersion"])
+        r = a.kubectl("get", "--raw", f"/api/v1/namespaces/dup/configmaps?watch=true"
+                      f"&resourceVersion={rv - 1}&timeoutSeconds=1")
+        assert '"name":"after"' in r.stdout
+        # ... and it survives a crash.
+        a.stop(signal.SIGKILL)
+        a.start()
+        assert a.kubectl_json("get", "cm", "after", "-n", "dup")["data"] == {"k": "v"}
+    finally:
+        a.stop()

@@ -355,9 +355,6 @@ def test_controller_restart_under_load(home):
         load.stop()
 
 
-@pytest.mark.xfail(strict=False, reason="a restarted strait-controller gets no watch events "
-                   "(its caches keep the state it listed at start), so changes made after a "
-                   "controller restart do not reach any stream yet")
 def test_changes_after_controller_restart(home):
     """After the restart, changes reach the resubscribed streams and new Services route."""
     kubectl(home, "apply", "-f", "-", input=f"""apiVersion: v1

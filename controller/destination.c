@@ -16,7 +16,10 @@
  * groups of the dirty keys and writes the snapshots that changed. So one
  * Endpoints change costs one render, however many Services and streams
  * there are. A heartbeat line goes to every stream every DEST_HEARTBEAT_MS.
- * Cached objects are compacted (dmodel_compact) as they arrive.
+ * Cached objects are compacted (dmodel_compact, the informers' transform)
+ * as they arrive and kept as compact JSON text (the informers' compact
+ * mode): they are parsed again when read, so every read takes a reference
+ * (st_kube_informer_acquire) and gives it back.
  *
  * Clients must present a workload certificate that chains to the trust
  * anchors (the API's TLS context asks for one and verifies it); the
@@ -282,12 +285,12 @@ dest_lookup_workload(void *arg, const char *ns, const char *name)
     struct destination *d = arg;
 
     dest_depend_on(d, 'w', ns, name);
-    return st_kube_informer_get(d->caches[DESTINATION_WORKLOADS], ns, name);
+    return st_kube_informer_acquire(d->caches[DESTINATION_WORKLOADS], ns, name);
 }
 
 struct dest_ip_find {
     const char *ip;
-    json_t *svc;
+    json_t *svc; /* a reference */
 };
 
 static bool
@@ -297,7 +300,7 @@ dest_find_ip(json_t *svc, void *data)
     const char *ip = st_json_str(svc, "spec.clusterIP");
 
     if (ip != NULL && strcmp(ip, f->ip) == 0) {
-        f->svc = svc;
+        f->svc = json_incref(svc);
         return false;
     }
     return true;
@@ -305,7 +308,7 @@ dest_find_ip(json_t *svc, void *data)
 
 struct dest_split_find {
     const char *ns, *name;
-    json_t *ts; /* the first by name when several name the same apex */
+    json_t *ts; /* the first by name when several name the same apex; a reference */
 };
 
 static bool
@@ -319,22 +322,28 @@ dest_find_split(json_t *ts, void *data)
         strcmp(apex, f->name) != 0)
         return true;
     if (f->ts == NULL ||
-        strcmp(st_json_str(ts, "metadata.name"), st_json_str(f->ts, "metadata.name")) < 0)
-        f->ts = ts;
+        strcmp(st_json_str(ts, "metadata.name"), st_json_str(f->ts, "metadata.name")) < 0) {
+        json_decref(f->ts);
+        f->ts = json_incref(ts);
+    }
     return true;
 }
 
 static json_t *
 dest_endpoints_of(struct destination *d, const char *ns, const char *name, uint16_t port)
 {
-    json_t *svc = st_kube_informer_get(d->caches[DESTINATION_SERVICES], ns, name);
-    json_t *eps = st_kube_informer_get(d->caches[DESTINATION_ENDPOINTS], ns, name);
+    json_t *svc = st_kube_informer_acquire(d->caches[DESTINATION_SERVICES], ns, name);
+    json_t *eps = svc ? st_kube_informer_acquire(d->caches[DESTINATION_ENDPOINTS], ns, name) : NULL;
     struct dmodel_lookup lk = {dest_lookup_workload, d};
+    json_t *out;
 
     dest_depend_on(d, 's', ns, name);
     if (svc == NULL)
         return json_array();
-    return dmodel_service_endpoints(svc, eps, port, d->ctl->trust_domain, &lk);
+    out = dmodel_service_endpoints(svc, eps, port, d->ctl->trust_domain, &lk);
+    json_decref(eps);
+    json_decref(svc);
+    return out;
 }
 
 /*
@@ -346,7 +355,7 @@ dest_render(struct destination *d, struct dest_group *g)
 {
     struct st_buf out = ST_BUF_INIT(DEST_SNAPSHOT_MAX);
     const char *name = g->a.name, *ns = g->a.ns;
-    json_t *snap = NULL, *svc = NULL;
+    json_t *snap = NULL, *svc = NULL, *split = NULL;
 
     if (!st_kube_informer_has_synced(d->caches[DESTINATION_SERVICES]) ||
         !st_kube_informer_has_synced(d->caches[DESTINATION_ENDPOINTS]))
@@ -361,7 +370,7 @@ dest_render(struct destination *d, struct dest_group *g)
             ns = st_json_str(svc, "metadata.namespace");
         }
     } else if (g->parse_rc == 0) {
-        svc = st_kube_informer_get(d->caches[DESTINATION_SERVICES], ns, name);
+        svc = st_kube_informer_acquire(d->caches[DESTINATION_SERVICES], ns, name);
     }
     if (g->parse_rc == 0 && name != NULL && ns != NULL)
         dest_depend_on(d, 's', ns, name); /* the Service, its Endpoints and splits naming it */
@@ -371,6 +380,7 @@ dest_render(struct destination *d, struct dest_group *g)
     }
     struct dest_split_find sf = {ns, name, NULL};
     st_kube_informer_foreach(d->caches[DESTINATION_SPLITS], dest_find_split, &sf);
+    split = sf.ts;
     if (sf.ts != NULL) {
         json_t *leaves = dmodel_split_leaves(sf.ts, g->a.port, DEST_DOMAIN, NULL);
         size_t i;
@@ -401,6 +411,8 @@ render:
                                     "\"error\":\"snapshot too large\"}\n", g->a.key);
     }
     json_decref(snap);
+    json_decref(split);
+    json_decref(svc); /* <name> and <ns> may point into it: not before the render */
     return st_buf_steal(&out);
 }
 
@@ -561,10 +573,16 @@ dest_changed(struct destination *d, struct st_kube_informer *inf, json_t *obj)
         d->listeners[i].fn(d->listeners[i].arg, which, obj);
 }
 
+/* Drops what no reader needs before the object is stored (the informers' transform). */
+static void
+dest_on_transform(struct st_kube_informer *inf, json_t *obj, void *data)
+{
+    dmodel_compact(obj, dest_which(data, inf) == DESTINATION_SERVICES);
+}
+
 static void
 dest_on_add(struct st_kube_informer *inf, json_t *obj, void *data)
 {
-    dmodel_compact(obj, dest_which(data, inf) == DESTINATION_SERVICES);
     dest_changed(data, inf, obj);
 }
 
@@ -576,7 +594,6 @@ dest_on_add(struct st_kube_informer *inf, json_t *obj, void *data)
 static void
 dest_on_update(struct st_kube_informer *inf, json_t *old_obj, json_t *new_obj, void *data)
 {
-    dmodel_compact(new_obj, dest_which(data, inf) == DESTINATION_SERVICES);
     if (old_obj != NULL)
         dest_changed(data, inf, old_obj);
     dest_changed(data, inf, new_obj);
@@ -774,12 +791,12 @@ destination_new(struct controller *c, struct st_err *err)
 {
     struct destination *d = st_xcalloc(1, sizeof(*d));
     static const struct st_kube_informer_opts opts[DESTINATION_N_CACHES] = {
-        [DESTINATION_SERVICES] = {.version = "v1", .resource = "services"},
-        [DESTINATION_ENDPOINTS] = {.version = "v1", .resource = "endpoints"},
+        [DESTINATION_SERVICES] = {.version = "v1", .resource = "services", .compact = true},
+        [DESTINATION_ENDPOINTS] = {.version = "v1", .resource = "endpoints", .compact = true},
         [DESTINATION_SPLITS] = {.group = "split.smi-spec.io", .version = "v1alpha2",
-                                .resource = "trafficsplits"},
+                                .resource = "trafficsplits", .compact = true},
         [DESTINATION_WORKLOADS] = {.group = "workload.strait.io", .version = "v1beta1",
-                                   .resource = "externalworkloads"},
+                                   .resource = "externalworkloads", .compact = true},
     };
 
     d->ctl = c;
@@ -789,7 +806,7 @@ destination_new(struct controller *c, struct st_err *err)
     if (dest_metrics(d, err) < 0)
         goto fail;
     struct st_kube_informer_handlers h = {
-        .on_add = dest_on_add, .on_update = dest_on_update, .on_delete = dest_on_delete,
+        .transform = dest_on_transform, .on_add = dest_on_add, .on_update = dest_on_update, .on_delete = dest_on_delete,
         .on_synced = dest_on_synced, .on_error = dest_on_error, .data = d,
     };
     for (int i = 0; i < DESTINATION_N_CACHES; i++) {

@@ -341,6 +341,7 @@ dmodel_endpoint(const json_t *svc, const json_t *addr, uint16_t svc_port, uint16
         if (json_is_object(l))
             json_object_update(labels, l);
         json_object_set_new(labels, "workload", json_string(ref_name));
+        json_decref(ew);
     }
     if (identity == NULL)
         identity = st_xasprintf("default.%s.serviceaccount.identity.strait.%s", ns, td);

@@ -81,7 +81,7 @@ int dmodel_weight_milli(const json_t *weight, int64_t *out);
  */
 char *dmodel_identity_dns(const char *id);
 
-/* Looks up an ExternalWorkload; returns a borrowed object or NULL. */
+/* Looks up an ExternalWorkload; returns a new reference (released by the caller) or NULL. */
 struct dmodel_lookup {
     json_t *(*workload)(void *arg, const char *ns, const char *name);
     void *arg;

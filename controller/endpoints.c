@@ -365,9 +365,9 @@ endpoints_candidates(struct endpoints *e, const char *ns, const json_t *svc)
     size_t pos = 0;
     const char *name;
     while ((name = dmodel_map_next(best, &pos, NULL)) != NULL) {
-        json_t *w = st_kube_informer_get(inf, ns, name);
+        json_t *w = st_kube_informer_acquire(inf, ns, name);
         if (w != NULL)
-            json_array_append(out, w);
+            json_array_append_new(out, w);
     }
     return out;
 }
@@ -376,8 +376,10 @@ endpoints_candidates(struct endpoints *e, const char *ns, const json_t *svc)
 static void
 endpoints_reconcile(struct endpoints *e, const char *ns, const char *name)
 {
-    json_t *svc = st_kube_informer_get(destination_cache(e->dest, DESTINATION_SERVICES), ns, name);
-    json_t *cur = st_kube_informer_get(destination_cache(e->dest, DESTINATION_ENDPOINTS), ns, name);
+    json_t *svc =
+        st_kube_informer_acquire(destination_cache(e->dest, DESTINATION_SERVICES), ns, name);
+    json_t *cur =
+        st_kube_informer_acquire(destination_cache(e->dest, DESTINATION_ENDPOINTS), ns, name);
     json_t *desired = NULL;
 
     if (svc != NULL) {
@@ -387,18 +389,16 @@ endpoints_reconcile(struct endpoints *e, const char *ns, const char *name)
     }
     if (cur != NULL && !dmodel_endpoints_managed(cur)) {
         json_decref(desired); /* not ours: never touched */
-        return;
-    }
-    if (desired == NULL) {
+    } else if (desired == NULL) {
         if (cur != NULL)
             endpoints_submit(e, ns, name, NULL);
-        return;
-    }
-    if (cur != NULL && dmodel_endpoints_equal(cur, desired)) {
+    } else if (cur != NULL && dmodel_endpoints_equal(cur, desired)) {
         json_decref(desired);
-        return;
+    } else {
+        endpoints_submit(e, ns, name, desired);
     }
-    endpoints_submit(e, ns, name, desired);
+    json_decref(cur);
+    json_decref(svc);
 }
 
 static bool
@@ -471,9 +471,10 @@ endpoints_queue_selecting(struct endpoints *e, const char *ns, const json_t *lab
         size_t pos = 0;
         const char *name;
         while (set != NULL && (name = dmodel_map_next(set, &pos, NULL)) != NULL) {
-            json_t *svc = st_kube_informer_get(svcs, ns, name);
+            json_t *svc = st_kube_informer_acquire(svcs, ns, name);
             if (svc != NULL && dmodel_selector_matches(st_json_path(svc, "spec.selector"), labels))
                 endpoints_queue(e, ns, name);
+            json_decref(svc);
         }
     }
 }
@@ -488,8 +489,9 @@ endpoints_refile(struct endpoints *e, struct ep_index *x, enum destination_cache
 
     if (ns == NULL || name == NULL)
         return;
-    json_t *cur = st_kube_informer_get(destination_cache(e->dest, which), ns, name);
+    json_t *cur = st_kube_informer_acquire(destination_cache(e->dest, which), ns, name);
     endpoints_index_set(x, ns, name, cur != NULL ? st_json_path(cur, path) : NULL);
+    json_decref(cur);
 }
 
 static void

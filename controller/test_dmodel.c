@@ -294,7 +294,7 @@ lookup_workload(void *arg, const char *ns, const char *name)
     json_array_foreach(ews, i, ew) {
         if (strcmp(st_json_str(ew, "metadata.namespace"), ns) == 0 &&
             strcmp(st_json_str(ew, "metadata.name"), name) == 0)
-            return ew;
+            return json_incref(ew); /* the lookup contract: a new reference */
     }
     return NULL;
 }

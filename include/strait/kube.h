@@ -276,6 +276,13 @@ struct st_kube_informer;
  * Cache callbacks, all on the loop thread, objects borrowed for the call.
  * on_update gets the previous and the new object. Any of them may be NULL.
  * on_error reports a failed list or watch before the back-off (for logs).
+ *
+ * transform (like client-go's SetTransform) runs on every object as it
+ * arrives (list items, watch events, deleted objects), before it is compared,
+ * cached or handed to another handler; it may delete or change fields in
+ * place to keep the cache small, but must keep metadata.namespace and
+ * metadata.name, and metadata.resourceVersion unless the informer is
+ * compact (see opts.compact). It must not call back into the informer.
  */
 struct st_kube_informer_handlers {
     void (*on_add)(struct st_kube_informer *inf, json_t *obj, void *data);
@@ -284,6 +291,7 @@ struct st_kube_informer_handlers {
     void (*on_synced)(struct st_kube_informer *inf, void *data);
     void (*on_error)(struct st_kube_informer *inf, const struct st_err *err, void *data);
     void *data;
+    void (*transform)(struct st_kube_informer *inf, json_t *obj, void *data); /* last: see above */
 };
 
 struct st_kube_informer_opts {
@@ -305,6 +313,13 @@ struct st_kube_informer_opts {
      * kube-apiserver sends bookmarks; UINT64_MAX turns it off.
      */
     uint64_t watch_idle_ms;
+    /*
+     * Keep each cached object as its compact JSON text (after the transform)
+     * instead of a jansson tree: about a tenth of the heap, for a parse on
+     * every read. An object whose text did not change is not reported as an
+     * update. See st_kube_informer_acquire for reading such a cache.
+     */
+    bool compact;
 };
 
 /*
@@ -333,16 +348,29 @@ bool st_kube_informer_has_synced(const struct st_kube_informer *inf);
 
 /*
  * Returns the cached object <ns>/<name> (<ns> NULL or "" for cluster-scoped
- * objects), borrowed until the informer's next change, or NULL.
+ * objects), or NULL; borrowed until the informer's next change. In compact
+ * mode it is a parsed copy (changing it does not change the cache) that
+ * lives until control returns to the loop (a deferred call frees every copy
+ * made since): prefer st_kube_informer_acquire there, since a long pass of
+ * gets keeps all its copies alive at once.
  */
 json_t *st_kube_informer_get(const struct st_kube_informer *inf, const char *ns, const char *name);
+
+/*
+ * Returns a new reference to the cached object <ns>/<name> (compact mode: a
+ * parsed copy), or NULL. Both modes; the caller json_decref()s it.
+ */
+json_t *st_kube_informer_acquire(const struct st_kube_informer *inf, const char *ns,
+                                 const char *name);
 
 /* Number of cached objects. */
 size_t st_kube_informer_count(const struct st_kube_informer *inf);
 
 /*
- * Calls <fn> for every cached object (borrowed), in no particular order, until
- * it returns false. <fn> must not free the informer.
+ * Calls <fn> for every cached object, in no particular order, until it
+ * returns false. <obj> is borrowed for the call only (compact mode: a parsed
+ * copy freed after it); json_incref() it to keep it. <fn> must not free the
+ * informer or change its cache.
  */
 void st_kube_informer_foreach(const struct st_kube_informer *inf,
                               bool (*fn)(json_t *obj, void *data), void *data);
@@ -354,6 +382,7 @@ struct st_kube_informer_stats {
     uint64_t gone;     /* 410s seen */
     uint64_t failures; /* failed lists or watches */
     uint64_t stalls;   /* silent watches resumed (see watch_idle_ms) */
+    size_t cached_bytes; /* compact mode: bytes of cached JSON text; 0 otherwise */
 };
 void st_kube_informer_stats(const struct st_kube_informer *inf, struct st_kube_informer_stats *out);
 

@@ -8,6 +8,13 @@
  * the timer) count themselves in <busy>; st_kube_informer_free from inside a
  * handler only marks the informer dead, and the outermost entry point frees
  * it on the way out.
+ *
+ * Storage: the cache maps "ns/name" to the object itself (a jansson tree),
+ * or with opts.compact to a JSON string holding the object's compact text,
+ * which takes about a tenth of the tree's heap; objects are then parsed
+ * again when read (st_kube_informer_acquire, _foreach, handlers' old
+ * objects). The consumer's transform runs on every object before it is
+ * stored or handed to a handler.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -37,8 +44,11 @@ struct st_kube_informer {
     size_t max_objects;
     struct st_kube_informer_handlers h;
 
-    json_t *cache; /* key -> object */
-    json_t *fresh; /* key -> object, the relist in progress */
+    bool compact;
+    json_t *cache; /* key -> stored form (the object, or its compact text) */
+    json_t *fresh; /* key -> stored form, the relist in progress */
+    json_t *pool;  /* compact: objects parsed for st_kube_informer_get, freed by <drain> */
+    struct st_ev_defer drain;
     char *cont;    /* continue token of the relist in progress */
     char *rv;      /* version to watch from */
     struct kube_xfer *list_x;
@@ -61,6 +71,8 @@ static void
 inf_destroy(struct st_kube_informer *inf)
 {
     st_ev_timer_stop(inf->c->loop, &inf->timer);
+    st_ev_defer_cancel(inf->c->loop, &inf->drain);
+    json_decref(inf->pool);
     kube_xfer_cancel(inf->list_x);
     inf->list_x = NULL;
     st_kube_watch_free(inf->watch);
@@ -118,52 +130,122 @@ inf_key(const json_t *obj, char *out, size_t size)
     return n > 0 && (size_t)n < size ? 0 : -1;
 }
 
-/* ---- handler calls ---------------------------------------------------------------------- */
+/* ---- storage ----------------------------------------------------------------------------- */
 
+/* Runs the consumer's transform on an object that just arrived. */
 static void
-inf_add(struct st_kube_informer *inf, const char *key, json_t *obj)
+inf_transform(struct st_kube_informer *inf, json_t *obj)
 {
-    json_object_set(inf->cache, key, obj);
-    if (inf->h.on_add != NULL && !inf->dead)
-        inf->h.on_add(inf, obj, inf->h.data);
+    if (inf->h.transform != NULL)
+        inf->h.transform(inf, obj, inf->h.data);
+}
+
+/*
+ * The stored form of <obj> (a new reference): the object itself, or in
+ * compact mode a JSON string with its compact text. NULL when it cannot be
+ * serialized (only on allocation failure or an absurd size).
+ */
+static json_t *
+inf_store(const struct st_kube_informer *inf, json_t *obj)
+{
+    if (!inf->compact)
+        return json_incref(obj);
+    struct st_buf b = ST_BUF_INIT(ST_JSON_DEFAULT_MAX_BYTES);
+    json_t *v = NULL;
+    if (st_json_dump(obj, &b, 0) == 0)
+        v = json_stringn_nocheck(st_buf_cstr(&b), b.len);
+    st_buf_free(&b);
+    return v;
+}
+
+/* The object of a stored form: a new reference, or NULL if the text does not parse. */
+static json_t *
+inf_load(const struct st_kube_informer *inf, json_t *stored)
+{
+    if (stored == NULL || !inf->compact)
+        return json_incref(stored);
+    return json_loadb(json_string_value(stored), json_string_length(stored), 0, NULL);
+}
+
+/* True when the stored forms <a> and <b> describe the same version of the object. */
+static bool
+inf_same(const struct st_kube_informer *inf, json_t *a, json_t *b)
+{
+    if (inf->compact)
+        return json_string_length(a) == json_string_length(b) &&
+               memcmp(json_string_value(a), json_string_value(b), json_string_length(a)) == 0;
+    const char *ra = st_json_str(a, "metadata.resourceVersion");
+    const char *rb = st_json_str(b, "metadata.resourceVersion");
+    return ra != NULL && rb != NULL && strcmp(ra, rb) == 0;
+}
+
+/* Puts <stored> (a reference is taken) under <key>, keeping the byte count. */
+static void
+inf_cache_set(struct st_kube_informer *inf, const char *key, json_t *stored)
+{
+    if (inf->compact) {
+        json_t *old = json_object_get(inf->cache, key);
+        inf->stats.cached_bytes -= json_string_length(old);
+        inf->stats.cached_bytes += json_string_length(stored);
+    }
+    json_object_set(inf->cache, key, stored);
 }
 
 static void
-inf_update(struct st_kube_informer *inf, const char *key, json_t *obj)
+inf_cache_del(struct st_kube_informer *inf, const char *key)
 {
-    json_t *old = json_incref(json_object_get(inf->cache, key));
-    json_object_set(inf->cache, key, obj);
-    if (inf->h.on_update != NULL && !inf->dead)
-        inf->h.on_update(inf, old, obj, inf->h.data);
+    if (inf->compact)
+        inf->stats.cached_bytes -= json_string_length(json_object_get(inf->cache, key));
+    json_object_del(inf->cache, key);
+}
+
+/* ---- handler calls ---------------------------------------------------------------------- */
+
+/*
+ * Applies a new or changed object: add, update when it differs from the
+ * cached version (tree: another resourceVersion; compact: other text), else
+ * nothing. <stored> is its stored form (borrowed); <obj> the object when the
+ * caller has it (borrowed), else NULL and it is parsed from <stored> if a
+ * handler needs it.
+ */
+static void
+inf_upsert(struct st_kube_informer *inf, const char *key, json_t *obj, json_t *stored)
+{
+    json_t *cur = json_object_get(inf->cache, key);
+
+    if (cur != NULL && inf_same(inf, cur, stored))
+        return;
+    json_t *old = cur != NULL && inf->h.on_update != NULL ? inf_load(inf, cur) : NULL;
+    bool call = !inf->dead && (cur != NULL ? inf->h.on_update != NULL : inf->h.on_add != NULL);
+    inf_cache_set(inf, key, stored);
+    if (!call) {
+        json_decref(old);
+        return;
+    }
+    json_t *now = obj != NULL ? json_incref(obj) : inf_load(inf, stored);
+    if (now != NULL) {
+        if (cur != NULL)
+            inf->h.on_update(inf, old, now, inf->h.data);
+        else
+            inf->h.on_add(inf, now, inf->h.data);
+    }
+    json_decref(now);
     json_decref(old);
 }
 
+/* Removes <key>; on_delete gets <final> (the object as deleted) or else the cached version. */
 static void
 inf_delete(struct st_kube_informer *inf, const char *key, json_t *final)
 {
-    json_t *old = json_incref(json_object_get(inf->cache, key));
-    if (old == NULL)
-        return;
-    json_object_del(inf->cache, key);
-    if (inf->h.on_delete != NULL && !inf->dead)
-        inf->h.on_delete(inf, final ? final : old, inf->h.data);
-    json_decref(old);
-}
-
-/* Applies a new or changed object: add, update when its version differs, else nothing. */
-static void
-inf_upsert(struct st_kube_informer *inf, const char *key, json_t *obj)
-{
     json_t *cur = json_object_get(inf->cache, key);
-    if (cur == NULL) {
-        inf_add(inf, key, obj);
+    if (cur == NULL)
         return;
-    }
-    const char *a = st_json_str(cur, "metadata.resourceVersion");
-    const char *b = st_json_str(obj, "metadata.resourceVersion");
-    if (a != NULL && b != NULL && strcmp(a, b) == 0)
-        return;
-    inf_update(inf, key, obj);
+    json_t *old = final == NULL && inf->h.on_delete != NULL ? inf_load(inf, cur) : NULL;
+    inf_cache_del(inf, key);
+    json_t *obj = final != NULL ? final : old;
+    if (inf->h.on_delete != NULL && !inf->dead && obj != NULL)
+        inf->h.on_delete(inf, obj, inf->h.data);
+    json_decref(old);
 }
 
 static void
@@ -221,11 +303,15 @@ inf_watch_event(struct st_kube_watch *w, enum st_kube_event_type type, json_t *o
     if (type == ST_KUBE_BOOKMARK || inf_key(obj, key, sizeof(key)) < 0)
         return;
     inf_enter(inf);
+    inf_transform(inf, obj);
     if (type == ST_KUBE_DELETED) {
         inf_delete(inf, key, obj);
     } else if (json_object_size(inf->cache) < inf->max_objects ||
                json_object_get(inf->cache, key) != NULL) {
-        inf_upsert(inf, key, obj);
+        json_t *stored = inf_store(inf, obj);
+        if (stored != NULL)
+            inf_upsert(inf, key, obj, stored);
+        json_decref(stored);
     }
     /* Otherwise the cache is full: the object is left out, and the next relist reports it. */
     inf_leave(inf);
@@ -316,7 +402,7 @@ inf_reconcile(struct st_kube_informer *inf)
     json_object_foreach_safe(fresh, tmp, key, obj) {
         if (inf->dead)
             break;
-        inf_upsert(inf, key, obj);
+        inf_upsert(inf, key, NULL, obj);
     }
     json_decref(gone);
     json_decref(fresh);
@@ -370,7 +456,10 @@ inf_list_done(int code, long status, json_t *resp, const struct st_err *err, voi
             inf_backoff(inf);
             goto out;
         }
-        json_object_set(inf->fresh, key, obj);
+        inf_transform(inf, obj);
+        json_t *stored = inf_store(inf, obj);
+        if (stored != NULL)
+            json_object_set_new(inf->fresh, key, stored);
     }
     free(inf->cont);
     const char *next = st_json_str(resp, "metadata.continue");
@@ -451,6 +540,16 @@ inf_timer(struct st_ev *loop, struct st_ev_timer *t)
     inf_leave(inf);
 }
 
+/* Frees the objects st_kube_informer_get parsed in compact mode. */
+static void
+inf_drain(struct st_ev *loop, struct st_ev_defer *d)
+{
+    struct st_kube_informer *inf = d->data;
+
+    json_decref(inf->pool);
+    inf->pool = NULL;
+}
+
 static char *
 inf_dup_or_null(const char *s)
 {
@@ -488,7 +587,9 @@ st_kube_informer_new(struct st_kube_client *c, const struct st_kube_informer_opt
     inf->watch_idle_ms = opts->watch_idle_ms ? opts->watch_idle_ms : INF_DEFAULT_WATCH_IDLE_MS;
     if (h != NULL)
         inf->h = *h;
+    inf->compact = opts->compact;
     inf->cache = json_object();
+    st_ev_defer_init(&inf->drain, inf_drain, inf);
     st_rng_seed(&inf->rng);
     st_ev_timer_init(&inf->timer, inf_timer, inf);
     /* The first list starts from the loop, so no handler runs before we return. */
@@ -502,8 +603,9 @@ st_kube_informer_has_synced(const struct st_kube_informer *inf)
     return inf->synced;
 }
 
-json_t *
-st_kube_informer_get(const struct st_kube_informer *inf, const char *ns, const char *name)
+/* The stored form of <ns>/<name>, borrowed, or NULL. */
+static json_t *
+inf_find(const struct st_kube_informer *inf, const char *ns, const char *name)
 {
     char key[600];
     int n;
@@ -519,6 +621,31 @@ st_kube_informer_get(const struct st_kube_informer *inf, const char *ns, const c
     return json_object_get(inf->cache, key);
 }
 
+json_t *
+st_kube_informer_get(const struct st_kube_informer *inf, const char *ns, const char *name)
+{
+    json_t *stored = inf_find(inf, ns, name);
+
+    if (stored == NULL || !inf->compact)
+        return stored;
+    /* A parsed copy that lives until control returns to the loop. */
+    struct st_kube_informer *m = (struct st_kube_informer *)inf;
+    json_t *obj = inf_load(m, stored);
+    if (obj == NULL)
+        return NULL;
+    if (m->pool == NULL)
+        m->pool = json_array();
+    json_array_append_new(m->pool, obj);
+    st_ev_defer_schedule(m->c->loop, &m->drain);
+    return obj;
+}
+
+json_t *
+st_kube_informer_acquire(const struct st_kube_informer *inf, const char *ns, const char *name)
+{
+    return inf_load(inf, inf_find(inf, ns, name));
+}
+
 size_t
 st_kube_informer_count(const struct st_kube_informer *inf)
 {
@@ -530,10 +657,13 @@ st_kube_informer_foreach(const struct st_kube_informer *inf, bool (*fn)(json_t *
                          void *data)
 {
     const char *key;
-    json_t *obj;
+    json_t *stored;
 
-    json_object_foreach(inf->cache, key, obj) {
-        if (!fn(obj, data))
+    json_object_foreach(inf->cache, key, stored) {
+        json_t *obj = inf_load(inf, stored);
+        bool more = obj == NULL || fn(obj, data);
+        json_decref(obj);
+        if (!more)
             break;
     }
 }

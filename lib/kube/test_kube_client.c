@@ -885,6 +885,215 @@ test_informer(void **state)
     st_ev_free(loop);
 }
 
+/* ---- a compact informer with a transform ------------------------------------------------- */
+
+struct cinf_log {
+    struct st_kube_informer *inf;
+    struct st_buf log;
+    int adds, updates, deletes, transforms;
+    bool stale_in_handler; /* a handler saw a field the transform removes */
+};
+
+/* Strips data.big and the resourceVersion: changes to either alone are no change at all. */
+static void
+cinf_transform(struct st_kube_informer *inf, json_t *obj, void *data)
+{
+    struct cinf_log *l = data;
+    l->transforms++;
+    json_object_del(json_object_get(obj, "data"), "big");
+    json_object_del(json_object_get(obj, "metadata"), "resourceVersion");
+    json_object_set_new(obj, "seen", json_true());
+}
+
+static void
+cinf_note(struct cinf_log *l, char op, const json_t *obj)
+{
+    if (st_json_path(obj, "data.big") != NULL || st_json_path(obj, "seen") == NULL)
+        l->stale_in_handler = true;
+    assert_int_equal(st_buf_appendf(&l->log, "%c%s=%s;", op, st_json_str(obj, "metadata.name"),
+                                    st_json_str(obj, "data.v")),
+                     0);
+}
+
+static void
+cinf_on_add(struct st_kube_informer *inf, json_t *obj, void *data)
+{
+    struct cinf_log *l = data;
+    l->adds++;
+    cinf_note(l, '+', obj);
+}
+
+static void
+cinf_on_update(struct st_kube_informer *inf, json_t *old_obj, json_t *new_obj, void *data)
+{
+    struct cinf_log *l = data;
+    l->updates++;
+    cinf_note(l, '<', old_obj);
+    cinf_note(l, '>', new_obj);
+    /* The cache holds the new version already. */
+    json_t *cur = st_kube_informer_acquire(inf, "infc", st_json_str(new_obj, "metadata.name"));
+    assert_true(json_equal(cur, new_obj));
+    json_decref(cur);
+}
+
+static void
+cinf_on_delete(struct st_kube_informer *inf, json_t *obj, void *data)
+{
+    struct cinf_log *l = data;
+    l->deletes++;
+    assert_null(st_kube_informer_acquire(inf, "infc", st_json_str(obj, "metadata.name")));
+    cinf_note(l, '-', obj);
+}
+
+struct cinf_expect {
+    struct cinf_log *l;
+    int adds, updates, deletes;
+    uint64_t lists;
+};
+
+static bool
+cinf_counts_p(void *arg)
+{
+    struct cinf_expect *e = arg;
+    struct st_kube_informer_stats st;
+    st_kube_informer_stats(e->l->inf, &st);
+    return e->l->adds >= e->adds && e->l->updates >= e->updates && e->l->deletes >= e->deletes &&
+           st.lists >= e->lists;
+}
+
+static bool
+cinf_synced_p(void *arg)
+{
+    return st_kube_informer_has_synced(((struct cinf_log *)arg)->inf);
+}
+
+static bool
+cinf_keep_c1(json_t *obj, void *data)
+{
+    if (strcmp(st_json_str(obj, "metadata.name"), "c1") == 0)
+        *(json_t **)data = json_incref(obj);
+    return true;
+}
+
+static void
+cinf_patch(struct st_kube_client *admin, const char *name, const char *key, const char *value)
+{
+    struct st_err err;
+    char *path = st_kube_path(NULL, "v1", "configmaps", "infc", name);
+    json_t *patch = json_pack("{s:{s:s}}", "data", key, value);
+    if (st_kube_patch(admin, path, ST_KUBE_PATCH_MERGE, patch, NULL, &err) < 0)
+        fail_msg("patch %s: %s", name, err.msg);
+    json_decref(patch);
+    free(path);
+}
+
+static void
+test_informer_compact(void **state)
+{
+    struct st_err err;
+    struct st_ev *loop = st_ev_new(&err);
+    struct st_kube_client *c = client();
+    struct st_kube_client *admin = client();
+    struct cinf_log l = {.log = ST_BUF_INIT(0)};
+    struct st_kube_informer_stats stats;
+    char big[2048];
+
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    for (int i = 0; i < 3; i++) {
+        char name[8];
+        snprintf(name, sizeof(name), "c%d", i);
+        create_cm(admin, "infc", name, "0");
+        cinf_patch(admin, name, "big", big);
+    }
+    assert_int_equal(st_kube_client_attach(c, loop), 0);
+    struct st_kube_informer_opts io = {.version = "v1", .resource = "configmaps",
+                                       .namespace = "infc", .compact = true,
+                                       .backoff_min_ms = 50, .backoff_max_ms = 400};
+    struct st_kube_informer_handlers h = {.on_add = cinf_on_add, .on_update = cinf_on_update,
+                                          .on_delete = cinf_on_delete, .data = &l,
+                                          .transform = cinf_transform};
+    l.inf = st_kube_informer_new(c, &io, &h, &err);
+    assert_non_null(l.inf);
+    run_until(loop, cinf_synced_p, &l, 10000);
+    assert_int_equal(l.adds, 3);
+    assert_int_equal(st_kube_informer_count(l.inf), 3);
+
+    /* What is cached is the transformed object, as compact text. */
+    st_kube_informer_stats(l.inf, &stats);
+    assert_true(stats.cached_bytes > 3 * 40);
+    assert_true(stats.cached_bytes < 3 * 1000); /* data.big is gone */
+    json_t *a = st_kube_informer_acquire(l.inf, "infc", "c0");
+    assert_non_null(a);
+    assert_null(st_json_path(a, "data.big"));
+    assert_true(json_is_true(st_json_path(a, "seen")));
+    assert_string_equal(st_json_str(a, "data.v"), "0");
+    /* A copy: changing it leaves the cache alone. */
+    json_object_set_new(json_object_get(a, "data"), "v", json_string("changed"));
+    json_t *b = st_kube_informer_acquire(l.inf, "infc", "c0");
+    assert_ptr_not_equal(a, b);
+    assert_string_equal(st_json_str(b, "data.v"), "0");
+    json_decref(a);
+    json_decref(b);
+    assert_null(st_kube_informer_acquire(l.inf, "infc", "nope"));
+    assert_null(st_kube_informer_acquire(l.inf, "other", "c0"));
+    /* get: a parsed copy that stays valid until the loop runs again. */
+    json_t *g1 = st_kube_informer_get(l.inf, "infc", "c1");
+    json_t *g2 = st_kube_informer_get(l.inf, "infc", "c2");
+    assert_string_equal(st_json_str(g1, "metadata.name"), "c1");
+    assert_string_equal(st_json_str(g2, "metadata.name"), "c2");
+    assert_null(st_kube_informer_get(l.inf, "infc", "nope"));
+    /* foreach: borrowed for the call; a reference keeps it. */
+    json_t *kept = NULL;
+    st_kube_informer_foreach(l.inf, cinf_keep_c1, &kept);
+    assert_non_null(kept);
+    assert_string_equal(st_json_str(kept, "metadata.name"), "c1");
+    json_decref(kept);
+
+    /* A change of a field the transform drops is no change; a kept field is an update. */
+    cinf_patch(admin, "c1", "big", "y");
+    cinf_patch(admin, "c2", "v", "7");
+    struct cinf_expect e = {&l, 3, 1, 0, 0};
+    run_until(loop, cinf_counts_p, &e, 10000);
+    /* A delete through the watch hands over the (transformed) final object. */
+    char *p0 = st_kube_path(NULL, "v1", "configmaps", "infc", "c0");
+    assert_int_equal(st_kube_delete(admin, p0, NULL, &err), 0);
+    e = (struct cinf_expect){&l, 3, 1, 1, 0};
+    run_until(loop, cinf_counts_p, &e, 10000);
+    assert_string_equal(st_buf_cstr(&l.log), "+c0=0;+c1=0;+c2=0;<c2=0;>c2=7;-c0=0;");
+
+    /*
+     * Changes the watch misses, then 410: the relist reports the kept-field
+     * change (its old version parsed from the cache) and the delete; the
+     * objects whose text did not change are not reported.
+     */
+    st_kube_informer_stats(l.inf, &stats);
+    uint64_t lists = stats.lists;
+    control(admin, "silent_delete?ns=infc&name=c2");
+    control(admin, "silent_label?ns=infc&name=c1&key=k&value=v");
+    control(admin, "compact");
+    control(admin, "expire");
+    e = (struct cinf_expect){&l, 3, 2, 2, lists + 1};
+    run_until(loop, cinf_counts_p, &e, 10000);
+    assert_string_equal(st_buf_cstr(&l.log),
+                        "+c0=0;+c1=0;+c2=0;<c2=0;>c2=7;-c0=0;-c2=7;<c1=0;>c1=0;");
+    assert_false(l.stale_in_handler);
+    assert_int_equal(st_kube_informer_count(l.inf), 1);
+    json_t *c1 = st_kube_informer_acquire(l.inf, "infc", "c1");
+    assert_string_equal(st_json_str(c1, "metadata.labels.k"), "v");
+    json_decref(c1);
+    st_kube_informer_stats(l.inf, &stats);
+    assert_true(stats.cached_bytes > 40 && stats.cached_bytes < 1000);
+    assert_true(l.transforms >= 3 + 3 + 1); /* list, watch events, relist */
+
+    st_kube_informer_free(l.inf);
+    free(p0);
+    st_buf_free(&l.log);
+    st_kube_client_free(admin);
+    st_kube_client_free(c);
+    st_ev_free(loop);
+}
+
 static bool
 inf_freed_p(void *arg)
 {
@@ -989,6 +1198,7 @@ main(void)
         cmocka_unit_test(test_watch),
         cmocka_unit_test(test_watch_idle),
         cmocka_unit_test(test_informer),
+        cmocka_unit_test(test_informer_compact),
         cmocka_unit_test(test_informer_free_in_callback),
         cmocka_unit_test(test_informer_stall),
     };

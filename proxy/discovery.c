@@ -1002,11 +1002,18 @@ static uint64_t
 discovery_memo_hash(const void *key, size_t n)
 {
     const unsigned char *p = key;
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    uint64_t h = 1469598103934665603ull ^ n;
 
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 1099511628211ull;
-    return h;
+    /* FNV-1a over 8-byte words, then the tail: keys are a few hundred bytes, hashed per request. */
+    for (; n >= 8; p += 8, n -= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 1099511628211ull;
+        h ^= h >> 29;
+    }
+    for (; n > 0; p++, n--)
+        h = (h ^ *p) * 1099511628211ull;
+    return h ^ (h >> 32);
 }
 
 const void *

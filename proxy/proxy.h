@@ -279,8 +279,8 @@ struct xchg {
     /* Routing and metrics. */
     struct disc_table *table; /* reference */
     struct disc_endpoint *ep; /* borrowed from table */
-    char *dst;                /* strait-dst value sent or received */
-    char *labels;             /* metric labels of this request */
+    char *dst;                /* strait-dst value sent or received; in req's blocks */
+    char *labels;             /* metric labels of this request; in req's blocks */
     char *peer_id;            /* server_id (outbound) or client_id (inbound) */
     uint64_t start_ms;
     bool counted;

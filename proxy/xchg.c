@@ -5,6 +5,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
@@ -22,10 +23,10 @@
 struct hmsg_mem {
     struct hmsg_mem *next;
     size_t used, cap;
-    char data[];
+    _Alignas(max_align_t) char data[];
 };
 
-#define HMSG_MEM_FIRST 512 /* bytes of the first block: a typical head fits */
+#define HMSG_MEM_FIRST 768 /* bytes of the first block: a typical head and its fields fit */
 
 void
 hmsg_init(struct hmsg *m)
@@ -42,28 +43,37 @@ hmsg_free(struct hmsg *m)
         m->mem = b->next;
         free(b);
     }
-    free(m->f);
     hmsg_init(m);
 }
 
-char *
-hmsg_alloc(struct hmsg *m, size_t n)
+/* <n> bytes from the blocks of <m>, at an offset that is a multiple of <align>. */
+static void *
+hmsg_take(struct hmsg *m, size_t n, size_t align)
 {
     struct hmsg_mem *b = m->mem;
+    size_t at = b != NULL ? (b->used + align - 1) / align * align : 0;
 
-    if (b == NULL || b->cap - b->used < n + 1) {
+    if (b == NULL || at > b->cap || b->cap - at < n) {
         size_t cap = b != NULL ? 2 * b->cap : HMSG_MEM_FIRST;
-        if (cap < n + 1)
-            cap = n + 1;
+        if (cap < n)
+            cap = n;
         b = st_xmalloc(sizeof(*b) + cap);
         b->used = 0;
         b->cap = cap;
         b->next = m->mem;
         m->mem = b;
+        at = 0;
     }
-    char *p = b->data + b->used;
+    b->used = at + n;
+    return b->data + at;
+}
+
+char *
+hmsg_alloc(struct hmsg *m, size_t n)
+{
+    char *p = hmsg_take(m, n + 1, 1);
+
     p[n] = '\0';
-    b->used += n + 1;
     return p;
 }
 
@@ -83,8 +93,13 @@ hmsg_add(struct hmsg *m, const char *name, size_t nn, const char *value, size_t 
     if (m->n >= PROXY_MAX_FIELDS || m->bytes + nn + vn + 32 > PROXY_MAX_HEAD_BYTES)
         return ST_ETOOBIG;
     if (m->n == m->cap) {
-        m->cap = m->cap != 0 ? m->cap * 2 : 16;
-        m->f = st_xrealloc(m->f, m->cap * sizeof(*m->f));
+        /* The array lives in the blocks too; a grown one leaves the old one there. */
+        size_t cap = m->cap != 0 ? m->cap * 2 : 8;
+        struct hfield *f = hmsg_take(m, cap * sizeof(*f), _Alignof(struct hfield));
+        if (m->n > 0)
+            memcpy(f, m->f, m->n * sizeof(*f));
+        m->f = f;
+        m->cap = cap;
     }
     char *lname = hmsg_strdup(m, name, nn);
     for (size_t i = 0; i < nn; i++)
@@ -265,8 +280,6 @@ xchg_free(struct xchg *x)
     pipe_free(&x->respbody);
     discovery_table_unref(x->table);
     free(x->abort_reason);
-    free(x->dst);
-    free(x->labels);
     free(x->peer_id);
     free(x);
 }
@@ -446,35 +459,41 @@ route_key_add(struct route_key *k, const char *s)
     k->n += l;
 }
 
-/* The canonical form of <authority> as a new string, or NULL when malformed. Memoised. */
-static char *
-route_canon(struct proxy_thread *th, const char *authority)
+/*
+ * The canonical form of <authority>, or NULL when malformed. Memoised; the
+ * string lives in the blocks of <x>'s request head.
+ */
+static const char *
+route_canon(struct xchg *x, const char *authority)
 {
+    struct proxy_thread *th = x->th;
     struct route_key k;
     const char *v;
     size_t n;
-    char *canon;
 
     route_key_init(&k, 'C');
     route_key_add(&k, authority);
     if (!k.over && (v = discovery_memo_get(th->disc, k.b, k.n, &n)) != NULL)
-        return n > 0 ? st_xstrndup(v, n) : NULL;
-    canon = proxy_authority_canon(&th->px->cfg, authority);
+        return n > 0 ? hmsg_strdup(&x->req, v, n) : NULL;
+    char *canon = proxy_authority_canon(&th->px->cfg, authority);
+    n = canon != NULL ? strlen(canon) : 0;
     if (!k.over)
-        discovery_memo_put(th->disc, k.b, k.n, canon != NULL ? canon : "",
-                           canon != NULL ? strlen(canon) : 0);
-    return canon;
+        discovery_memo_put(th->disc, k.b, k.n, canon != NULL ? canon : "", n);
+    const char *out = canon != NULL ? hmsg_strdup(&x->req, canon, n) : NULL;
+    free(canon);
+    return out;
 }
 
 /*
- * The metric label set of a request as a new string. <ns> and <svc> are NULL
- * for the inbound direction. Memoised: escaping and formatting them for every
- * request cost more than the rest of the routing together.
+ * The metric label set of <x>, in the blocks of its request head. <ns> and
+ * <svc> are NULL for the inbound direction. Memoised: escaping and formatting
+ * them for every request cost more than the rest of the routing together.
  */
 static char *
-route_labels_memo(struct proxy_thread *th, const char *dir, const char *authority, const char *ns,
+route_labels_memo(struct xchg *x, const char *dir, const char *authority, const char *ns,
                   const char *svc, const char *id_key, const char *id)
 {
+    struct proxy_thread *th = x->th;
     struct route_key k;
     const char *v;
     size_t n;
@@ -488,11 +507,14 @@ route_labels_memo(struct proxy_thread *th, const char *dir, const char *authorit
     route_key_add(&k, id_key);
     route_key_add(&k, id);
     if (!k.over && (v = discovery_memo_get(th->disc, k.b, k.n, &n)) != NULL)
-        return st_xstrndup(v, n);
+        return hmsg_strdup(&x->req, v, n);
     l = route_labels(dir, authority, ns, svc, id_key, id);
+    n = strlen(l);
     if (!k.over)
-        discovery_memo_put(th->disc, k.b, k.n, l, strlen(l));
-    return l;
+        discovery_memo_put(th->disc, k.b, k.n, l, n);
+    char *out = hmsg_strdup(&x->req, l, n);
+    free(l);
+    return out;
 }
 
 /* Sends <x> to a peer proxy for the canonical authority <canon>. */
@@ -520,16 +542,20 @@ route_outbound(struct xchg *x, const char *canon, const char *shown_authority)
     x->table = discovery_table_ref(discovery_table(th->disc));
     x->ep = tg.ep;
     if (tg.ep->target_authority != NULL) {
-        x->dst = st_xstrdup(tg.ep->target_authority);
+        x->dst = hmsg_strdup(&x->req, tg.ep->target_authority, strlen(tg.ep->target_authority));
     } else {
+        /* The service's host with the target port. */
         const char *colon = strrchr(tg.svc->authority, ':');
         size_t hn = colon != NULL ? (size_t)(colon - tg.svc->authority) : 0;
-        x->dst = st_xasprintf("%.*s:%u", (int)hn, tg.svc->authority,
-                              tg.ep->target_port != 0 ? tg.ep->target_port : tg.svc->port);
+        char port[8];
+        int pn = snprintf(port, sizeof(port), ":%u",
+                          tg.ep->target_port != 0 ? tg.ep->target_port : tg.svc->port);
+        x->dst = hmsg_alloc(&x->req, hn + (size_t)pn);
+        memcpy(x->dst, tg.svc->authority, hn);
+        memcpy(x->dst + hn, port, (size_t)pn);
     }
-    free(x->labels);
     x->labels =
-        route_labels_memo(th, x->dir == XCHG_OUTBOUND ? "outbound" : "inbound", shown_authority,
+        route_labels_memo(x, x->dir == XCHG_OUTBOUND ? "outbound" : "inbound", shown_authority,
                           tg.svc->namespace_, tg.svc->name, "server_id", tg.ep->identity);
     stats_request(th->stats, x->labels);
     balance_start(tg.ep);
@@ -589,16 +615,15 @@ route_request(struct xchg *x)
     struct proxy_thread *th = x->th;
     const struct proxy_config *cfg = &th->px->cfg;
     const char *authority = x->req.authority != NULL ? x->req.authority : "";
-    char *canon = NULL;
+    const char *canon = NULL;
 
     if (x->dir == XCHG_OUTBOUND) {
-        canon = route_canon(th, authority);
+        canon = route_canon(x, authority);
         if (canon == NULL) {
             xchg_abort(x, 400, "the request names no valid authority");
             return;
         }
         route_outbound(x, canon, authority);
-        free(canon);
         return;
     }
 
@@ -607,7 +632,7 @@ route_request(struct xchg *x)
     if (dst == NULL)
         dst = authority;
     if (cfg->gateway) {
-        canon = route_canon(th, dst);
+        canon = route_canon(x, dst);
         if (canon == NULL) {
             xchg_abort(x, 400, "the request names no valid destination");
             return;
@@ -633,7 +658,6 @@ route_request(struct xchg *x)
             hmsg_del(&x->req, PROXY_DST_HEADER);
             route_outbound(x, canon, authority);
         }
-        free(canon);
         return;
     }
 
@@ -653,8 +677,7 @@ route_request(struct xchg *x)
     if (x->peer_id != NULL)
         hmsg_add(&x->req, PROXY_CLIENT_ID_HEADER, strlen(PROXY_CLIENT_ID_HEADER), x->peer_id,
                  strlen(x->peer_id));
-    free(x->labels);
-    x->labels = route_labels_memo(th, "inbound", authority, NULL, NULL, "client_id",
+    x->labels = route_labels_memo(x, "inbound", authority, NULL, NULL, "client_id",
                                   x->peer_id != NULL ? x->peer_id : "");
     stats_request(th->stats, x->labels);
     xchg_start_timer(x);

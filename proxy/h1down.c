@@ -269,15 +269,16 @@ h1down_start(struct h1down *d, const struct st_http1_request *req, size_t head_l
     } else {
         x->req.path = hmsg_strdup(&x->req, req->target.p, req->target.n);
     }
-    /* Without a Connection field no other field can be named by one: skip the scans. */
-    bool conn_field = st_http_header_get(req->headers, req->num_headers, "connection") != NULL;
+    struct st_str listed[HMSG_CONN_TOKENS];
+    size_t n_listed =
+        hmsg_connection_tokens(req->headers, req->num_headers, listed, HMSG_CONN_TOKENS);
     for (size_t i = 0; i < req->num_headers && rc == 0; i++) {
         struct st_str name = req->headers[i].name;
         /* Hop-by-hop fields (te among them; te: trailers is added below), and strait-*. */
         bool skip = hmsg_hop_by_hop_n(name.p, name.n) ||
                     st_str_casecmp_eq(name, ST_STR("expect")) ||
                     (name.n >= 7 && strncasecmp(name.p, "strait-", 7) == 0) ||
-                    (conn_field && st_http_connection_lists(req->headers, req->num_headers, name));
+                    hmsg_listed(listed, n_listed, req->headers, req->num_headers, name);
         if (!skip)
             rc =
                 hmsg_add(&x->req, name.p, name.n, req->headers[i].value.p, req->headers[i].value.n);

@@ -277,13 +277,13 @@ h1up_parse_head(struct h1up *u)
             return ST_EPROTO; /* upgrades travel as opaque streams, never here */
         hmsg_free(&x->resp);
         x->resp.status = resp.status;
-        /* Without a Connection field no other field can be named by one: skip the scans. */
-        bool conn_field = st_http_header_get(resp.headers, resp.num_headers, "connection") != NULL;
+        struct st_str listed[HMSG_CONN_TOKENS];
+        size_t n_listed =
+            hmsg_connection_tokens(resp.headers, resp.num_headers, listed, HMSG_CONN_TOKENS);
         for (size_t i = 0; i < resp.num_headers; i++) {
             struct st_str nm = resp.headers[i].name;
-            bool skip =
-                hmsg_hop_by_hop_n(nm.p, nm.n) ||
-                (conn_field && st_http_connection_lists(resp.headers, resp.num_headers, nm));
+            bool skip = hmsg_hop_by_hop_n(nm.p, nm.n) ||
+                        hmsg_listed(listed, n_listed, resp.headers, resp.num_headers, nm);
             int r2 = skip ? 0
                           : hmsg_add(&x->resp, nm.p, nm.n, resp.headers[i].value.p,
                                      resp.headers[i].value.n);

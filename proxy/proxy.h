@@ -226,6 +226,18 @@ void hmsg_del(struct hmsg *m, const char *name);
 bool hmsg_hop_by_hop(const char *name);
 /* The same for a name of <n> bytes, in any case. */
 bool hmsg_hop_by_hop_n(const char *name, size_t n);
+/*
+ * The field names that the Connection fields of an HTTP/1 head list (RFC 9110
+ * 7.6.1), collected once per head instead of once per field: up to <max> of
+ * them into <out> (borrowed from <hdrs>); returns their count, or max + 1
+ * when there are more. hmsg_listed then tells whether <name> is one of them
+ * (<tokens> and <k> as returned for <hdrs>, with max = HMSG_CONN_TOKENS).
+ */
+#define HMSG_CONN_TOKENS 16
+size_t hmsg_connection_tokens(const struct st_http_header *hdrs, size_t n, struct st_str *out,
+                              size_t max);
+bool hmsg_listed(const struct st_str *tokens, size_t k, const struct st_http_header *hdrs, size_t n,
+                 struct st_str name);
 
 /* A bounded byte queue for one body direction. */
 struct pipe {

@@ -101,9 +101,11 @@ hmsg_add(struct hmsg *m, const char *name, size_t nn, const char *value, size_t 
         m->f = f;
         m->cap = cap;
     }
-    char *lname = hmsg_strdup(m, name, nn);
-    for (size_t i = 0; i < nn; i++)
-        lname[i] = (char)tolower((unsigned char)lname[i]);
+    char *lname = hmsg_alloc(m, nn);
+    for (size_t i = 0; i < nn; i++) {
+        char c = name[i];
+        lname[i] = (char)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+    }
     m->f[m->n].name = lname;
     m->f[m->n].value = hmsg_strdup(m, value, vn);
     m->n++;
@@ -160,6 +162,38 @@ hmsg_hop_by_hop_n(const char *name, size_t n)
         return false;
     }
 #undef HOP
+}
+
+size_t
+hmsg_connection_tokens(const struct st_http_header *hdrs, size_t n, struct st_str *out, size_t max)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (!st_str_casecmp_eq(hdrs[i].name, ST_STR("connection")))
+            continue;
+        struct st_str list = hdrs[i].value, t;
+        while (st_http_token_next(&list, &t)) {
+            if (k == max)
+                return max + 1;
+            out[k++] = t;
+        }
+    }
+    return k;
+}
+
+bool
+hmsg_listed(const struct st_str *tokens, size_t k, const struct st_http_header *hdrs, size_t n,
+            struct st_str name)
+{
+    if (k == 0)
+        return false;
+    if (k > HMSG_CONN_TOKENS) /* too many to keep: ask the parser's scan */
+        return st_http_connection_lists(hdrs, n, name);
+    for (size_t i = 0; i < k; i++)
+        if (st_str_casecmp_eq(tokens[i], name))
+            return true;
+    return false;
 }
 
 bool

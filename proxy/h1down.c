@@ -16,6 +16,7 @@
 #include "proxy.h"
 
 #define H1DOWN_IN_MAX (PROXY_MAX_HEAD_BYTES + PROXY_IO_CHUNK)
+#define H1DOWN_IDLE_BUF 4096 /* input buffer kept between requests */
 #define H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 /*
@@ -151,16 +152,27 @@ h1down_fill(struct h1down *d)
         return 0;
     if (d->in.len >= H1DOWN_IN_MAX)
         return -ENOBUFS;
-    if (st_buf_reserve(&d->in, ST_MIN((size_t)PROXY_IO_CHUNK, H1DOWN_IN_MAX - d->in.len)) < 0)
-        return -ENOBUFS;
-    r = conn_read(d->c, d->in.data + d->in.len,
-                  ST_MIN(d->in.cap - d->in.len, H1DOWN_IN_MAX - d->in.len));
-    if (r > 0) {
-        d->in.len += (size_t)r;
-        d->in.data[d->in.len] = '\0';
-    } else if (r == 0) {
-        d->eof = true;
+    if (d->in.len == 0) {
+        /*
+         * Nothing buffered: read on the stack and keep only what came, so that
+         * a connection holds a buffer the size of its requests, not of a read.
+         */
+        char tmp[PROXY_IO_CHUNK];
+        r = conn_read(d->c, tmp, sizeof(tmp));
+        if (r > 0 && st_buf_append(&d->in, tmp, (size_t)r) < 0)
+            return -ENOBUFS;
+    } else {
+        if (st_buf_reserve(&d->in, ST_MIN((size_t)PROXY_IO_CHUNK, H1DOWN_IN_MAX - d->in.len)) < 0)
+            return -ENOBUFS;
+        r = conn_read(d->c, d->in.data + d->in.len,
+                      ST_MIN(d->in.cap - d->in.len, H1DOWN_IN_MAX - d->in.len));
+        if (r > 0) {
+            d->in.len += (size_t)r;
+            d->in.data[d->in.len] = '\0';
+        }
     }
+    if (r == 0)
+        d->eof = true;
     return r;
 }
 
@@ -581,6 +593,11 @@ h1down_run(struct h1down *d)
                     return;
                 }
                 d->state = H1D_HEAD;
+                /* A large head or body went by: do not keep its room while idle. */
+                if (d->in.len == 0 && d->in.cap > H1DOWN_IDLE_BUF)
+                    st_buf_free(&d->in);
+                if (d->c->out.len == 0 && d->c->out.cap > H1DOWN_IDLE_BUF)
+                    st_buf_free(&d->c->out);
                 h1down_arm_idle(d);
                 continue;
             }

@@ -12,6 +12,7 @@
 #include "proxy.h"
 
 #define H1UP_IN_MAX (PROXY_MAX_HEAD_BYTES + PROXY_IO_CHUNK)
+#define H1UP_IDLE_BUF 4096 /* input buffer kept by a pooled connection */
 
 enum h1up_state { H1UP_CONNECTING, H1UP_ACTIVE, H1UP_IDLE };
 enum h1up_framing { H1UP_NONE, H1UP_LENGTH, H1UP_CHUNKED };
@@ -311,15 +312,24 @@ h1up_fill(struct h1up *u)
 
     if (u->in.len >= H1UP_IN_MAX)
         return -ENOBUFS;
-    if (st_buf_reserve(&u->in, PROXY_IO_CHUNK) < 0)
-        return -ENOBUFS;
-    r = conn_read(u->c, u->in.data + u->in.len,
-                  ST_MIN(u->in.cap - u->in.len, H1UP_IN_MAX - u->in.len));
-    if (r > 0) {
-        u->in.len += (size_t)r;
-        u->in.data[u->in.len] = '\0';
-        u->got_bytes = true;
+    if (u->in.len == 0) {
+        /* Nothing buffered: read on the stack and keep only what came (see h1down_fill). */
+        char tmp[PROXY_IO_CHUNK];
+        r = conn_read(u->c, tmp, sizeof(tmp));
+        if (r > 0 && st_buf_append(&u->in, tmp, (size_t)r) < 0)
+            return -ENOBUFS;
+    } else {
+        if (st_buf_reserve(&u->in, PROXY_IO_CHUNK) < 0)
+            return -ENOBUFS;
+        r = conn_read(u->c, u->in.data + u->in.len,
+                      ST_MIN(u->in.cap - u->in.len, H1UP_IN_MAX - u->in.len));
+        if (r > 0) {
+            u->in.len += (size_t)r;
+            u->in.data[u->in.len] = '\0';
+        }
     }
+    if (r > 0)
+        u->got_bytes = true;
     return r;
 }
 
@@ -436,6 +446,8 @@ h1up_run(struct h1up *u)
             return;
         }
         u->state = H1UP_IDLE;
+        if (u->in.cap > H1UP_IDLE_BUF)
+            st_buf_free(&u->in); /* a large answer went by: do not keep its room */
         list_add(&u->th->app_idle, &u->link);
         st_ev_timer_start(u->th->loop, &u->c->timer, u->th->px->cfg.idle_timeout_ms);
     } else if (u->resp_done && x->respbody.eof && !u->req_done) {

@@ -1354,24 +1354,31 @@ http1_fields_size(const struct st_http_header *hdrs, size_t n)
     return total;
 }
 
-/* Appends the field lines and the final CRLF; room was reserved by the caller. */
-static int
+/* Copies <n> bytes to the end of <out>, whose room was reserved by the caller. */
+static void
+http1_put(struct st_buf *out, const void *p, size_t n)
+{
+    if (n > 0)
+        memcpy(out->data + out->len, p, n);
+    out->len += n;
+}
+
+/*
+ * Appends the field lines and the final CRLF, and ends the buffer with its
+ * NUL; room was reserved by the caller (the head writers reserve the whole
+ * head at once and copy into it without a call per piece).
+ */
+static void
 http1_fields_write(struct st_buf *out, const struct st_http_header *hdrs, size_t n)
 {
-    int rc = 0;
-
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        rc = st_buf_append(out, hdrs[i].name.p, hdrs[i].name.n);
-        if (rc == 0)
-            rc = st_buf_append(out, ": ", 2);
-        if (rc == 0)
-            rc = st_buf_append(out, hdrs[i].value.p, hdrs[i].value.n);
-        if (rc == 0)
-            rc = st_buf_append(out, "\r\n", 2);
+    for (size_t i = 0; i < n; i++) {
+        http1_put(out, hdrs[i].name.p, hdrs[i].name.n);
+        http1_put(out, ": ", 2);
+        http1_put(out, hdrs[i].value.p, hdrs[i].value.n);
+        http1_put(out, "\r\n", 2);
     }
-    if (rc == 0)
-        rc = st_buf_append(out, "\r\n", 2);
-    return rc;
+    http1_put(out, "\r\n", 2);
+    out->data[out->len] = '\0';
 }
 
 int
@@ -1397,16 +1404,12 @@ st_http1_write_request_head(struct st_buf *out, struct st_str method, struct st_
     rc = st_buf_reserve(out, method.n + 1 + target.n + strlen(ver) + fields);
     if (rc < 0)
         return rc;
-    rc = st_buf_append(out, method.p, method.n);
-    if (rc == 0)
-        rc = st_buf_append(out, " ", 1);
-    if (rc == 0)
-        rc = st_buf_append(out, target.p, target.n);
-    if (rc == 0)
-        rc = st_buf_append_str(out, ver);
-    if (rc == 0)
-        rc = http1_fields_write(out, hdrs, n);
-    return rc;
+    http1_put(out, method.p, method.n);
+    http1_put(out, " ", 1);
+    http1_put(out, target.p, target.n);
+    http1_put(out, ver, strlen(ver));
+    http1_fields_write(out, hdrs, n);
+    return 0;
 }
 
 int
@@ -1431,14 +1434,11 @@ st_http1_write_response_head(struct st_buf *out, int status, struct st_str reaso
     rc = st_buf_reserve(out, strlen(line) + reason.n + 2 + fields);
     if (rc < 0)
         return rc;
-    rc = st_buf_append_str(out, line);
-    if (rc == 0)
-        rc = st_buf_append(out, reason.p, reason.n);
-    if (rc == 0)
-        rc = st_buf_append(out, "\r\n", 2);
-    if (rc == 0)
-        rc = http1_fields_write(out, hdrs, n);
-    return rc;
+    http1_put(out, line, strlen(line));
+    http1_put(out, reason.p, reason.n);
+    http1_put(out, "\r\n", 2);
+    http1_fields_write(out, hdrs, n);
+    return 0;
 }
 
 /* ---- URL helpers ------------------------------------------------------------ */

@@ -281,44 +281,23 @@ cluster_apply(struct st_kube_client *k, const json_t *objs, int *created, struct
 }
 
 /*
- * Creates the controller's token Secret (the apiserver fills in the token)
- * and writes controller/kubeconfig with it.
+ * Gets the controller's token from its token Secret (made when missing; the
+ * apiserver fills in the token) and writes controller/kubeconfig with it.
  */
 static int
 cluster_controller_kubeconfig(const struct local_cluster *c, struct st_kube_client *k,
                               struct st_err *err)
 {
-    char *coll = st_kube_path("", "v1", "secrets", LOCAL_NS, NULL);
-    char *path = st_kube_path("", "v1", "secrets", LOCAL_NS, CLUSTER_TOKEN_SECRET);
     char *file = local_path(c->dir, "controller/kubeconfig");
     char *kcpath = local_path(c->home, "kubeconfig");
     struct st_kube_load_opts lo = {.kubeconfig_path = kcpath, .context = c->name};
     struct st_kube_config *cfg = NULL;
-    struct st_buf tok = ST_BUF_INIT(64 * 1024), yaml = ST_BUF_INIT(0);
-    json_t *secret = json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}, s:s}", "apiVersion", "v1", "kind",
-                               "Secret", "metadata", "name", CLUSTER_TOKEN_SECRET, "namespace",
-                               LOCAL_NS, "annotations", "kubernetes.io/service-account.name",
-                               "strait-controller", "type", "kubernetes.io/service-account-token");
-    json_t *got = NULL, *kc = NULL;
-    uint64_t deadline = st_now_ms() + 10000;
-    int rc = st_kube_create(k, coll, secret, NULL, err);
+    struct st_buf tok = ST_BUF_INIT(LOCAL_TOKEN_MAX), yaml = ST_BUF_INIT(0);
+    json_t *kc = NULL;
+    int rc = local_sa_token(k, LOCAL_NS, "strait-controller", CLUSTER_TOKEN_SECRET, &tok, err);
 
-    if (rc < 0 && rc != ST_ECONFLICT)
+    if (rc < 0)
         goto out;
-    for (;;) {
-        json_decref(got);
-        got = NULL;
-        if ((rc = st_kube_get(k, path, &got, err)) < 0)
-            goto out;
-        const char *t = st_json_str(got, "data.token");
-        if (t != NULL && t[0] != '\0' && st_base64_decode(t, strlen(t), &tok) == 0 && tok.len > 0)
-            break;
-        if (st_now_ms() >= deadline) {
-            rc = st_err_set(err, ST_ETIMEOUT, "the controller's token Secret has no token");
-            goto out;
-        }
-        usleep(50 * 1000);
-    }
     if ((cfg = st_kube_config_load(&lo, err)) == NULL) {
         rc = err->code;
         goto out;
@@ -338,14 +317,10 @@ cluster_controller_kubeconfig(const struct local_cluster *c, struct st_kube_clie
         goto out;
     }
 out:
-    json_decref(secret);
-    json_decref(got);
     json_decref(kc);
     st_kube_config_free(cfg);
     st_buf_free_secret(&tok);
     st_buf_free_secret(&yaml);
-    free(coll);
-    free(path);
     free(file);
     free(kcpath);
     return rc;
@@ -563,37 +538,40 @@ cluster_create(int argc, char **argv)
         goto out_bins;
     }
 
-    /* The gateway, with a certificate issued like a workload's. */
+    /*
+     * The gateway certifies with the controller like a workload's proxy, as
+     * ServiceAccount strait-gateway (from the manifests), with its token.
+     */
     struct local_proc gp;
     char *gwdir = local_path(c.dir, "gateway");
     if (!cluster_proc_alive(&c, "gateway", &gp) &&
-        local_workload_identity(&c, LOCAL_NS, CLUSTER_GATEWAY_SA, gwdir, &err) < 0) {
+        local_workload_token(k, LOCAL_NS, CLUSTER_GATEWAY_SA, gwdir, &err) < 0) {
         free(gwdir);
-        rc = cli_fail("cannot issue the gateway's certificate: %s", err.msg);
+        rc = cli_fail("cannot get the gateway's token: %s", err.msg);
         goto out_bins;
     }
-    char *gw_crt = local_path(gwdir, "tls.crt"), *gw_key = local_path(gwdir, "tls.key");
-    char *gw_anchors = local_path(gwdir, "anchors.crt");
+    char *gw_token = local_path(gwdir, "token");
+    char *gw_identity = local_identity_name(LOCAL_NS, CLUSTER_GATEWAY_SA);
     char *gw_in = st_xasprintf("%s:4143", gw), *gw_out = st_xasprintf("%s:4140", gw);
     char *gw_admin = st_xasprintf("%s:4191", gw);
     char *ready_gw = st_xasprintf("http://%s:4191/ready", gw);
-    char *gw_dest = st_xasprintf("%s:8086", ctl);
-    char *gw_argv[] = {bin_proxy, "--mode",          "gateway",  "--inbound",
-                       gw_in,     "--outbound",      gw_out,     "--admin",
-                       gw_admin,  "--identity-cert", gw_crt,     "--identity-key",
-                       gw_key,    "--trust-anchors", gw_anchors, "--routes",
-                       routes,    "--destination",   gw_dest,    "--namespace",
-                       LOCAL_NS,  NULL};
+    char *gw_ctl = st_xasprintf("%s:8086", ctl);
+    char *gw_argv[] = {bin_proxy,     "--mode",          "gateway",     "--inbound",
+                       gw_in,         "--outbound",      gw_out,        "--admin",
+                       gw_admin,      "--identity-mode", "certify",     "--controller",
+                       gw_ctl,        "--token-file",    gw_token,      "--identity",
+                       gw_identity,   "--trust-anchors", c.anchor_cert, "--routes",
+                       routes,        "--destination",   gw_ctl,        "--namespace",
+                       LOCAL_NS,      NULL};
     rc = cluster_start(&c, "gateway", gw_argv, ready_gw, &err);
     free(gwdir);
-    free(gw_crt);
-    free(gw_key);
-    free(gw_anchors);
+    free(gw_token);
+    free(gw_identity);
     free(gw_in);
     free(gw_out);
     free(gw_admin);
     free(ready_gw);
-    free(gw_dest);
+    free(gw_ctl);
     if (rc < 0) {
         rc = cli_fail("%s", err.msg);
         goto out_bins;

@@ -23,11 +23,9 @@
 
 #include "local.h"
 #include "strait/json.h"
-#include "strait/x509.h"
 
 extern char **environ;
 
-#define LOCAL_WORKLOAD_CERT_LIFETIME_S (24 * 3600)
 #define LOCAL_POLL_MS 50
 
 static void
@@ -733,68 +731,122 @@ local_identity_name(const char *ns, const char *sa)
     return st_xasprintf("%s.%s.serviceaccount.identity.strait.%s", sa, ns, LOCAL_TRUST_DOMAIN);
 }
 
-int
-local_workload_identity(const struct local_cluster *c, const char *ns, const char *sa,
-                        const char *dir, struct st_err *err)
+/* Creates ServiceAccount <sa> in <ns> unless it exists. */
+static int
+local_sa_ensure(struct st_kube_client *k, const char *ns, const char *sa, struct st_err *err)
 {
-    char *icrt = local_path(c->dir, "identity/issuer.crt");
-    char *ikey = local_path(c->dir, "identity/issuer.key");
-    char *crt = local_path(dir, "tls.crt"), *key = local_path(dir, "tls.key");
-    char *anchors = local_path(dir, "anchors.crt");
-    char *dns = local_identity_name(ns, sa);
-    char *uri = st_xasprintf("spiffe://%s/ns/%s/sa/%s", LOCAL_TRUST_DOMAIN, ns, sa);
-    struct st_buf abuf = ST_BUF_INIT(ST_X509_PEM_MAX);
-    STACK_OF(X509) *issuer = NULL;
-    EVP_PKEY *issuer_key = NULL, *leaf_key = NULL;
-    X509 *leaf = NULL;
+    char *path = st_kube_path("", "v1", "serviceaccounts", ns, sa);
+    char *coll = st_kube_path("", "v1", "serviceaccounts", ns, NULL);
+    json_t *got = NULL, *obj = NULL;
+    int rc = st_kube_get(k, path, &got, err);
+
+    if (rc == ST_ENOTFOUND) {
+        obj = json_pack("{s:s, s:s, s:{s:s, s:s}}", "apiVersion", "v1", "kind", "ServiceAccount",
+                        "metadata", "name", sa, "namespace", ns);
+        rc = st_kube_create(k, coll, obj, NULL, err);
+        if (rc == ST_ECONFLICT) /* someone else made it meanwhile */
+            rc = 0;
+    }
+    if (rc < 0)
+        local_err_wrap(err, rc, "ServiceAccount %s/%s", ns, sa);
+    json_decref(got);
+    json_decref(obj);
+    free(path);
+    free(coll);
+    return rc;
+}
+
+int
+local_sa_token(struct st_kube_client *k, const char *ns, const char *sa, const char *secret,
+               struct st_buf *out, struct st_err *err)
+{
+    char *coll = st_kube_path("", "v1", "secrets", ns, NULL);
+    char *path = st_kube_path("", "v1", "secrets", ns, secret);
+    json_t *obj = NULL, *got = NULL;
+    uint64_t deadline = st_now_ms() + LOCAL_TOKEN_WAIT_MS;
+    bool created = false;
+    int rc;
+
+    if ((rc = local_sa_ensure(k, ns, sa, err)) < 0)
+        goto out;
+    for (;;) {
+        json_decref(got);
+        got = NULL;
+        rc = st_kube_get(k, path, &got, err);
+        if (rc == ST_ENOTFOUND && !created) {
+            obj = json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}, s:{s:s}}, s:s}", "apiVersion",
+                            "v1", "kind", "Secret", "metadata", "name", secret, "namespace", ns,
+                            "labels", "strait.io/token-for", "proxy", "annotations",
+                            "kubernetes.io/service-account.name", sa, "type",
+                            "kubernetes.io/service-account-token");
+            rc = st_kube_create(k, coll, obj, NULL, err);
+            created = true;
+            if (rc == 0 || rc == ST_ECONFLICT)
+                continue; /* read what was stored, with the token the apiserver filled in */
+        }
+        if (rc < 0) {
+            local_err_wrap(err, rc, "token Secret %s/%s", ns, secret);
+            goto out;
+        }
+        const char *type = st_json_str(got, "type");
+        static const char *const owner_path[] = {"metadata", "annotations",
+                                                 "kubernetes.io/service-account.name"};
+        const char *owner = st_json_strv(got, owner_path, 3);
+        if (type == NULL || strcmp(type, "kubernetes.io/service-account-token") != 0 ||
+            owner == NULL || strcmp(owner, sa) != 0) {
+            rc = st_err_set(err, ST_ECONFLICT,
+                            "Secret %s/%s exists but is not a token of ServiceAccount %s", ns,
+                            secret, sa);
+            goto out;
+        }
+        const char *t = st_json_str(got, "data.token");
+        st_buf_reset(out);
+        if (t != NULL && t[0] != '\0' && st_base64_decode(t, strlen(t), out) == 0 &&
+            out->len > 0)
+            break;
+        if (st_now_ms() >= deadline) {
+            rc = st_err_set(err, ST_ETIMEOUT, "token Secret %s/%s has no token", ns, secret);
+            goto out;
+        }
+        local_sleep_ms(LOCAL_POLL_MS);
+    }
+    rc = 0;
+out:
+    json_decref(obj);
+    json_decref(got);
+    free(coll);
+    free(path);
+    return rc;
+}
+
+int
+local_workload_token(struct st_kube_client *k, const char *ns, const char *sa, const char *dir,
+                     struct st_err *err)
+{
+    struct st_buf tok = ST_BUF_INIT(LOCAL_TOKEN_MAX);
+    char *secret = local_token_secret_name(sa);
+    char *file = local_path(dir, "token");
     int rc;
 
     if ((rc = st_mkdir_p(dir, 0700)) < 0) {
         st_err_set(err, rc, "cannot create %s: %s", dir, st_strerror(rc));
         goto out;
     }
-    if ((rc = st_x509_bundle_read_file(icrt, &issuer, err)) < 0 ||
-        (rc = st_x509_key_read_file(ikey, &issuer_key, err)) < 0)
+    if ((rc = local_sa_token(k, ns, sa, secret, &tok, err)) < 0)
         goto out;
-    if ((leaf_key = st_x509_key_new_p256()) == NULL) {
-        rc = st_err_set(err, ST_ETLS, "cannot create a P-256 key");
-        goto out;
-    }
-    const char *dnss[] = {dns, NULL}, *uris[] = {uri, NULL};
-    struct st_x509_issue_req req = {
-        .issuer_cert = sk_X509_value(issuer, 0),
-        .issuer_key = issuer_key,
-        .subject_key = leaf_key,
-        .cn = strlen(dns) <= 64 ? dns : NULL,
-        .sans = {.dns = dnss, .uris = uris},
-        .lifetime_s = LOCAL_WORKLOAD_CERT_LIFETIME_S,
-        .backdate_s = 20,
-        .eku = ST_X509_EKU_SERVER | ST_X509_EKU_CLIENT,
-    };
-    if ((rc = st_x509_issue(&req, &leaf, err)) < 0)
-        goto out;
-    if ((rc = st_x509_key_write_file(key, leaf_key, true, err)) < 0 ||
-        (rc = st_x509_write_pem_file(crt, leaf, issuer, 0644, err)) < 0)
-        goto out;
-    if ((rc = st_file_read(c->anchor_cert, &abuf)) < 0 ||
-        (rc = st_file_write_atomic(anchors, abuf.data, abuf.len, 0644)) < 0) {
-        st_err_set(err, rc, "cannot copy the trust anchor %s: %s", c->anchor_cert, st_strerror(rc));
-        goto out;
-    }
+    if ((rc = st_file_write_atomic(file, tok.data, tok.len, 0600)) < 0)
+        st_err_set(err, rc, "cannot write %s: %s", file, st_strerror(rc));
 out:
-    st_x509_chain_free(issuer);
-    EVP_PKEY_free(issuer_key);
-    EVP_PKEY_free(leaf_key);
-    X509_free(leaf);
-    st_buf_free(&abuf);
-    free(icrt);
-    free(ikey);
-    free(crt);
-    free(key);
-    free(anchors);
-    free(dns);
-    free(uri);
+    st_buf_free_secret(&tok);
+    free(secret);
+    free(file);
     return rc;
+}
+
+char *
+local_token_secret_name(const char *sa)
+{
+    return st_xasprintf("%s-token", sa);
 }
 
 /* ---- workloads ---------------------------------------------------------------- */

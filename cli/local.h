@@ -2,8 +2,8 @@
  * Local clusters (docs/local-clusters.md): the shared helpers of `strait
  * cluster`, `run`, `exec`, `workloads`, `stop` and `check`. $STRAIT_HOME and
  * cluster.json, loopback addresses, locks, pid files, starting and stopping
- * processes, readiness waits with timeouts, workload certificates, and the
- * cluster's kube client.
+ * processes, readiness waits with timeouts, service-account tokens for the
+ * proxies, and the cluster's kube client.
  *
  * Everything here returns 0 / a count on success and a negative errno or
  * ST_E* code with a one-line message in <err> on failure; nothing prints.
@@ -29,6 +29,9 @@
 #define LOCAL_STOP_TIMEOUT_MS 10000 /* SIGTERM, then SIGKILL after this */
 #define LOCAL_READY_TIMEOUT_MS 30000
 #define LOCAL_APP_MAX_WORKLOADS 32512 /* 127.N.1.1 .. 127.N.127.254 */
+#define LOCAL_TOKEN_WAIT_MS 10000     /* for the apiserver to fill in a token Secret */
+#define LOCAL_TOKEN_MAX (16u * 1024)  /* bytes of a token (the identity API's cap) */
+#define LOCAL_SA_NAME_MAX 200         /* so that "<sa>-token" is a valid Secret name */
 
 /* One local cluster, as cluster.json holds it. Strings owned. */
 struct local_cluster {
@@ -153,13 +156,32 @@ struct st_kube_client *local_kube_client(const struct local_cluster *c, uint64_t
                                          struct st_err *err);
 
 /*
- * Writes a workload certificate for <sa>.<ns> (DNS and spiffe URI SANs,
- * 24 h) issued by the cluster's issuer files, into <dir>: tls.crt (leaf +
- * issuer), tls.key (0600) and anchors.crt. This is the one place that will
- * switch to the controller's certify API.
+ * Service-account tokens for the proxies of a local cluster. A proxy
+ * certifies against the controller (POST /v1/certify) with the token of its
+ * workload's ServiceAccount, as a pod would with its mounted token; the CLI
+ * issues no workload certificate itself.
+ *
+ * local_sa_token: makes sure ServiceAccount <sa> of <ns> exists (created
+ * when missing, as Kubernetes makes "default" in each namespace) and that
+ * Secret <secret> of <ns> is its token Secret (type
+ * kubernetes.io/service-account-token, annotation
+ * kubernetes.io/service-account.name; created when missing, and the
+ * apiserver fills in the token), and stores the decoded token in <out>
+ * (borrowed; the caller wipes it). A Secret of that name that is not the
+ * account's token is ST_ECONFLICT; a token that does not appear within
+ * LOCAL_TOKEN_WAIT_MS is ST_ETIMEOUT.
  */
-int local_workload_identity(const struct local_cluster *c, const char *ns, const char *sa,
-                            const char *dir, struct st_err *err);
+int local_sa_token(struct st_kube_client *k, const char *ns, const char *sa, const char *secret,
+                   struct st_buf *out, struct st_err *err);
+/*
+ * The same for a workload: Secret local_token_secret_name(<sa>), the token
+ * written to <dir>/token (mode 0600; <dir> created 0700) for the proxy's
+ * --token-file.
+ */
+int local_workload_token(struct st_kube_client *k, const char *ns, const char *sa, const char *dir,
+                         struct st_err *err);
+/* Returns the name of <sa>'s token Secret, "<sa>-token" (new). */
+char *local_token_secret_name(const char *sa);
 
 /* Returns the identity name "<sa>.<ns>.serviceaccount.identity.strait.<td>" (new). */
 char *local_identity_name(const char *ns, const char *sa);

@@ -35,6 +35,7 @@ struct workload {
     bool exec;
     bool detach;
     const char *ns, *name, *sa;
+    bool sa_given; /* --service-account was on the command line */
     const char *via; /* exec --workload W: run in W's mesh context instead of a proxy of its own */
     json_t *labels;
     int ports[WORKLOAD_MAX_PORTS];
@@ -161,6 +162,7 @@ workload_parse(struct workload *w, const char *cmd, int argc, char **argv)
             break;
         case 's':
             w->sa = optarg;
+            w->sa_given = true;
             break;
         case 'd':
             w->detach = true;
@@ -196,13 +198,17 @@ workload_parse(struct workload *w, const char *cmd, int argc, char **argv)
     w->cmd = argv + optind;
     if (!local_name_ok(w->ns))
         return cli_usage_error(cmd, "\"%s\" is not a valid namespace", w->ns);
-    if (!st_dns1123_subdomain(w->sa))
+    if (!st_dns1123_subdomain(w->sa) || strlen(w->sa) > LOCAL_SA_NAME_MAX)
         return cli_usage_error(cmd, "\"%s\" is not a valid service account name", w->sa);
     if (w->exec) {
         if (w->name != NULL || w->n_ports > 0 || json_object_size(w->labels) > 0 || w->detach)
-            return cli_usage_error(cmd, "exec takes only -n, --service-account and the command");
+            return cli_usage_error(cmd, "exec takes only -n, --service-account or --workload, "
+                                        "and the command");
         if (w->via != NULL && !local_name_ok(w->via))
             return cli_usage_error(cmd, "\"%s\" is not a valid workload name", w->via);
+        if (w->via != NULL && w->sa_given)
+            return cli_usage_error(cmd, "--workload runs as that workload's service account: "
+                                        "no --service-account");
         return 0;
     }
     if (w->via != NULL)
@@ -353,26 +359,31 @@ workload_register(struct workload *w, struct st_err *err)
     return rc;
 }
 
+/*
+ * Starts the sidecar. It certifies with the controller's identity API as the
+ * workload's ServiceAccount, with the token workload_up wrote to the state
+ * directory, and routes with the controller's destination API.
+ */
 static int
 workload_start_proxy(struct workload *w, struct st_err *err)
 {
     char *bin = local_bin("strait-proxy");
-    char *crt = local_path(w->id_dir, "tls.crt"), *key = local_path(w->id_dir, "tls.key");
-    char *anchors = local_path(w->id_dir, "anchors.crt");
+    char *token = local_path(w->id_dir, "token");
     char *routes = local_path(w->c.dir, "routes.json");
     char *out = st_xasprintf("%s:4140", w->addr), *in = st_xasprintf("%s:4143", w->addr);
     char *admin = st_xasprintf("%s:4191", w->addr);
     char ctl[16];
     local_addr(w->c.number, 0, 2, ctl);
-    char *dest = st_xasprintf("%s:8086", ctl);
+    char *ctl_addr = st_xasprintf("%s:8086", ctl);
     /* Services and splits come from the destination API; the routes file only names workload
        addresses, which the API does not resolve. */
-    char *argv[] = {bin,      "--outbound",      out,           "--inbound",
-                    in,       "--admin",         admin,         "--identity-cert",
-                    crt,      "--identity-key",  key,           "--trust-anchors",
-                    anchors,  "--routes",        routes,        "--destination",
-                    dest,     "--inbound-forward-host",         w->addr,
-                    "--namespace", (char *)w->ns, NULL};
+    char *argv[] = {bin,           "--outbound",      out,         "--inbound",
+                    in,            "--admin",         admin,       "--identity-mode",
+                    "certify",     "--controller",    ctl_addr,    "--token-file",
+                    token,         "--identity",      w->identity, "--trust-anchors",
+                    w->c.anchor_cert, "--routes",     routes,      "--destination",
+                    ctl_addr,      "--inbound-forward-host",       w->addr,
+                    "--namespace", (char *)w->ns,     NULL};
     int rc = local_spawn(argv, NULL, w->proxy_log, false, false, &w->proxy, err);
 
     if (rc == 0) {
@@ -382,11 +393,9 @@ workload_start_proxy(struct workload *w, struct st_err *err)
         rc = workload_save(w, err);
     }
     free(bin);
-    free(crt);
-    free(key);
-    free(anchors);
+    free(token);
     free(routes);
-    free(dest);
+    free(ctl_addr);
     free(out);
     free(in);
     free(admin);
@@ -416,7 +425,7 @@ workload_start_app(struct workload *w, struct st_err *err)
     return rc;
 }
 
-/* Undoes everything: app, proxy, registration, state, routes, keys. */
+/* Undoes everything: app, proxy, registration, state, routes, the token file. */
 static void
 workload_cleanup(struct workload *w)
 {
@@ -533,8 +542,8 @@ workload_paths(struct workload *w)
 }
 
 /*
- * Brings the workload up (reserve, identity, registration, proxy, app,
- * Ready). Returns 0 or a negative code with <err>; the caller cleans up.
+ * Brings the workload up (reserve, the ServiceAccount's token, registration,
+ * proxy, app, Ready). Returns 0 or a negative code with <err>; the caller cleans up.
  */
 static int
 workload_up(struct workload *w, struct st_err *err)
@@ -545,8 +554,9 @@ workload_up(struct workload *w, struct st_err *err)
     local_proc_of(getpid(), &w->self);
     if ((rc = workload_reserve(w, err)) < 0)
         return rc;
-    if ((rc = local_workload_identity(&w->c, w->ns, w->sa, w->id_dir, err)) < 0)
-        return local_err_wrap(err, rc, "cannot issue the workload's certificate");
+    if ((rc = local_workload_token(w->k, w->ns, w->sa, w->id_dir, err)) < 0)
+        return local_err_wrap(err, rc, "cannot get a token for ServiceAccount %s/%s", w->ns,
+                              w->sa);
     if (!w->exec && (rc = workload_register(w, err)) < 0)
         return local_err_wrap(err, rc, "cannot register the ExternalWorkload");
     if ((rc = workload_start_proxy(w, err)) < 0)

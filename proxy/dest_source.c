@@ -8,18 +8,12 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/stat.h>
-#include <time.h>
 
-#include "strait/certify.h"
 #include "strait/dest.h"
-#include "strait/x509.h"
 
 #include "dest_source.h"
-#include "identity.h"
 
 #define DEST_SOURCE_TICK_MS 1000
-#define DEST_SOURCE_CERTIFY_TIMEOUT_MS 10000
 
 /* ---- mailboxes ------------------------------------------------------------------------ */
 
@@ -159,22 +153,11 @@ struct dest_source {
     pthread_t tid;
     bool running;
     struct st_dest_client *client;
-    struct st_tls_slot tls;
     struct st_ev_timer tick;
     struct dest_mbox in; /* DEST_MSG_SUB from the loop threads */
     struct dest_thread *threads;
     int n_threads;
     struct disc_map auths; /* key -> struct dest_auth */
-    /* files mode: what the context was built from */
-    struct timespec mtime[3];
-    off_t size[3];
-    bool tls_loaded;
-    char last_tls_err[256];
-    /* certify mode: a thread of its own */
-    pthread_t cert_tid;
-    bool cert_started, cert_stop;
-    pthread_mutex_t cert_lock;
-    pthread_cond_t cert_wake;
 };
 
 /* One per process, like the proxy itself. */
@@ -184,174 +167,6 @@ bool
 dest_source_enabled(void)
 {
     return dest_global != NULL;
-}
-
-/* ---- the client certificate ---------------------------------------------------------- */
-
-static const char *const dest_alpn[] = {"http/1.1", NULL};
-
-/* Files mode: rebuilds the client context when a file changed. Destination thread. */
-static void
-dest_source_tls_files(struct dest_source *src)
-{
-    const char *paths[3] = {src->o.cert, src->o.key, src->o.anchors};
-    struct st_err err = {0};
-    struct st_tls_ctx *ctx = NULL;
-    bool changed = !src->tls_loaded;
-    struct stat st[3];
-
-    for (int i = 0; i < 3; i++) {
-        if (stat(paths[i], &st[i]) < 0)
-            return; /* the identity reports missing files */
-        if (st[i].st_mtim.tv_sec != src->mtime[i].tv_sec ||
-            st[i].st_mtim.tv_nsec != src->mtime[i].tv_nsec || st[i].st_size != src->size[i])
-            changed = true;
-    }
-    if (!changed)
-        return;
-    struct st_tls_config cfg = {
-        .cert_file = src->o.cert,
-        .key_file = src->o.key,
-        .anchors_file = src->o.anchors,
-        .verify = ST_TLS_VERIFY_REQUIRE,
-        .min_version = ST_TLS_1_3,
-        .alpn = dest_alpn,
-    };
-    if (st_tls_ctx_new(&cfg, &ctx, &err) < 0) {
-        /* Half-rotated files: keep the old context and try again at the next tick. */
-        if (strcmp(src->last_tls_err, err.msg) != 0)
-            st_log(ST_LOG_DEBUG, "destination: client certificate: %s", err.msg);
-        st_strlcpy(src->last_tls_err, err.msg, sizeof(src->last_tls_err));
-        return;
-    }
-    for (int i = 0; i < 3; i++) {
-        src->mtime[i] = st[i].st_mtim;
-        src->size[i] = st[i].st_size;
-    }
-    src->tls_loaded = true;
-    src->last_tls_err[0] = '\0';
-    st_tls_slot_set(&src->tls, ctx);
-}
-
-/* Certify mode: one exchange with a fresh key; installs the context. Certify thread. */
-static int
-dest_source_certify(struct dest_source *src, int64_t *not_before, int64_t *not_after,
-                    struct st_err *err)
-{
-    struct st_certify_result res = {0};
-    struct st_buf anchors = ST_BUF_INIT(ST_X509_PEM_MAX), pem = ST_BUF_INIT(0);
-    struct st_tls_ctx *ctx = NULL;
-    EVP_PKEY *key = st_x509_key_new_p256();
-    char *sa = NULL, *ns = NULL, *td = NULL, *uri = NULL;
-    int rc;
-
-    if (key == NULL) {
-        rc = st_err_set(err, ST_ETLS, "cannot generate a P-256 key");
-        goto out;
-    }
-    if ((rc = st_file_read(src->o.anchors, &anchors)) < 0) {
-        st_err_set(err, rc, "cannot read the trust anchors %s: %s", src->o.anchors,
-                   st_strerror(rc));
-        goto out;
-    }
-    if (identity_parse_name(src->o.name, &sa, &ns, &td) == 0)
-        uri = st_certify_identity_uri(sa, ns, td);
-    struct st_certify_opts o = {
-        .addr = src->o.controller,
-        .server_identity = src->o.controller_identity,
-        .anchors_pem = st_buf_cstr(&anchors),
-        .token_file = src->o.token_file,
-        .identity_dns = src->o.name,
-        .identity_uri = uri,
-        .connect_timeout_ms = 3000,
-        .timeout_ms = DEST_SOURCE_CERTIFY_TIMEOUT_MS,
-    };
-    if ((rc = st_certify_request(&o, key, &res, err)) < 0)
-        goto out;
-    if ((rc = st_buf_appendf(&pem, "%s%s%s", res.certificate,
-                             st_str_has_suffix(res.certificate, "\n") ? "" : "\n",
-                             res.chain != NULL ? res.chain : "")) < 0) {
-        st_err_set(err, rc, "certificate too large");
-        goto out;
-    }
-    struct st_tls_config cfg = {
-        .cert_pem = st_buf_cstr(&pem),
-        .key = key,
-        .anchors_pem = st_buf_cstr(&anchors),
-        .verify = ST_TLS_VERIFY_REQUIRE,
-        .min_version = ST_TLS_1_3,
-        .alpn = dest_alpn,
-    };
-    if ((rc = st_tls_ctx_new(&cfg, &ctx, err)) < 0)
-        goto out;
-    st_tls_slot_set(&src->tls, ctx);
-    *not_before = res.not_before;
-    *not_after = res.not_after;
-
-out:
-    EVP_PKEY_free(key);
-    st_certify_result_free(&res);
-    st_buf_free(&pem);
-    st_buf_free(&anchors);
-    free(sa);
-    free(ns);
-    free(td);
-    free(uri);
-    return rc;
-}
-
-/* Sleeps <ms> or until asked to stop; true when asked to stop. */
-static bool
-dest_source_sleep(struct dest_source *src, uint64_t ms)
-{
-    struct timespec until;
-    bool stop;
-
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += (time_t)(ms / 1000);
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&src->cert_lock);
-    while (!src->cert_stop &&
-           pthread_cond_timedwait(&src->cert_wake, &src->cert_lock, &until) != ETIMEDOUT)
-        ;
-    stop = src->cert_stop;
-    pthread_mutex_unlock(&src->cert_lock);
-    return stop;
-}
-
-static void *
-dest_source_certify_run(void *arg)
-{
-    struct dest_source *src = arg;
-    unsigned attempt = 0;
-    uint64_t delay_ms = 0;
-    char last[256] = "";
-
-    while (!dest_source_sleep(src, delay_ms)) {
-        struct st_err err = {0};
-        int64_t nb = 0, na = 0;
-        if (dest_source_certify(src, &nb, &na, &err) == 0) {
-            int64_t at = st_certify_renew_at(nb, na, st_random_u64()), now = st_wall_s();
-            delay_ms = at > now ? (uint64_t)(at - now) * 1000 : 1000;
-            attempt = 0;
-            last[0] = '\0';
-            st_log(ST_LOG_DEBUG, "destination: client certificate renewed; next in %llus",
-                   (unsigned long long)(delay_ms / 1000));
-            continue;
-        }
-        delay_ms = st_certify_backoff_ms(attempt, st_random_u64());
-        if (attempt < 64)
-            attempt++;
-        st_log(strcmp(last, err.msg) == 0 ? ST_LOG_DEBUG : ST_LOG_WARN,
-               "destination: cannot certify the client certificate (%s); retrying in %llums",
-               err.msg, (unsigned long long)delay_ms);
-        st_strlcpy(last, err.msg, sizeof(last));
-    }
-    return NULL;
 }
 
 /* ---- the destination thread ---------------------------------------------------------- */
@@ -496,8 +311,6 @@ dest_source_tick(struct st_ev *loop, struct st_ev_timer *t)
 {
     struct dest_source *src = t->data;
 
-    if (src->o.cert != NULL)
-        dest_source_tls_files(src);
     dest_source_idle(src, st_now_ms());
     st_ev_timer_start(loop, t, DEST_SOURCE_TICK_MS);
 }
@@ -709,13 +522,6 @@ dest_source_start(struct proxy *px, const struct dest_source_options *o, struct 
 
     src->px = px;
     src->o = *o;
-    st_tls_slot_init(&src->tls);
-    pthread_mutex_init(&src->cert_lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&src->cert_wake, &ca);
-    pthread_condattr_destroy(&ca);
     discovery_map_init(&src->auths);
     dest_global = src;
     if ((src->loop = st_ev_new(err)) == NULL) {
@@ -725,7 +531,7 @@ dest_source_start(struct proxy *px, const struct dest_source_options *o, struct 
     struct st_dest_options d = {
         .addr = o->addr,
         .server_identity = o->server_identity,
-        .tls = &src->tls,
+        .tls = o->tls,
         .on_state = dest_source_state,
         .state_arg = src,
     };
@@ -743,16 +549,6 @@ dest_source_start(struct proxy *px, const struct dest_source_options *o, struct 
         dest_mbox_init(&dt->mbox, dt->th->loop, dest_source_thread_drain, dt);
         discovery_map_init(&dt->keys);
         discovery_enable_parts(dt->th->disc);
-    }
-    if (o->cert != NULL) {
-        dest_source_tls_files(src);
-    } else {
-        rc = pthread_create(&src->cert_tid, NULL, dest_source_certify_run, src);
-        if (rc != 0) {
-            rc = st_err_set(err, -rc, "cannot start a thread: %s", st_strerror(-rc));
-            goto fail;
-        }
-        src->cert_started = true;
     }
     st_ev_timer_init(&src->tick, dest_source_tick, src);
     st_ev_timer_start(src->loop, &src->tick, DEST_SOURCE_TICK_MS);
@@ -776,13 +572,6 @@ dest_source_stop(void)
 
     if (src == NULL)
         return;
-    if (src->cert_started) {
-        pthread_mutex_lock(&src->cert_lock);
-        src->cert_stop = true;
-        pthread_cond_signal(&src->cert_wake);
-        pthread_mutex_unlock(&src->cert_lock);
-        pthread_join(src->cert_tid, NULL);
-    }
     if (src->running) {
         st_ev_stop(src->loop);
         pthread_join(src->tid, NULL);
@@ -813,9 +602,6 @@ dest_source_stop(void)
         free(src->threads);
     }
     st_ev_free(src->loop);
-    st_tls_slot_fini(&src->tls);
-    pthread_cond_destroy(&src->cert_wake);
-    pthread_mutex_destroy(&src->cert_lock);
     free(src);
     dest_global = NULL;
 }

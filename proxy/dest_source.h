@@ -11,10 +11,10 @@
  * Authorities nobody routed with for a while are unsubscribed (st_dest then
  * closes the stream after its linger time) and dropped from the tables.
  *
- * The client certificate for the API is the proxy's identity: read from the
- * same files in files mode, certified with the controller under the same
- * name and token in certify mode (with a key of its own: the identity's
- * contexts offer ALPN h2 and the opaque protocol, the API speaks HTTP/1.1).
+ * The client certificate for the API is the proxy's own identity: the
+ * identity's HTTP/1.1 client slot (proxy/identity.h), built from the same
+ * key and certificate as the mesh contexts and rotated with them, so the
+ * proxy holds one key and certifies once.
  *
  * dest_source_start/stop run on the main thread; everything else on the
  * calling loop thread.
@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "strait/core.h"
+#include "strait/tls.h"
 
 #include "proxy.h"
 
@@ -39,11 +40,8 @@ struct dest_source_options {
     const char *server_identity; /* the controller's DNS SAN */
     uint32_t wait_ms;            /* 0: DEST_SOURCE_WAIT_MS */
     uint32_t idle_ms;            /* 0: DEST_SOURCE_IDLE_MS */
-    const char *anchors;         /* trust anchors (PEM file) */
-    /* files mode: the proxy's certificate and key files */
-    const char *cert, *key;
-    /* certify mode (cert == NULL): as the identity's options */
-    const char *controller, *controller_identity, *token_file, *name;
+    struct st_tls_slot *tls;     /* the client context (the identity's); borrowed, must
+                                    outlive the source */
 };
 
 /*

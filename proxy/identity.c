@@ -19,6 +19,7 @@
 
 #define IDENTITY_CONNECT_TIMEOUT_MS 3000
 #define IDENTITY_TIMEOUT_MS 10000
+#define IDENTITY_ALPN_HTTP1 "http/1.1" /* the controller's APIs (destination, identity) */
 
 struct identity_file {
     const char *path;
@@ -31,7 +32,7 @@ struct identity {
     char *uri;                     /* certify: the SPIFFE name asked for besides the DNS name */
     struct identity_file files[3]; /* cert, key, anchors */
     bool tried;
-    struct st_tls_slot server, client_h2, client_opaque;
+    struct st_tls_slot server, client_h2, client_opaque, client_h1;
     pthread_mutex_t lock; /* guards name, validity, stop */
     char name[256];
     int64_t not_before, not_after;
@@ -136,6 +137,7 @@ identity_new(const struct identity_options *o, struct stats_registry *stats, str
     st_tls_slot_init(&id->server);
     st_tls_slot_init(&id->client_h2);
     st_tls_slot_init(&id->client_opaque);
+    st_tls_slot_init(&id->client_h1);
     pthread_mutex_init(&id->lock, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -167,6 +169,7 @@ identity_free(struct identity *id)
     st_tls_slot_fini(&id->server);
     st_tls_slot_fini(&id->client_h2);
     st_tls_slot_fini(&id->client_opaque);
+    st_tls_slot_fini(&id->client_h1);
     pthread_cond_destroy(&id->wake);
     pthread_mutex_destroy(&id->lock);
     free(id->uri);
@@ -174,7 +177,7 @@ identity_free(struct identity *id)
 }
 
 /*
- * Builds the three contexts from a certificate chain (PEM, leaf first), a key
+ * Builds the four contexts from a certificate chain (PEM, leaf first), a key
  * (an object, else PEM) and the anchors (PEM), and swaps them in. Everything
  * is borrowed; the contexts take their own references to the key. Returns 1.
  */
@@ -184,10 +187,11 @@ identity_install(struct identity *id, const char *cert_pem, EVP_PKEY *key, const
 {
     STACK_OF(X509) *chain = NULL;
     struct st_x509_info info = {0};
-    struct st_tls_ctx *srv = NULL, *cli = NULL, *opq = NULL;
+    struct st_tls_ctx *srv = NULL, *cli = NULL, *opq = NULL, *h1 = NULL;
     static const char *const srv_alpn[] = {PROXY_ALPN_H2, PROXY_ALPN_OPAQUE, NULL};
     static const char *const h2_alpn[] = {PROXY_ALPN_H2, NULL};
     static const char *const opq_alpn[] = {PROXY_ALPN_OPAQUE, NULL};
+    static const char *const h1_alpn[] = {IDENTITY_ALPN_HTTP1, NULL};
     int rc;
 
     if ((rc = st_x509_bundle_from_pem(cert_pem, strlen(cert_pem), &chain, err)) < 0)
@@ -217,6 +221,9 @@ identity_install(struct identity *id, const char *cert_pem, EVP_PKEY *key, const
     cfg.alpn = opq_alpn;
     if ((rc = st_tls_ctx_new(&cfg, &opq, err)) < 0)
         goto out;
+    cfg.alpn = h1_alpn;
+    if ((rc = st_tls_ctx_new(&cfg, &h1, err)) < 0)
+        goto out;
     /*
      * The slots drop their references to the old contexts; those (and the old
      * key, which OpenSSL clears when it frees it) go once the last connection
@@ -225,7 +232,8 @@ identity_install(struct identity *id, const char *cert_pem, EVP_PKEY *key, const
     st_tls_slot_set(&id->server, srv);
     st_tls_slot_set(&id->client_h2, cli);
     st_tls_slot_set(&id->client_opaque, opq);
-    srv = cli = opq = NULL;
+    st_tls_slot_set(&id->client_h1, h1);
+    srv = cli = opq = h1 = NULL;
     pthread_mutex_lock(&id->lock);
     st_strlcpy(id->name, info.names.dns[0], sizeof(id->name));
     id->not_before = info.not_before;
@@ -240,6 +248,7 @@ out:
     st_tls_ctx_unref(srv);
     st_tls_ctx_unref(cli);
     st_tls_ctx_unref(opq);
+    st_tls_ctx_unref(h1);
     st_x509_info_free(&info);
     st_x509_chain_free(chain);
     return rc;
@@ -458,6 +467,12 @@ identity_client_ctx(struct identity *id, bool opaque)
     if (!identity_ready(id))
         return NULL;
     return st_tls_slot_get(opaque ? &id->client_opaque : &id->client_h2);
+}
+
+struct st_tls_slot *
+identity_client_h1_slot(struct identity *id)
+{
+    return &id->client_h1;
 }
 
 void

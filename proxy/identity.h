@@ -1,9 +1,11 @@
 /*
  * The proxy's own identity: its certificate, key and trust anchors, turned
- * into the three TLS contexts the proxy uses (inbound server, outbound
- * HTTP/2 client, outbound opaque client). Thread-safe: the contexts sit in
- * st_tls_slots and every connection takes its own reference, so a rotation
- * never disturbs connections in flight.
+ * into the four TLS contexts the proxy uses (inbound server, outbound
+ * HTTP/2 client, outbound opaque client, and the HTTP/1.1 client of the
+ * controller's destination API). One key, one certificate: all four are
+ * built from the same material and swapped together. Thread-safe: the
+ * contexts sit in st_tls_slots and every connection takes its own
+ * reference, so a rotation never disturbs connections in flight.
  *
  * Two modes (docs/proxy.md):
  * - certify: a dedicated thread generates a P-256 key in memory, asks the
@@ -73,6 +75,14 @@ bool identity_ready(struct identity *id);
 /* Returns a new reference to a context, or NULL when none is valid (fail closed). */
 struct st_tls_ctx *identity_server_ctx(struct identity *id);
 struct st_tls_ctx *identity_client_ctx(struct identity *id, bool opaque);
+/*
+ * The slot of the HTTP/1.1 client context (ALPN http/1.1; the peer verified
+ * against the anchors), for a client that takes a slot, such as st_dest.
+ * Borrowed: valid until identity_free. Empty until the first certificate is
+ * installed; it then always holds the newest context, even one that has
+ * expired since (the peer refuses that in the handshake).
+ */
+struct st_tls_slot *identity_client_h1_slot(struct identity *id);
 /* Copies the local identity (first DNS SAN) into <out>; "" when none. */
 void identity_name(struct identity *id, char *out, size_t size);
 

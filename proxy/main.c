@@ -508,9 +508,11 @@ main_identity(struct proxy *px, const struct main_identity *f, char **ctl_id, st
 }
 
 /*
- * Starts the destination source. The controller's default identity comes
- * from the trust domain of our own identity (--identity, else the loaded
- * certificate). *dest_id gets a string to free at exit.
+ * Starts the destination source, with the identity's HTTP/1.1 client context
+ * as its client certificate (one key and one certificate for everything).
+ * The controller's default identity comes from the trust domain of our own
+ * identity (--identity, else the loaded certificate). *dest_id gets a
+ * string to free at exit.
  */
 static int
 main_destination(struct proxy *px, const struct main_identity *f, const char *ctl_id,
@@ -521,23 +523,18 @@ main_destination(struct proxy *px, const struct main_identity *f, const char *ct
         .server_identity = f->destination_identity,
         .wait_ms = f->destination_wait_ms,
         .idle_ms = f->destination_idle_ms,
-        .anchors = px->cfg.trust_anchors,
-        .cert = px->cfg.identity_cert,
-        .key = px->cfg.identity_key,
-        .controller = f->controller,
-        .controller_identity = f->controller_identity != NULL ? f->controller_identity : ctl_id,
-        .token_file = f->token_file,
-        .name = f->name,
+        .tls = identity_client_h1_slot(px->id),
     };
+    bool certify = f->mode != NULL ? strcmp(f->mode, "certify") == 0 : f->controller != NULL;
 
-    if (o.anchors == NULL)
+    if (px->cfg.trust_anchors == NULL)
         return st_err_set(err, ST_EINVAL, "--destination needs --trust-anchors");
-    if ((o.cert == NULL || o.key == NULL) && (o.controller == NULL || o.name == NULL))
+    if (!certify && (px->cfg.identity_cert == NULL || px->cfg.identity_key == NULL))
         return st_err_set(err, ST_EINVAL,
                           "--destination needs the proxy's certificate: --identity-cert and "
                           "--identity-key, or certify mode (--controller and --identity)");
     if (o.server_identity == NULL)
-        o.server_identity = o.controller_identity;
+        o.server_identity = f->controller_identity != NULL ? f->controller_identity : ctl_id;
     if (o.server_identity == NULL) {
         char name[256], *sa = NULL, *ns = NULL, *td = NULL;
         identity_name(px->id, name, sizeof(name));

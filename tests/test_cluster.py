@@ -253,6 +253,135 @@ def test_workloads_exec_check(home):
     assert r.stderr.strip() == "strait: 1 check(s) failed"
 
 
+def metric(url, name, labels=""):
+    """The value of the series <name>{<labels>} (labels as written, sorted) at <url>, or 0."""
+    text = subprocess.run(["curl", "-s", "--noproxy", "*", "-m", "5", url],
+                          capture_output=True, text=True).stdout
+    want = f"{name}{{{labels}}}" if labels else name
+    for line in text.splitlines():
+        if line.startswith(want + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def served_identity(addr):
+    """The DNS SANs of the certificate a proxy's inbound port presents (TLS 1.3 sends it
+    before asking for ours, so no client certificate is needed to read it)."""
+    host, port = addr.rsplit(":", 1)
+    r = subprocess.run(["openssl", "s_client", "-connect", f"{host}:{port}", "-alpn", "h2",
+                        "-showcerts"], input=b"", capture_output=True, timeout=20)
+    m = re.search(rb"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", r.stdout, re.S)
+    assert m, r.stdout + r.stderr
+    x = subprocess.run(["openssl", "x509", "-noout", "-ext", "subjectAltName"], input=m.group(0),
+                       capture_output=True, timeout=20)
+    return x.stdout.decode()
+
+
+def proxy_args(pid):
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return f.read().decode().split("\0")
+
+
+def test_identity_certified_per_service_account(home):
+    """Every proxy of a local cluster certifies once with the controller, as its
+    workload's ServiceAccount, with a token the CLI got from the account's token Secret;
+    deleting that Secret revokes the token, and a proxy that must certify again then
+    never becomes ready."""
+    create(home, "ids")
+    with open(os.path.join(home, "clusters", "ids", "cluster.json")) as f:
+        net = f"127.{json.load(f)['number']}"  # not assumed to be 1: other homes may run
+    kubectl(home, "ids", "create", "ns", "demo")
+    ctl_metrics = f"http://{net}.0.2:9990/metrics"
+    issued = 'identity_certify_total{result="issued"}'
+
+    def certified():
+        return metric(ctl_metrics, "identity_certify_total", 'result="issued"')
+    # The gateway: its own account in the control plane namespace, one certificate.
+    assert "DNS:strait-gateway.strait.serviceaccount.identity.strait.cluster.local" in \
+        served_identity(f"{net}.0.3:4143")
+    kubectl(home, "ids", "-n", "strait", "get", "sa", "strait-gateway")
+    assert certified() == 1, issued
+    gw_token = os.path.join(home, "clusters", "ids", "gateway", "token")
+    assert os.stat(gw_token).st_mode & 0o777 == 0o600
+
+    terminus = binary("strait-terminus")
+    run_strait(home, "--context", "ids", "run", "-n", "demo", "--name", "backend",
+               "--service-account", "web", "--port", "8888", "--detach", "--", terminus)
+    web = "web.demo.serviceaccount.identity.strait.cluster.local"
+    # The account was made for it, with a token Secret; the token is a 0600 file.
+    kubectl(home, "ids", "-n", "demo", "get", "sa", "web")
+    secret = json.loads(kubectl(home, "ids", "-n", "demo", "get", "secret", "web-token", "-o",
+                                "json").stdout)
+    assert secret["type"] == "kubernetes.io/service-account-token"
+    assert secret["metadata"]["annotations"]["kubernetes.io/service-account.name"] == "web"
+    state_file = os.path.join(home, "clusters", "ids", "workloads", "demo", "backend.json")
+    with open(state_file) as f:
+        state = json.load(f)
+    token = os.path.join(state["identityDir"], "token")
+    assert os.stat(token).st_mode & 0o777 == 0o600
+    assert sorted(os.listdir(state["identityDir"])) == ["token"]  # no key, no certificate
+    args = proxy_args(state["proxyPid"])
+    for flag, value in (("--identity-mode", "certify"), ("--controller", f"{net}.0.2:8086"),
+                        ("--token-file", token), ("--identity", web),
+                        ("--destination", f"{net}.0.2:8086")):
+        assert args[args.index(flag) + 1] == value, flag
+    assert "--identity-cert" not in args and "--identity-key" not in args
+    ew = json.loads(kubectl(home, "ids", "-n", "demo", "get", "ew", "backend", "-o",
+                            "json").stdout)
+    assert ew["spec"]["meshTLS"] == {"identity": web, "serverName": web}
+    assert f"DNS:{web}" in served_identity(f"{net}.1.1:4143")
+    # One certificate per proxy: the destination client uses the same one.
+    assert certified() == 2, issued
+
+    # A client as another account: the backend sees that identity.
+    r = run_strait(home, "--context", "ids", "exec", "-n", "demo", "--service-account", "cli",
+                   "--", "curl", "-s", "-m", "10", f"http://{net}.1.1:8888/")
+    assert "requestUID" in json.loads(r.stdout)
+    inbound = [l for l in subprocess.run(["curl", "-s", "--noproxy", "*",
+                                          f"http://{net}.1.1:4191/metrics"],
+                                         capture_output=True, text=True).stdout.splitlines()
+               if l.startswith("request_total{") and 'direction="inbound"' in l]
+    assert len(inbound) == 1 and inbound[0].endswith(" 1"), inbound
+    assert 'client_id="cli.demo.serviceaccount.identity.strait.cluster.local"' in inbound[0]
+    assert certified() == 3, issued
+
+    # Revoked: the Secret goes, so does the token's validity. The running proxy keeps its
+    # certificate; a restarted one cannot certify and the workload stays not ready.
+    kubectl(home, "ids", "-n", "demo", "delete", "secret", "web-token")
+    refused = metric(ctl_metrics, "identity_certify_total", 'result="unauthenticated"')
+    os.kill(state["proxyPid"], signal.SIGKILL)
+
+    def restarted():
+        with open(state_file) as f:
+            st = json.load(f)
+        return st["proxyPid"] != state["proxyPid"] and pid_alive(st["proxyPid"]) and \
+            st["proxyPid"]
+    new_proxy = wait_until(restarted, what="the proxy to be restarted")
+    wait_until(lambda: metric(ctl_metrics, "identity_certify_total",
+                              'result="unauthenticated"') > refused,
+               what="the controller to refuse the revoked token")
+    wait_until(lambda: ew_ready(home, "ids", "demo", "backend") is False,
+               what="the workload to be marked not ready")
+    time.sleep(3)
+    assert ew_ready(home, "ids", "demo", "backend") is False
+    assert subprocess.run(["curl", "-s", "--noproxy", "*", "-o", "/dev/null", "-w",
+                           "%{http_code}", f"http://{net}.1.1:4191/ready"],
+                          capture_output=True, text=True).stdout == "503"
+    lines = run_strait(home, "--context", "ids", "workloads", "-n", "demo").stdout.splitlines()
+    assert lines[1].split()[:4] == ["backend", f"{net}.1.1", "8888", "false"]
+    assert certified() == 3, issued
+    with open(os.path.join(home, "clusters", "ids", "logs", "demo-backend-proxy.log")) as f:
+        assert "certify failed" in f.read()
+
+    # A new run gets a new token Secret and is ready again.
+    run_strait(home, "--context", "ids", "stop", "-n", "demo", "backend")
+    assert not pid_alive(new_proxy)
+    run_strait(home, "--context", "ids", "run", "-n", "demo", "--name", "backend",
+               "--service-account", "web", "--port", "8888", "--detach", "--", terminus)
+    assert ew_ready(home, "ids", "demo", "backend")
+    kubectl(home, "ids", "-n", "demo", "get", "secret", "web-token")
+
+
 def test_delete_stops_running_workloads(home):
     create(home, "gone")
     kubectl(home, "gone", "create", "ns", "demo")
@@ -305,6 +434,10 @@ def test_delete_stops_running_workloads(home):
       "true"], 2, "--label wants KEY=VALUE"),
     (["--context", "nope", "exec", "-n", "x", "--name", "y", "--", "true"], 2,
      "exec takes only"),
+    (["--context", "nope", "exec", "-n", "x", "--workload", "w", "--service-account", "s", "--",
+      "true"], 2, "no --service-account"),
+    (["--context", "nope", "run", "-n", "x", "--name", "y", "--port", "1",
+      "--service-account", "Not_Valid", "--", "true"], 2, "not a valid service account name"),
     (["run", "-n", "x", "--name", "y", "--port", "1", "--", "true"], 2, "no cluster given"),
     (["--context", "nope", "workloads"], 1, 'unknown cluster "nope"'),
     (["--context", "nope", "stop", "-n", "x"], 2, "exactly one workload name"),

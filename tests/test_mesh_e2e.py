@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import binary
+from conftest import Proc, binary, check_sanitizers
 
 CTX = "mesh"
 NS = "mc-test"
@@ -236,6 +236,38 @@ def chi_square(counts, n):
     return sum((c - expected) ** 2 / expected for c in counts)
 
 
+def cluster_net(home):
+    """"127.N" of the cluster (N is not assumed to be 1: other homes may hold it)."""
+    with open(os.path.join(home, "clusters", CTX, "cluster.json")) as f:
+        return f"127.{json.load(f)['number']}"
+
+
+def scrape(url, name, labels=""):
+    """The value of series <name>{<labels>} at <url> (0 when absent)."""
+    r = subprocess.run(["curl", "-s", "--noproxy", "*", "-m", "5", url], capture_output=True,
+                       text=True)
+    want = f"{name}{{{labels}}} " if labels else f"{name} "
+    for line in r.stdout.splitlines():
+        if line.startswith(want):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_one_certificate_per_proxy(home):
+    """Every proxy of the cluster (gateway, frontend, three backends) certified once with
+    the controller, as its ServiceAccount: the destination client shares the certificate."""
+    net = cluster_net(home)
+    issued = scrape(f"http://{net}.0.2:9990/metrics", "identity_certify_total",
+                    'result="issued"')
+    assert issued == 5, issued
+    for name in ["frontend"] + [f"backend-{l}" for l in LEAVES]:
+        ew = json.loads(kubectl(home, "-n", NS, "get", "ew", name, "-o", "json").stdout)
+        assert ew["spec"]["meshTLS"]["identity"] == \
+            f"default.{NS}.serviceaccount.identity.strait.cluster.local"
+        admin = ew["metadata"]["annotations"]["strait.io/proxy-admin"]
+        assert scrape(f"http://{admin}/metrics", "identity_cert_refresh_total") == 1, name
+
+
 def test_split_thirds_and_stat(home):
     n = 300
     results = exec_loop(home, n)
@@ -271,6 +303,67 @@ def test_plain_exec_client(home):
     r = run_strait(home, "--context", CTX, "exec", "-n", NS, "--workload", "frontend", "--",
                    "curl", "-s", "-w", " %{http_code}", "http://nothing-here:8888/")
     assert r.stdout.endswith(" 502") and "no route to nothing-here." + NS in r.stdout
+
+
+def test_files_mode_destination_follows_rotation(home, tmp_path):
+    """A proxy in files mode routes with the destination API using its identity's
+    certificate, and the destination client follows a rotation of the files: a
+    certificate the controller does not trust breaks new streams, a good one mends them."""
+    net = cluster_net(home)
+    ident = f"files.{NS}.serviceaccount.identity.strait.cluster.local"
+    cdir = os.path.join(home, "clusters", CTX, "identity")
+    good, foreign = tmp_path / "good", tmp_path / "foreign"
+    good.mkdir()
+    shutil.copy(os.path.join(cdir, "issuer.crt"), good / "issuer.pem")
+    shutil.copy(os.path.join(cdir, "issuer.key"), good / "issuer.key")
+    pki = binary("strait-proxy-testpki")
+    subprocess.run([pki, "ca", str(foreign), "root.foreign.example"], check=True)
+    for d, out in ((good, "a"), (good, "b"), (foreign, "x")):
+        subprocess.run([pki, "leaf", str(d), ident, str(tmp_path / out)], check=True)
+    crt, key = tmp_path / "id.crt", tmp_path / "id.key"
+
+    def install(name):
+        for src, dst in ((tmp_path / f"{name}.key", key), (tmp_path / f"{name}.crt", crt)):
+            shutil.copy(src, str(dst) + ".tmp")
+            os.replace(str(dst) + ".tmp", dst)
+    install("a")
+    proxy = Proc([binary("strait-proxy"), "--outbound", "127.0.0.1:0", "--inbound",
+                  "127.0.0.1:0", "--admin", "127.0.0.1:0", "--identity-mode", "files",
+                  "--identity-cert", str(crt), "--identity-key", str(key), "--trust-anchors",
+                  os.path.join(home, "trust", "anchor.crt"), "--destination",
+                  f"{net}.0.2:8086", "--namespace", NS, "--reload-interval-ms", "100",
+                  "--destination-wait-ms", "2000"], str(tmp_path / "proxy.log"))
+    try:
+        m = proxy.wait_line(r"outbound=(\S+) inbound=\S+ admin=(\S+)")
+        out, admin = m.group(1), m.group(2)
+
+        def get(svc):
+            r = subprocess.run(["curl", "-s", "-m", "10", "-x", f"http://{out}", "-w",
+                                " %{http_code}", f"http://{svc}:8888/"], capture_output=True,
+                               text=True, timeout=20)
+            body, _, code = r.stdout.rpartition(" ")
+            return code, body
+
+        def refreshes():
+            return scrape(f"http://{admin}/metrics", "identity_cert_refresh_total")
+        wait_until(lambda: refreshes() == 1, what="the first certificate")
+        code, body = wait_until(lambda: (lambda r: r if r[0] == "200" else None)(
+            get("backend-one-svc")), what="a route through the destination API")
+        assert json.loads(body)["payload"] == "hello-one"
+
+        install("x")  # the controller does not trust this one: new streams fail
+        wait_until(lambda: refreshes() == 2, what="the foreign certificate to be loaded")
+        code, body = get("backend-two-svc")
+        assert code == "503" and "no answer from the destination service" in body, body
+
+        install("b")  # a good one again: the stream comes up with it
+        wait_until(lambda: refreshes() == 3, what="the good certificate to be loaded")
+        code, body = wait_until(lambda: (lambda r: r if r[0] == "200" else None)(
+            get("backend-two-svc")), timeout=30, what="the stream to recover")
+        assert json.loads(body)["payload"] == "hello-two"
+    finally:
+        proxy.kill()
+        check_sanitizers(proxy)
 
 
 def test_weights_follow(home):

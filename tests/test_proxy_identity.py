@@ -85,6 +85,7 @@ def cp():
     d = tempfile.mkdtemp(prefix="strait-pident-")
     api = Apiserver(d).start()
     ctl = None
+    c = None
     backend = Backend()
     try:
         api.kubectl("apply", "-f", "-", input=RBAC)
@@ -110,8 +111,9 @@ def cp():
         c.ctl_token, c.port = ctl_token, port
         yield c
     finally:
-        if ctl is not None:
-            ctl.stop()
+        # A test may have replaced the controller (cp.ctl): stop whichever runs.
+        for running in {id(x): x for x in (ctl, getattr(c, "ctl", None)) if x is not None}.values():
+            running.stop()
         api.stop()
         backend.shutdown()
         shutil.rmtree(d, ignore_errors=True)

@@ -9,7 +9,8 @@
  * serialized once and written to every stream of the group. Rendering a
  * group records what it read as dependency keys ("s/<ns>/<name>" for a
  * Service name with its Endpoints and the splits naming it as apex,
- * "w/<ns>/<name>" for an ExternalWorkload, "*ip" for the ClusterIP scan); an
+ * "w/<ns>/<name>" for an ExternalWorkload, "i//<ip>" for a ClusterIP looked
+ * up in the index of Services by ClusterIP); an
  * index maps each key to the groups that depend on it. A change in any cache
  * marks the keys of the old and the new object dirty and schedules one
  * deferred pass (in the same loop iteration), which re-renders only the
@@ -43,7 +44,6 @@
 #define DEST_MAX_STREAMS_PER_CLIENT 256
 #define DEST_MAX_DIRTY 100000 /* more dirty keys in one pass re-render everything */
 #define DEST_DEP_MAX 600      /* bytes of a dependency key */
-#define DEST_DEP_IP "*ip"
 #define DEST_SNAPSHOT_MAX (4u << 20)
 #define DEST_TRIM_MS 2000 /* after stream churn or a large pass, hand free heap pages back */
 #define DEST_TRIM_RENDERS 256 /* a pass with this many renders counts as large */
@@ -85,6 +85,7 @@ struct destination {
     struct dmodel_map deps;    /* dependency key -> struct dmodel_map * (a.key -> group) */
     struct dmodel_map dirty;   /* dependency keys changed since the last pass */
     struct dmodel_map clients; /* client identity -> open streams, as (void *)(uintptr_t)n */
+    struct dmodel_map by_ip;   /* Service ClusterIP -> struct dmodel_map * of "ns/name" */
     size_t n_streams;
     struct st_ev_defer pass;
     struct st_ev_timer heartbeat;
@@ -288,22 +289,63 @@ dest_lookup_workload(void *arg, const char *ns, const char *name)
     return st_kube_informer_acquire(d->caches[DESTINATION_WORKLOADS], ns, name);
 }
 
-struct dest_ip_find {
-    const char *ip;
-    json_t *svc; /* a reference */
-};
-
-static bool
-dest_find_ip(json_t *svc, void *data)
+static void
+dest_ip_set_free(void *set)
 {
-    struct dest_ip_find *f = data;
-    const char *ip = st_json_str(svc, "spec.clusterIP");
+    dmodel_map_clear(set, NULL);
+    free(set);
+}
 
-    if (ip != NULL && strcmp(ip, f->ip) == 0) {
-        f->svc = json_incref(svc);
-        return false;
+/* Files (<add>) or unfiles Service <svc> under its ClusterIP. */
+static void
+dest_ip_index(struct destination *d, const json_t *svc, bool add)
+{
+    const char *ip = st_json_str(svc, "spec.clusterIP");
+    const char *ns = st_json_str(svc, "metadata.namespace");
+    const char *name = st_json_str(svc, "metadata.name");
+
+    if (ip == NULL || ip[0] == '\0' || strcmp(ip, "None") == 0 || ns == NULL || name == NULL)
+        return;
+    char *id = st_xasprintf("%s/%s", ns, name);
+    struct dmodel_map *set = dmodel_map_get(&d->by_ip, ip);
+    if (add) {
+        if (set == NULL) {
+            set = st_xcalloc(1, sizeof(*set));
+            dmodel_map_put(&d->by_ip, ip, set);
+        }
+        dmodel_map_put(set, id, set);
+    } else if (set != NULL) {
+        dmodel_map_del(set, id);
+        if (dmodel_map_size(set) == 0)
+            dest_ip_set_free(dmodel_map_del(&d->by_ip, ip));
     }
-    return true;
+    free(id);
+}
+
+/*
+ * The Service whose ClusterIP is <ip> (a new reference), or NULL; when
+ * several claim it, the first by namespace/name.
+ */
+static json_t *
+dest_service_by_ip(struct destination *d, const char *ip)
+{
+    const struct dmodel_map *set = dmodel_map_get(&d->by_ip, ip);
+    const char *id, *best = NULL;
+    size_t pos = 0;
+
+    while (set != NULL && (id = dmodel_map_next(set, &pos, NULL)) != NULL) {
+        if (best == NULL || strcmp(id, best) < 0)
+            best = id;
+    }
+    if (best == NULL)
+        return NULL;
+    char ns[256];
+    const char *slash = strchr(best, '/');
+    if (slash == NULL || (size_t)(slash - best) >= sizeof(ns))
+        return NULL;
+    memcpy(ns, best, (size_t)(slash - best));
+    ns[slash - best] = '\0';
+    return st_kube_informer_acquire(d->caches[DESTINATION_SERVICES], ns, slash + 1);
 }
 
 struct dest_split_find {
@@ -361,10 +403,8 @@ dest_render(struct destination *d, struct dest_group *g)
         !st_kube_informer_has_synced(d->caches[DESTINATION_ENDPOINTS]))
         return NULL;
     if (g->parse_rc == 0 && g->a.is_ip) {
-        struct dest_ip_find f = {g->a.ip, NULL};
-        dest_depend(d, DEST_DEP_IP);
-        st_kube_informer_foreach(d->caches[DESTINATION_SERVICES], dest_find_ip, &f);
-        svc = f.svc;
+        dest_depend_on(d, 'i', NULL, g->a.ip);
+        svc = dest_service_by_ip(d, g->a.ip);
         if (svc != NULL) {
             name = st_json_str(svc, "metadata.name");
             ns = st_json_str(svc, "metadata.namespace");
@@ -520,8 +560,11 @@ dest_touch(struct destination *d, enum destination_cache which, json_t *obj)
     } else if (which == DESTINATION_SERVICES || which == DESTINATION_ENDPOINTS) {
         dest_dep_key(key, 's', ns, name);
         dest_mark(d, key);
-        if (which == DESTINATION_SERVICES)
-            dest_mark(d, DEST_DEP_IP);
+        const char *ip = st_json_str(obj, "spec.clusterIP");
+        if (which == DESTINATION_SERVICES && ip != NULL && ip[0] != '\0') {
+            dest_dep_key(key, 'i', NULL, ip);
+            dest_mark(d, key);
+        }
     } else if (which == DESTINATION_SPLITS) {
         if (dmodel_split_apex(obj, DEST_DOMAIN, apex)) {
             dest_dep_key(key, 's', ns, apex);
@@ -583,6 +626,8 @@ dest_on_transform(struct st_kube_informer *inf, json_t *obj, void *data)
 static void
 dest_on_add(struct st_kube_informer *inf, json_t *obj, void *data)
 {
+    if (dest_which(data, inf) == DESTINATION_SERVICES)
+        dest_ip_index(data, obj, true);
     dest_changed(data, inf, obj);
 }
 
@@ -594,6 +639,10 @@ dest_on_add(struct st_kube_informer *inf, json_t *obj, void *data)
 static void
 dest_on_update(struct st_kube_informer *inf, json_t *old_obj, json_t *new_obj, void *data)
 {
+    if (dest_which(data, inf) == DESTINATION_SERVICES) {
+        dest_ip_index(data, old_obj, false);
+        dest_ip_index(data, new_obj, true);
+    }
     if (old_obj != NULL)
         dest_changed(data, inf, old_obj);
     dest_changed(data, inf, new_obj);
@@ -602,6 +651,8 @@ dest_on_update(struct st_kube_informer *inf, json_t *old_obj, json_t *new_obj, v
 static void
 dest_on_delete(struct st_kube_informer *inf, json_t *obj, void *data)
 {
+    if (dest_which(data, inf) == DESTINATION_SERVICES)
+        dest_ip_index(data, obj, false);
     dest_changed(data, inf, obj);
 }
 
@@ -793,8 +844,9 @@ destination_new(struct controller *c, struct st_err *err)
     static const struct st_kube_informer_opts opts[DESTINATION_N_CACHES] = {
         [DESTINATION_SERVICES] = {.version = "v1", .resource = "services", .compact = true},
         [DESTINATION_ENDPOINTS] = {.version = "v1", .resource = "endpoints", .compact = true},
+        /* Splits stay trees: every render scans them (they are few and small). */
         [DESTINATION_SPLITS] = {.group = "split.smi-spec.io", .version = "v1alpha2",
-                                .resource = "trafficsplits", .compact = true},
+                                .resource = "trafficsplits"},
         [DESTINATION_WORKLOADS] = {.group = "workload.strait.io", .version = "v1beta1",
                                    .resource = "externalworkloads", .compact = true},
     };
@@ -855,6 +907,7 @@ destination_free(struct destination *d)
     dmodel_map_clear(&d->deps, free); /* empty by now */
     dmodel_map_clear(&d->dirty, NULL);
     dmodel_map_clear(&d->clients, NULL);
+    dmodel_map_clear(&d->by_ip, dest_ip_set_free);
     free(d->rec);
     if (d->ctl->loop) {
         st_ev_defer_cancel(d->ctl->loop, &d->pass);

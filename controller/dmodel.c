@@ -701,7 +701,7 @@ dmodel_map_has(const struct dmodel_map *m, const char *key)
 static void
 dmodel_map_grow(struct dmodel_map *m)
 {
-    size_t nb = m->n_buckets ? m->n_buckets * 2 : 16;
+    size_t nb = m->n_buckets ? m->n_buckets * 2 : 4; /* most maps (dependency sets) hold one key */
     struct dmodel_map_entry **b = st_xcalloc(nb, sizeof(*b));
 
     for (size_t i = 0; i < m->n_buckets; i++) {
@@ -808,8 +808,28 @@ dmodel_compact(json_t *obj, bool service)
     json_t *md = json_object_get(obj, "metadata");
     json_t *sp = json_object_get(obj, "spec");
 
+    if (md == NULL)
+        return; /* not an API object: left alone */
+    /* No reader looks at the type: one cache holds one kind. */
+    json_object_del(obj, "apiVersion");
+    json_object_del(obj, "kind");
     for (size_t i = 0; i < ST_ARRAY_LEN(meta); i++)
         json_object_del(md, meta[i]);
+    /* A workload's identity is read, its TLS server name is not. */
+    json_object_del(json_object_get(sp, "meshTLS"), "serverName");
+    /* Endpoints: an address's target is read by kind, namespace and name only. */
+    json_t *subset, *addr;
+    size_t si, ai;
+    json_array_foreach(json_object_get(obj, "subsets"), si, subset) {
+        static const char *const lists[] = {"addresses", "notReadyAddresses"};
+        for (size_t l = 0; l < ST_ARRAY_LEN(lists); l++) {
+            json_array_foreach(json_object_get(subset, lists[l]), ai, addr) {
+                json_t *ref = json_object_get(addr, "targetRef");
+                json_object_del(ref, "uid");
+                json_object_del(ref, "resourceVersion");
+            }
+        }
+    }
     json_t *ann = json_object_get(md, "annotations");
     json_object_del(ann, "kubectl.kubernetes.io/last-applied-configuration");
     if (json_is_object(ann) && json_object_size(ann) == 0)

@@ -180,12 +180,16 @@ void dmodel_map_clear(struct dmodel_map *m, void (*free_value)(void *));
 
 /*
  * Removes, in place, the fields of a cached API object that neither the
- * destination service nor the endpoints controller read (managedFields,
- * the last-applied annotation, uid, timestamps, owner references, a
- * Service's status and IP family fields when <service>), so that the informer caches of
- * thousands of objects stay small. Keeps metadata.name, namespace,
- * resourceVersion, labels and other annotations, everything under spec and
- * subsets, and the type and status of each status.conditions entry.
+ * destination service nor the endpoints controller read (apiVersion and
+ * kind, managedFields, the last-applied annotation, uid, timestamps, owner
+ * references, a workload's spec.meshTLS.serverName, the uid and
+ * resourceVersion of an Endpoints address's targetRef, a Service's status
+ * and IP family fields when <service>), so that the informer caches of
+ * thousands of objects stay small; the destination service's informers run
+ * it as their transform. Keeps metadata.name, namespace, resourceVersion,
+ * labels and other annotations, the rest of spec and subsets, and the type
+ * and status of each status.conditions entry. Objects without metadata are
+ * left alone.
  */
 void dmodel_compact(json_t *obj, bool service);
 

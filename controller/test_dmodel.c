@@ -476,11 +476,21 @@ test_compact(void **state)
                        "\"spec\": {\"clusterIP\": \"10.0.0.1\", \"clusterIPs\": [\"10.0.0.1\"], "
                        "\"ipFamilies\": [\"IPv4\"], \"selector\": {\"app\": \"web\"}, "
                        "\"ports\": [{\"port\": 80}]}, \"status\": {\"loadBalancer\": {}}}");
-    json_t *ew = load("{\"metadata\": {\"name\": \"w\", \"namespace\": \"emoji\", "
+    json_t *ew = load("{\"apiVersion\": \"workload.strait.io/v1beta1\", "
+                      "\"kind\": \"ExternalWorkload\", "
+                      "\"metadata\": {\"name\": \"w\", \"namespace\": \"emoji\", "
                       "\"annotations\": {\"kubectl.kubernetes.io/last-applied-configuration\": "
-                      "\"{}\"}}, \"status\": {\"conditions\": [{\"type\": \"Ready\", "
+                      "\"{}\"}}, \"spec\": {\"meshTLS\": {\"identity\": \"i\", "
+                      "\"serverName\": \"s\"}}, "
+                      "\"status\": {\"conditions\": [{\"type\": \"Ready\", "
                       "\"status\": \"True\", \"reason\": \"r\", \"message\": \"m\", "
                       "\"lastTransitionTime\": \"2024-01-01T00:00:00Z\"}]}}");
+    json_t *eps = load("{\"kind\": \"Endpoints\", \"metadata\": {\"name\": \"web\"}, "
+                       "\"subsets\": [{\"addresses\": [{\"ip\": \"10.1.0.1\", \"targetRef\": "
+                       "{\"kind\": \"Pod\", \"name\": \"p\", \"namespace\": \"emoji\", "
+                       "\"uid\": \"u\", \"resourceVersion\": \"3\"}}], "
+                       "\"notReadyAddresses\": [{\"ip\": \"10.1.0.2\", \"targetRef\": "
+                       "{\"kind\": \"Pod\", \"name\": \"q\", \"uid\": \"v\"}}]}]}");
 
     dmodel_compact(svc, true);
     assert_null(st_json_path(svc, "metadata.uid"));
@@ -502,6 +512,20 @@ test_compact(void **state)
     assert_int_equal(json_object_size(cond), 2);
     assert_string_equal(st_json_str(cond, "type"), "Ready");
     assert_string_equal(st_json_str(cond, "status"), "True");
+    assert_null(st_json_path(ew, "apiVersion"));
+    assert_null(st_json_path(ew, "kind"));
+    assert_null(st_json_path(ew, "spec.meshTLS.serverName"));
+    assert_string_equal(st_json_str(ew, "spec.meshTLS.identity"), "i");
+    /* Endpoints: a target keeps its kind, name and namespace. */
+    dmodel_compact(eps, false);
+    assert_null(st_json_path(eps, "kind"));
+    json_t *ref = st_json_path(eps, "subsets.0.addresses.0.targetRef");
+    assert_int_equal(json_object_size(ref), 3);
+    assert_string_equal(st_json_str(ref, "name"), "p");
+    assert_string_equal(st_json_str(eps, "subsets.0.addresses.0.ip"), "10.1.0.1");
+    ref = st_json_path(eps, "subsets.0.notReadyAddresses.0.targetRef");
+    assert_int_equal(json_object_size(ref), 2);
+    json_decref(eps);
     /* Objects without metadata or spec are left alone. */
     json_t *empty = json_object();
     dmodel_compact(empty, true);

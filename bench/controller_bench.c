@@ -7,7 +7,7 @@
  *      Services, and waits until every Endpoints object lists W ready
  *      addresses (written by the controller's endpoints controller);
  *   2. reads the controller's memory (/proc/PID/status VmRSS and
- *      /proc/PID/smaps_rollup Private_Dirty) idle, and again with one
+ *      /proc/PID/smaps_rollup Private_Dirty and Pss) idle, and again with one
  *      destination stream per Service open (st_dest clients, spread over
  *      several client identities because of the per-client stream cap);
  *   3. propagation: C times, marks one workload of a Service not ready (a
@@ -50,7 +50,7 @@ struct bench_sub {
 };
 
 struct bench_mem {
-    double rss_mb, dirty_mb;
+    double rss_mb, dirty_mb, pss_mb;
 };
 
 struct bench {
@@ -343,7 +343,8 @@ static struct bench_mem
 bench_mem(struct bench *b)
 {
     struct bench_mem m = {bench_proc_kb(b->pid, "status", "VmRSS") / 1024.0,
-                          bench_proc_kb(b->pid, "smaps_rollup", "Private_Dirty") / 1024.0};
+                          bench_proc_kb(b->pid, "smaps_rollup", "Private_Dirty") / 1024.0,
+                          bench_proc_kb(b->pid, "smaps_rollup", "Pss") / 1024.0};
     return m;
 }
 
@@ -544,8 +545,8 @@ bench_streams(struct bench *b)
     st_ev_run(b->loop);
     b->mem_streams = bench_mem(b);
     b->status = 0;
-    printf("memory_streams rss_mb=%.1f private_dirty_mb=%.1f streams=%zu\n",
-           b->mem_streams.rss_mb, b->mem_streams.dirty_mb, b->services);
+    printf("memory_streams rss_mb=%.1f private_dirty_mb=%.1f pss_mb=%.1f streams=%zu\n",
+           b->mem_streams.rss_mb, b->mem_streams.dirty_mb, b->mem_streams.pss_mb, b->services);
     fflush(stdout);
 
     /* Propagation, with the writer on its own thread and snapshots on this one. */
@@ -655,15 +656,17 @@ main(int argc, char **argv)
     free(auth);
 
     struct bench_mem m0 = bench_mem(&b);
-    printf("memory_empty rss_mb=%.1f private_dirty_mb=%.1f\n", m0.rss_mb, m0.dirty_mb);
+    printf("memory_empty rss_mb=%.1f private_dirty_mb=%.1f pss_mb=%.1f\n", m0.rss_mb,
+           m0.dirty_mb, m0.pss_mb);
     fflush(stdout);
     if (bench_create(&b) < 0 || bench_wait_endpoints(&b) < 0)
         goto out;
     struct timespec settle = {2, 0};
     nanosleep(&settle, NULL);
     struct bench_mem idle = bench_mem(&b);
-    printf("memory_idle rss_mb=%.1f private_dirty_mb=%.1f services=%zu endpoints=%zu\n",
-           idle.rss_mb, idle.dirty_mb, b.services, b.services * b.per);
+    printf("memory_idle rss_mb=%.1f private_dirty_mb=%.1f pss_mb=%.1f services=%zu "
+           "endpoints=%zu\n",
+           idle.rss_mb, idle.dirty_mb, idle.pss_mb, b.services, b.services * b.per);
     fflush(stdout);
 
     b.loop = st_ev_new(&err);
@@ -675,11 +678,13 @@ main(int argc, char **argv)
     int src = bench_streams(&b);
     struct bench_mem streams = b.mem_streams;
     if (b.status == 0 || src == 0) {
+        /* The goal is judged on VmRSS (the stricter figure): idle, and at worst with streams. */
         double worst = ST_MAX(idle.rss_mb, streams.rss_mb);
         printf("controller rss_idle_mb=%.1f rss_streams_mb=%.1f private_dirty_idle_mb=%.1f "
-               "private_dirty_streams_mb=%.1f streams=%zu goal_mb=30 ratio=%.3f\n",
-               idle.rss_mb, streams.rss_mb, idle.dirty_mb, streams.dirty_mb, b.services,
-               worst / 30.0);
+               "private_dirty_streams_mb=%.1f pss_idle_mb=%.1f pss_streams_mb=%.1f streams=%zu "
+               "goal_mb=30 ratio_idle=%.3f ratio=%.3f\n",
+               idle.rss_mb, streams.rss_mb, idle.dirty_mb, streams.dirty_mb, idle.pss_mb,
+               streams.pss_mb, b.services, idle.rss_mb / 30.0, worst / 30.0);
     }
     rc = src == 0 ? 0 : 1;
 out:

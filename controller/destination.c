@@ -101,7 +101,11 @@ struct destination {
     struct st_metrics_series *m_streams;
     struct st_metrics_series *m_snapshots;
     struct st_metrics_family *m_requests;
+    struct st_metrics_series *m_cache_bytes[DESTINATION_N_CACHES];
 };
+
+static const char *const dest_cache_names[DESTINATION_N_CACHES] = {
+    "services", "endpoints", "trafficsplits", "externalworkloads"};
 
 /* ---- groups and streams ------------------------------------------------------------ */
 
@@ -607,6 +611,9 @@ dest_changed(struct destination *d, struct st_kube_informer *inf, json_t *obj)
 {
     enum destination_cache which = dest_which(d, inf);
 
+    struct st_kube_informer_stats st;
+    st_kube_informer_stats(inf, &st);
+    st_metrics_gauge_set(d->m_cache_bytes[which], (double)st.cached_bytes);
     if (++d->churn >= DEST_TRIM_RENDERS) {
         d->churn = 0;
         dest_trim_soon(d);
@@ -670,9 +677,8 @@ dest_on_synced(struct st_kube_informer *inf, void *data)
 static void
 dest_on_error(struct st_kube_informer *inf, const struct st_err *err, void *data)
 {
-    static const char *const names[] = {"services", "endpoints", "trafficsplits",
-                                        "externalworkloads"};
-    st_log(ST_LOG_WARN, "destination: watching %s: %s", names[dest_which(data, inf)], err->msg);
+    st_log(ST_LOG_WARN, "destination: watching %s: %s", dest_cache_names[dest_which(data, inf)],
+           err->msg);
 }
 
 /* ---- the route ------------------------------------------------------------------------------ */
@@ -834,7 +840,19 @@ dest_metrics(struct destination *d, struct st_err *err)
     d->m_snapshots = st_metrics_series_get(f, NULL);
     m = (struct st_metrics_desc){ST_METRICS_COUNTER, "destination_requests_total",
                                  "Resolve requests, by result", result, 1};
-    return st_metrics_family_add(reg, &m, &d->m_requests, err);
+    if ((rc = st_metrics_family_add(reg, &m, &d->m_requests, err)) < 0)
+        return rc;
+    static const char *const cache[] = {"cache"};
+    m = (struct st_metrics_desc){ST_METRICS_GAUGE, "destination_cache_bytes",
+                                 "Bytes of cached object text (compact caches), by cache", cache,
+                                 1};
+    if ((rc = st_metrics_family_add(reg, &m, &f, err)) < 0)
+        return rc;
+    for (int i = 0; i < DESTINATION_N_CACHES; i++) {
+        const char *values[] = {dest_cache_names[i]};
+        d->m_cache_bytes[i] = st_metrics_series_get(f, values);
+    }
+    return 0;
 }
 
 struct destination *

@@ -4,7 +4,9 @@ Service that takes the address, a second Service with the same address,
 and their deletion, against a real strait-apiserver and strait-controller.
 It reuses the fixtures and helpers of tests/test_destination.py."""
 import os
+import re
 import sys
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 
@@ -51,3 +53,10 @@ def test_resolve_by_cluster_ip_follows_services(workdir, cluster):
     snap = s.until(lambda x: x["kind"] == "service" and x["endpoints"], "the new owner")
     assert snap["service"] == "ip-b" and ep_addrs(snap) == ["127.1.3.2:8080"]
     s.close()
+
+    # The compact caches report their size.
+    with urllib.request.urlopen(f"http://{ctl.admin}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    sizes = dict(re.findall(r'^destination_cache_bytes\{cache="(\w+)"\} (\S+)$', text, re.M))
+    assert float(sizes["services"]) > 0 and float(sizes["externalworkloads"]) > 0, sizes
+    assert float(sizes["trafficsplits"]) == 0, sizes  # kept as trees

@@ -4,8 +4,8 @@
  *
  * The codec (request and response bodies, identity names) is shared by the
  * controller, which parses requests from the network, and the proxy, which
- * parses the controller's answers. The client is blocking (libcurl with
- * timeouts) and thread-safe: the proxy runs it from its own thread, and any
+ * parses the controller's answers. The client is blocking (lib/tls and the
+ * HTTP/1.1 parser, deadlines on every wait) and thread-safe: the proxy runs it from its own thread, and any
  * number of threads may call it at once. Nothing here logs.
  */
 #ifndef STRAIT_CERTIFY_H

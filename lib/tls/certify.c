@@ -1,22 +1,31 @@
 /*
  * The identity API's wire format and its blocking client (include/strait/certify.h).
  *
- * The client hands the trust anchors to libcurl as the only CA store and,
- * when a server identity is expected, puts that identity in the URL and
- * redirects the connection to the real address with CURLOPT_CONNECT_TO, so
- * libcurl's own host name check is the identity check.
+ * The client speaks HTTP/1.1 over the project's own TLS and parser (no
+ * libcurl: the data plane should not carry a general HTTP client and its
+ * dependencies). The trust anchors are the only CA store; the controller's
+ * identity is checked during the handshake when one is expected, else its
+ * certificate must name the address dialled (IP or DNS SAN).
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include <curl/curl.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <unistd.h>
+
 #include <jansson.h>
 #include <openssl/err.h>
+#include <openssl/x509v3.h>
 
 #include "strait/certify.h"
+#include "strait/http1.h"
 #include "strait/json.h"
+#include "strait/sock.h"
+#include "strait/tls.h"
 #include "strait/x509.h"
 
 #define CERTIFY_SA_PREFIX "system:serviceaccount:"
@@ -292,24 +301,6 @@ st_certify_backoff_ms(unsigned attempt, uint64_t rnd)
 
 /* ---- client --------------------------------------------------------------------- */
 
-static pthread_once_t certify_curl_once = PTHREAD_ONCE_INIT;
-
-static void
-certify_curl_init(void)
-{
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-/* Collects a response body up to its cap; a longer one aborts the transfer. */
-static size_t
-certify_on_data(char *p, size_t size, size_t nmemb, void *arg)
-{
-    struct st_buf *b = arg;
-    size_t n = size * nmemb;
-
-    return st_buf_append(b, p, n) == 0 ? n : 0;
-}
-
 /* Reads the token (given, or from a file) into <out>; release with st_buf_free_secret. */
 static int
 certify_token(const struct st_certify_opts *o, struct st_buf *out, struct st_err *err)
@@ -348,31 +339,6 @@ certify_split_addr(const char *addr, char **host, char **port, struct st_err *er
     *host = st_xstrndup(addr, (size_t)(colon - addr));
     *port = st_xstrdup(colon + 1);
     return 0;
-}
-
-static int
-certify_curl_error(CURLcode c, const char *detail, struct st_err *err)
-{
-    const char *what = detail[0] ? detail : curl_easy_strerror(c);
-
-    switch (c) {
-    case CURLE_OPERATION_TIMEDOUT:
-        return st_err_set(err, ST_ETIMEOUT, "certify timed out: %s", what);
-    case CURLE_COULDNT_CONNECT:
-        return st_err_set(err, -ECONNREFUSED, "cannot connect to the controller: %s", what);
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CIPHER:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_ISSUER_ERROR:
-        return st_err_set(err, ST_ETLS, "controller TLS: %s", what);
-    case CURLE_WRITE_ERROR:
-        return st_err_set(err, ST_ETOOBIG, "controller response over %u bytes",
-                          ST_CERTIFY_RESPONSE_MAX);
-    default:
-        return st_err_set(err, -EIO, "certify: %s", what);
-    }
 }
 
 /* Maps a non-200 answer to an error, with the server's message when it sent one. */
@@ -449,6 +415,205 @@ out:
     return rc;
 }
 
+/* Milliseconds left before <deadline> (monotonic ms), at least 0. */
+static int
+certify_left(uint64_t deadline)
+{
+    uint64_t now = st_now_ms();
+    return now >= deadline ? 0 : (int)ST_MIN(deadline - now, (uint64_t)INT32_MAX);
+}
+
+/* Waits for <fd> to be readable or writable as <want> asks; ST_ETIMEOUT after the deadline. */
+static int
+certify_wait(int fd, ssize_t want, uint64_t deadline)
+{
+    struct pollfd p = {fd, want == ST_TLS_WANT_WRITE ? POLLOUT : POLLIN, 0};
+    int left = certify_left(deadline);
+
+    if (left == 0)
+        return ST_ETIMEOUT;
+    int r = poll(&p, 1, left);
+    if (r < 0)
+        return errno == EINTR ? 0 : -errno;
+    return r == 0 ? ST_ETIMEOUT : 0;
+}
+
+/* Connects to <host>:<port> (numeric, else resolved), non-blocking, within the deadline. */
+static int
+certify_connect(const char *host, const char *port, uint64_t deadline, struct st_err *err)
+{
+    struct st_sockaddr sa;
+    char *text = st_xasprintf("%s:%s", host, port);
+    int fd, rc;
+
+    if (st_sock_parse_addr(text, &sa) < 0) {
+        struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+        char name[256];
+        st_strlcpy(name, host[0] == '[' ? host + 1 : host, sizeof(name));
+        name[strcspn(name, "]")] = '\0';
+        if (getaddrinfo(name, port, &hints, &res) != 0 || res == NULL) {
+            free(text);
+            return st_err_set(err, -EHOSTUNREACH, "cannot resolve %s", name);
+        }
+        memcpy(&sa.ss, res->ai_addr, res->ai_addrlen);
+        sa.len = res->ai_addrlen;
+        freeaddrinfo(res);
+    }
+    free(text);
+    fd = st_sock_connect(&sa, NULL, err);
+    if (fd < 0)
+        return fd;
+    for (;;) {
+        struct pollfd p = {fd, POLLOUT, 0};
+        int left = certify_left(deadline);
+        int r = left ? poll(&p, 1, left) : 0;
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            close(fd);
+            return st_err_set(err, ST_ETIMEOUT, "certify timed out connecting to the controller");
+        }
+        break;
+    }
+    rc = st_sock_connect_result(fd);
+    if (rc < 0) {
+        close(fd);
+        return st_err_set(err, rc == -ECONNREFUSED ? -ECONNREFUSED : rc,
+                          "cannot connect to the controller: %s", st_strerror(rc));
+    }
+    return fd;
+}
+
+/* Writes all of <p>; returns 0 or an error. */
+static int
+certify_write_all(struct st_tls_conn *c, int fd, const char *p, size_t n, uint64_t deadline)
+{
+    while (n > 0) {
+        ssize_t w = st_tls_write(c, p, n);
+        if (w == ST_TLS_WANT_READ || w == ST_TLS_WANT_WRITE) {
+            int rc = certify_wait(fd, w, deadline);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
+        if (w <= 0)
+            return w < 0 ? (int)w : -EPIPE;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/*
+ * Reads one response into <status> and <body> (capped at body->max): the
+ * head, then a body delimited by Content-Length, chunks or the close.
+ */
+static int
+certify_read_response(struct st_tls_conn *c, int fd, long *status, struct st_buf *body,
+                      uint64_t deadline, struct st_err *err)
+{
+    struct st_buf in = ST_BUF_INIT(ST_CERTIFY_RESPONSE_MAX + 64 * 1024);
+    struct st_http_header hdrs[64];
+    struct st_http1_response resp;
+    struct st_http1_chunked ch;
+    enum st_http1_body kind = ST_HTTP1_BODY_NONE;
+    size_t head = 0, pos = 0;
+    bool eof = false;
+    int rc = 0;
+
+    st_http1_chunked_init(&ch);
+    for (;;) {
+        if (head == 0 && in.len > 0) {
+            int h = st_http1_parse_response(in.data, in.len, NULL, &resp, hdrs, 64);
+            if (h < 0) {
+                rc = st_err_set(err, ST_EPROTO, "controller sent a malformed response head");
+                goto out;
+            }
+            if (h > 0 && resp.status >= 100 && resp.status < 200) {
+                st_buf_consume(&in, (size_t)h); /* an interim answer: read on */
+                continue;
+            }
+            if (h > 0) {
+                head = (size_t)h;
+                pos = head;
+                *status = resp.status;
+                kind = st_http1_response_body(&resp, ST_HTTP_POST);
+            }
+        }
+        if (head > 0) {
+            if (kind == ST_HTTP1_BODY_NONE)
+                goto out;
+            if (kind == ST_HTTP1_BODY_LENGTH) {
+                if ((uint64_t)resp.content_length > body->max) {
+                    rc = st_err_set(err, ST_ETOOBIG, "controller response over %u bytes",
+                                    ST_CERTIFY_RESPONSE_MAX);
+                    goto out;
+                }
+                if (in.len - head >= (uint64_t)resp.content_length) {
+                    rc = st_buf_append(body, in.data + head, (size_t)resp.content_length);
+                    goto done;
+                }
+            } else if (kind == ST_HTTP1_BODY_CHUNKED) {
+                for (;;) {
+                    size_t used = 0;
+                    struct st_str data = {NULL, 0};
+                    int r = st_http1_chunked_decode(&ch, in.data + pos, in.len - pos, &used, &data);
+                    pos += used;
+                    if (r < 0) {
+                        rc = st_err_set(err, ST_EPROTO, "controller sent a malformed body");
+                        goto out;
+                    }
+                    if (data.n && st_buf_append(body, data.p, data.n) < 0) {
+                        rc = st_err_set(err, ST_ETOOBIG, "controller response over %u bytes",
+                                        ST_CERTIFY_RESPONSE_MAX);
+                        goto out;
+                    }
+                    if (r == 1)
+                        goto out;
+                    if (used == 0 && data.n == 0)
+                        break;
+                }
+            } else if (eof) { /* until close */
+                rc = st_buf_append(body, in.data + head, in.len - head);
+                goto done;
+            }
+        }
+        if (eof) {
+            rc = st_err_set(err, ST_EPROTO, "controller closed the connection mid-response");
+            goto out;
+        }
+        char chunk[16384];
+        ssize_t r = st_tls_read(c, chunk, sizeof(chunk));
+        if (r == ST_TLS_WANT_READ || r == ST_TLS_WANT_WRITE) {
+            rc = certify_wait(fd, r, deadline);
+            if (rc < 0) {
+                st_err_set(err, rc, "certify timed out waiting for the controller");
+                goto out;
+            }
+            continue;
+        }
+        if (r == 0 || r == -ECONNRESET) {
+            eof = true;
+            continue;
+        }
+        if (r < 0) {
+            rc = st_err_set(err, (int)r, "reading from the controller: %s", st_tls_conn_error(c));
+            goto out;
+        }
+        if (st_buf_append(&in, chunk, (size_t)r) < 0) {
+            rc = st_err_set(err, ST_ETOOBIG, "controller response over %u bytes",
+                            ST_CERTIFY_RESPONSE_MAX);
+            goto out;
+        }
+    }
+done:
+    if (rc < 0)
+        st_err_set(err, ST_ETOOBIG, "controller response over %u bytes", ST_CERTIFY_RESPONSE_MAX);
+out:
+    st_buf_free(&in);
+    return rc;
+}
+
 int
 st_certify_request_csr(const struct st_certify_opts *o, EVP_PKEY *key, const char *csr_pem,
                        struct st_certify_result *out, struct st_err *err)
@@ -456,14 +621,18 @@ st_certify_request_csr(const struct st_certify_opts *o, EVP_PKEY *key, const cha
     struct st_buf anchors_pem = ST_BUF_INIT(ST_X509_PEM_MAX);
     struct st_buf token = ST_BUF_INIT(ST_CERTIFY_TOKEN_MAX);
     struct st_buf body = ST_BUF_INIT(ST_CERTIFY_BODY_MAX);
+    struct st_buf req = ST_BUF_INIT(ST_CERTIFY_BODY_MAX + 4096);
     struct st_buf resp = ST_BUF_INIT(ST_CERTIFY_RESPONSE_MAX);
     STACK_OF(X509) *anchors = NULL;
-    struct curl_slist *hdrs = NULL, *connect_to = NULL;
-    char *host = NULL, *port = NULL, *url = NULL, *via = NULL;
-    char detail[CURL_ERROR_SIZE] = "";
-    CURL *curl = NULL;
-    CURLcode cc;
+    struct st_tls_ctx *ctx = NULL;
+    struct st_tls_conn *conn = NULL;
+    char *host = NULL, *port = NULL;
+    int fd = -1;
     int rc;
+    uint64_t start = st_now_ms();
+    uint64_t deadline = start + (o->timeout_ms ? o->timeout_ms : 15000);
+    uint64_t connect_deadline =
+        ST_MIN(deadline, start + (o->connect_timeout_ms ? o->connect_timeout_ms : 5000));
 
     memset(out, 0, sizeof(*out));
     if (o->identity_dns == NULL || key == NULL || csr_pem == NULL) {
@@ -494,54 +663,71 @@ st_certify_request_csr(const struct st_certify_opts *o, EVP_PKEY *key, const cha
         st_err_set(err, rc, "request body over %u bytes", ST_CERTIFY_BODY_MAX);
         goto out;
     }
-
-    pthread_once(&certify_curl_once, certify_curl_init);
-    curl = curl_easy_init();
-    if (curl == NULL) {
-        rc = st_err_set(err, -ENOMEM, "cannot create a curl handle");
+    if (o->server_identity != NULL && !st_dns1123_subdomain(o->server_identity)) {
+        rc = st_err_set(err, ST_EINVAL, "server identity \"%s\" is not a DNS name",
+                        o->server_identity);
         goto out;
     }
-    if (o->server_identity != NULL) {
-        if (!st_dns1123_subdomain(o->server_identity)) {
-            rc = st_err_set(err, ST_EINVAL, "server identity \"%s\" is not a DNS name",
-                            o->server_identity);
+
+    static const char *const alpn[] = {"http/1.1", NULL};
+    struct st_tls_config cfg = {.server = false, .anchors = anchors,
+                                .verify = ST_TLS_VERIFY_REQUIRE, .min_version = ST_TLS_1_2,
+                                .alpn = alpn};
+    if ((rc = st_tls_ctx_new(&cfg, &ctx, err)) < 0)
+        goto out;
+    if ((fd = certify_connect(host, port, connect_deadline, err)) < 0) {
+        rc = fd;
+        goto out;
+    }
+    conn = st_tls_conn_new(ctx, fd, false, o->server_identity ? o->server_identity : NULL);
+    if (o->server_identity != NULL && st_tls_conn_expect_identity(conn, o->server_identity) < 0) {
+        rc = st_err_set(err, ST_EINVAL, "cannot expect identity %s", o->server_identity);
+        goto out;
+    }
+    rc = st_tls_handshake_blocking(conn, certify_left(deadline));
+    if (rc == ST_ETIMEOUT) {
+        st_err_set(err, ST_ETIMEOUT, "certify timed out in the TLS handshake");
+        goto out;
+    }
+    if (rc < 0) {
+        rc = st_err_set(err, ST_ETLS, "controller TLS: %s", st_tls_conn_error(conn));
+        goto out;
+    }
+    if (o->server_identity == NULL) {
+        /* No identity to expect: the certificate must name the address dialled. */
+        X509 *peer = st_tls_conn_peer_cert(conn);
+        char name[256];
+        st_strlcpy(name, host[0] == '[' ? host + 1 : host, sizeof(name));
+        name[strcspn(name, "]")] = '\0';
+        bool ok = peer != NULL && (X509_check_ip_asc(peer, name, 0) == 1 ||
+                                   X509_check_host(peer, name, 0, 0, NULL) == 1);
+        ERR_clear_error();
+        if (!ok) {
+            rc = st_err_set(err, ST_ETLS, "controller TLS: its certificate does not name %s",
+                            name);
             goto out;
         }
-        url = st_xasprintf("https://%s:%s%s", o->server_identity, port, ST_CERTIFY_PATH);
-        via = st_xasprintf("%s:%s:%s:%s", o->server_identity, port, host, port);
-        connect_to = curl_slist_append(NULL, via);
-        curl_easy_setopt(curl, CURLOPT_CONNECT_TO, connect_to);
-    } else {
-        url = st_xasprintf("https://%s:%s%s", host, port, ST_CERTIFY_PATH);
     }
-    hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-    hdrs = curl_slist_append(hdrs, "Accept: application/json");
-    hdrs = curl_slist_append(hdrs, "Expect:");
-    struct curl_blob ca = {anchors_pem.data, anchors_pem.len, CURL_BLOB_COPY};
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https");
-    curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_CAINFO_BLOB, &ca);
-    curl_easy_setopt(curl, CURLOPT_CAPATH, NULL);
-    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(curl, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)body.len);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, certify_on_data);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &resp);
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, detail);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
-                     (long)(o->connect_timeout_ms ? o->connect_timeout_ms : 5000));
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)(o->timeout_ms ? o->timeout_ms : 15000));
-    cc = curl_easy_perform(curl);
-    if (cc != CURLE_OK) {
-        rc = certify_curl_error(cc, detail, err);
+    rc = st_buf_appendf(&req,
+                        "POST %s HTTP/1.1\r\nHost: %s:%s\r\nContent-Type: application/json\r\n"
+                        "Accept: application/json\r\nContent-Length: %zu\r\n"
+                        "Connection: close\r\n\r\n",
+                        ST_CERTIFY_PATH, o->server_identity ? o->server_identity : host, port,
+                        body.len);
+    if (rc == 0)
+        rc = st_buf_append(&req, body.data, body.len);
+    if (rc < 0) {
+        st_err_set(err, rc, "request over its cap");
         goto out;
     }
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out->http_status);
+    if ((rc = certify_write_all(conn, fd, req.data, req.len, deadline)) < 0) {
+        st_err_set(err, rc, rc == ST_ETIMEOUT ? "certify timed out sending the request"
+                                              : "cannot send to the controller: %s",
+                   st_tls_conn_error(conn));
+        goto out;
+    }
+    if ((rc = certify_read_response(conn, fd, &out->http_status, &resp, deadline, err)) < 0)
+        goto out;
     if (out->http_status != 200) {
         rc = certify_status_error(out->http_status, &resp, err);
         goto out;
@@ -555,19 +741,18 @@ out:
         st_certify_result_free(out);
         out->http_status = status;
     }
-    if (curl)
-        curl_easy_cleanup(curl);
-    curl_slist_free_all(hdrs);
-    curl_slist_free_all(connect_to);
+    st_tls_conn_free(conn);
+    st_tls_ctx_unref(ctx);
+    if (fd >= 0)
+        close(fd);
     st_x509_chain_free(anchors);
     st_buf_free(&anchors_pem);
     st_buf_free_secret(&token);
     st_buf_free_secret(&body);
+    st_buf_free_secret(&req);
     st_buf_free(&resp);
     free(host);
     free(port);
-    free(url);
-    free(via);
     return rc;
 }
 

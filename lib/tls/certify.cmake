@@ -1,6 +1,6 @@
 # The identity API's wire format and its blocking client (include/strait/certify.h).
 add_library(st_certify STATIC ${CMAKE_CURRENT_LIST_DIR}/certify.c)
-target_link_libraries(st_certify PUBLIC st_tls st_json st_core PkgConfig::CURL)
+target_link_libraries(st_certify PUBLIC st_tls st_http1 st_ev st_json st_core)
 
 # The client test runs a small HTTPS server on st_httpd.
 st_unit_test(test_certify SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_certify.c

@@ -180,6 +180,7 @@ check_informer(struct st_kube_client *c)
     struct st_err err;
     struct st_ev *loop = st_ev_new(&err);
     struct check_inf ci = {.log = ST_BUF_INIT(0)};
+    struct check_inf cc = {.log = ST_BUF_INIT(0)}; /* the compact informer's */
     char *coll = st_kube_path(NULL, "v1", "configmaps", check_ns, NULL);
     int rc;
 
@@ -207,7 +208,15 @@ check_informer(struct st_kube_client *c)
         .on_add = check_add, .on_update = check_update, .on_delete = check_delete, .data = &ci};
     struct st_kube_informer *inf = st_kube_informer_new(c, &io, &h, &err);
     CHECK(inf != NULL, "informer: %s", err.msg);
+    /* The same, cached as compact text: the same events, the same answers. */
+    struct st_kube_informer_opts cio = io;
+    cio.compact = true;
+    struct st_kube_informer_handlers ch = h;
+    ch.data = &cc;
+    struct st_kube_informer *cinf = st_kube_informer_new(c, &cio, &ch, &err);
+    CHECK(cinf != NULL, "compact informer: %s", err.msg);
     check_run(loop, &ci, inf);
+    check_run(loop, &cc, cinf);
     CHECK(st_kube_informer_count(inf) == 3, "cache has %zu", st_kube_informer_count(inf));
     CHECK(st_kube_informer_get(inf, check_ns, "kc-other") == NULL, "selector ignored");
     CHECK(strcmp(st_buf_cstr(&ci.log), "+kc-i0;+kc-i1;+kc-i2;") == 0, "log: %s",
@@ -226,12 +235,28 @@ check_informer(struct st_kube_client *c)
     CHECK(rc == 0, "delete: %s", err.msg);
     ci.want = 6;
     check_run(loop, &ci, inf);
+    cc.want = 6;
+    check_run(loop, &cc, cinf);
+    CHECK(strcmp(st_buf_cstr(&cc.log), st_buf_cstr(&ci.log)) == 0, "compact log: %s",
+          st_buf_cstr(&cc.log));
+    CHECK(st_kube_informer_count(cinf) == 3, "compact cache has %zu",
+          st_kube_informer_count(cinf));
+    json_t *c0 = st_kube_informer_acquire(cinf, check_ns, "kc-i0");
+    CHECK(c0 != NULL && strcmp(st_json_str(c0, "data.v"), "9") == 0, "compact cache not updated");
+    CHECK(json_equal(c0, st_kube_informer_get(inf, check_ns, "kc-i0")), "compact copy differs");
+    json_decref(c0);
+    CHECK(st_kube_informer_acquire(cinf, check_ns, "kc-i1") == NULL, "compact delete missed");
+    struct st_kube_informer_stats st;
+    st_kube_informer_stats(cinf, &st);
+    CHECK(st.cached_bytes > 0, "no cached bytes counted");
     CHECK(strcmp(st_buf_cstr(&ci.log), "+kc-i0;+kc-i1;+kc-i2;+kc-i3;~kc-i0;-kc-i1;") == 0,
           "log: %s", st_buf_cstr(&ci.log));
     CHECK(strcmp(st_json_str(st_kube_informer_get(inf, check_ns, "kc-i0"), "data.v"), "9") == 0,
           "cache not updated");
 
     st_kube_informer_free(inf);
+    st_kube_informer_free(cinf);
+    st_buf_free(&cc.log);
     json_decref(patch);
     free(p0);
     free(p1);

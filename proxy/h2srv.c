@@ -68,21 +68,7 @@ sstream_read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len, uin
         xchg_wake_up(x);
     if (x->respbody.eof && x->respbody.buf.len == 0) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
-        struct hmsg *t = x->respbody.trailers;
-        if (t != NULL && t->n > 0) {
-            nghttp2_nv *nv = st_xcalloc(t->n, sizeof(*nv));
-            size_t k = 0;
-            for (size_t i = 0; i < t->n; i++) {
-                if (hmsg_hop_by_hop(t->f[i].name))
-                    continue;
-                nv[k++] =
-                    (nghttp2_nv){(uint8_t *)t->f[i].name, (uint8_t *)t->f[i].value,
-                                 strlen(t->f[i].name), strlen(t->f[i].value), NGHTTP2_NV_FLAG_NONE};
-            }
-            if (k > 0 && nghttp2_submit_trailer(ng, id, nv, k) == 0)
-                *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-            free(nv);
-        }
+        h2_submit_trailers(ng, id, x->respbody.trailers, flags);
         return (ssize_t)n;
     }
     if (n == 0) {

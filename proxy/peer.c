@@ -78,21 +78,7 @@ pstream_read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len, uin
         xchg_wake_down(x); /* room for more body */
     if (x->reqbody.eof && x->reqbody.buf.len == 0) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
-        struct hmsg *t = x->reqbody.trailers;
-        if (t != NULL && t->n > 0) {
-            nghttp2_nv *nv = st_xcalloc(t->n, sizeof(*nv));
-            size_t k = 0;
-            for (size_t i = 0; i < t->n; i++) {
-                if (hmsg_hop_by_hop(t->f[i].name))
-                    continue;
-                nv[k++] =
-                    (nghttp2_nv){(uint8_t *)t->f[i].name, (uint8_t *)t->f[i].value,
-                                 strlen(t->f[i].name), strlen(t->f[i].value), NGHTTP2_NV_FLAG_NONE};
-            }
-            if (k > 0 && nghttp2_submit_trailer(ng, id, nv, k) == 0)
-                *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-            free(nv);
-        }
+        h2_submit_trailers(ng, id, x->reqbody.trailers, flags);
         return (ssize_t)n;
     }
     if (n == 0) {

@@ -160,31 +160,7 @@ stats_hash(const char *labels)
 
 /* ---- label strings ------------------------------------------------------------------ */
 
-static const char *const stats_http_names[ST_METRICS_HTTP_N_LABELS] = {
-    [ST_METRICS_HTTP_DIRECTION] = "direction",
-    [ST_METRICS_HTTP_AUTHORITY] = "authority",
-    [ST_METRICS_HTTP_TARGET_ADDR] = "target_addr",
-    [ST_METRICS_HTTP_DST_NAMESPACE] = "dst_namespace",
-    [ST_METRICS_HTTP_DST_SERVICE] = "dst_service",
-    [ST_METRICS_HTTP_DST_DEPLOYMENT] = "dst_deployment",
-    [ST_METRICS_HTTP_TLS] = "tls",
-    [ST_METRICS_HTTP_NO_TLS_REASON] = "no_tls_reason",
-    [ST_METRICS_HTTP_CLIENT_ID] = "client_id",
-    [ST_METRICS_HTTP_SERVER_ID] = "server_id",
-};
-
-static const char *const stats_tcp_names[ST_METRICS_TCP_N_LABELS] = {
-    [ST_METRICS_TCP_DIRECTION] = "direction",
-    [ST_METRICS_TCP_PEER] = "peer",
-    [ST_METRICS_TCP_AUTHORITY] = "authority",
-    [ST_METRICS_TCP_TARGET_ADDR] = "target_addr",
-    [ST_METRICS_TCP_DST_NAMESPACE] = "dst_namespace",
-    [ST_METRICS_TCP_DST_SERVICE] = "dst_service",
-    [ST_METRICS_TCP_TLS] = "tls",
-    [ST_METRICS_TCP_NO_TLS_REASON] = "no_tls_reason",
-    [ST_METRICS_TCP_CLIENT_ID] = "client_id",
-    [ST_METRICS_TCP_SERVER_ID] = "server_id",
-};
+/* The label names come from lib/metrics (st_metrics_*_label_names). */
 
 /*
  * Parses a label string into <values> (<n> slots named by <names>), the
@@ -246,7 +222,7 @@ stats_parse(const char *labels, const char *const *names, size_t n, size_t tls_a
 static void
 stats_route_init(struct stats *s, struct stats_route *x, const char *labels)
 {
-    stats_parse(labels, stats_http_names, ST_METRICS_HTTP_N_LABELS, ST_METRICS_HTTP_TLS,
+    stats_parse(labels, st_metrics_http_label_names, ST_METRICS_HTTP_N_LABELS, ST_METRICS_HTTP_TLS,
                 ST_METRICS_HTTP_NO_TLS_REASON, x->values, &x->store);
     x->req = st_metrics_series_get(s->reg->fam.request_total, x->values);
 }
@@ -357,7 +333,7 @@ stats_tcp(struct stats *s, const char *labels)
     const struct st_metrics_proxy *f = &s->reg->fam;
     struct stats_series *t = st_xcalloc(1, sizeof(*t));
 
-    stats_parse(labels, stats_tcp_names, ST_METRICS_TCP_N_LABELS, ST_METRICS_TCP_TLS,
+    stats_parse(labels, st_metrics_tcp_label_names, ST_METRICS_TCP_N_LABELS, ST_METRICS_TCP_TLS,
                 ST_METRICS_TCP_NO_TLS_REASON, values, &store);
     t->hash = h;
     t->key = st_xstrdup(labels);

@@ -362,6 +362,13 @@ enum st_metrics_tcp_label {
     ST_METRICS_TCP_CLOSE_N_LABELS,
 };
 
+/*
+ * The Prometheus names of those labels, indexed by the enums above
+ * (ST_METRICS_RESPONSE_N_LABELS and ST_METRICS_TCP_CLOSE_N_LABELS entries).
+ */
+extern const char *const st_metrics_http_label_names[ST_METRICS_RESPONSE_N_LABELS];
+extern const char *const st_metrics_tcp_label_names[ST_METRICS_TCP_CLOSE_N_LABELS];
+
 /* The proxy's families, borrowed from the registry they were added to. */
 struct st_metrics_proxy {
     struct st_metrics_family *request_total;              /* counter */

@@ -6,7 +6,7 @@
  */
 #include "metrics_int.h"
 
-static const char *const http_labels[ST_METRICS_RESPONSE_N_LABELS] = {
+const char *const st_metrics_http_label_names[ST_METRICS_RESPONSE_N_LABELS] = {
     [ST_METRICS_HTTP_DIRECTION] = "direction",
     [ST_METRICS_HTTP_AUTHORITY] = "authority",
     [ST_METRICS_HTTP_TARGET_ADDR] = "target_addr",
@@ -22,7 +22,7 @@ static const char *const http_labels[ST_METRICS_RESPONSE_N_LABELS] = {
     [ST_METRICS_HTTP_GRPC_STATUS_CODE] = "grpc_status_code",
 };
 
-static const char *const tcp_labels[ST_METRICS_TCP_CLOSE_N_LABELS] = {
+const char *const st_metrics_tcp_label_names[ST_METRICS_TCP_CLOSE_N_LABELS] = {
     [ST_METRICS_TCP_DIRECTION] = "direction",
     [ST_METRICS_TCP_PEER] = "peer",
     [ST_METRICS_TCP_AUTHORITY] = "authority",
@@ -79,26 +79,26 @@ st_metrics_proxy_add(struct st_metrics_registry *r, struct st_metrics_proxy *out
                      struct st_err *err)
 {
     static const struct linkerd_family list[] = {
-        PROXY_FAM(COUNTER, request_total, "Total count of HTTP requests.", http_labels,
-                  ST_METRICS_HTTP_N_LABELS),
-        PROXY_FAM(COUNTER, response_total, "Total count of HTTP responses.", http_labels,
-                  ST_METRICS_RESPONSE_N_LABELS),
+        PROXY_FAM(COUNTER, request_total, "Total count of HTTP requests.",
+                  st_metrics_http_label_names, ST_METRICS_HTTP_N_LABELS),
+        PROXY_FAM(COUNTER, response_total, "Total count of HTTP responses.",
+                  st_metrics_http_label_names, ST_METRICS_RESPONSE_N_LABELS),
         PROXY_FAM(HISTOGRAM, response_latency_ms,
                   "Elapsed times between a request's headers being received and its response "
                   "stream completing",
-                  http_labels, ST_METRICS_HTTP_STATUS_CODE + 1),
-        PROXY_FAM(COUNTER, tcp_open_total, "Total count of opened connections", tcp_labels,
-                  ST_METRICS_TCP_N_LABELS),
-        PROXY_FAM(COUNTER, tcp_close_total, "Total count of closed connections", tcp_labels,
-                  ST_METRICS_TCP_CLOSE_N_LABELS),
-        PROXY_FAM(GAUGE, tcp_open_connections, "Number of currently-open connections", tcp_labels,
-                  ST_METRICS_TCP_N_LABELS),
-        PROXY_FAM(COUNTER, tcp_read_bytes_total, "Total count of bytes read from peers", tcp_labels,
-                  ST_METRICS_TCP_N_LABELS),
+                  st_metrics_http_label_names, ST_METRICS_HTTP_STATUS_CODE + 1),
+        PROXY_FAM(COUNTER, tcp_open_total, "Total count of opened connections",
+                  st_metrics_tcp_label_names, ST_METRICS_TCP_N_LABELS),
+        PROXY_FAM(COUNTER, tcp_close_total, "Total count of closed connections",
+                  st_metrics_tcp_label_names, ST_METRICS_TCP_CLOSE_N_LABELS),
+        PROXY_FAM(GAUGE, tcp_open_connections, "Number of currently-open connections",
+                  st_metrics_tcp_label_names, ST_METRICS_TCP_N_LABELS),
+        PROXY_FAM(COUNTER, tcp_read_bytes_total, "Total count of bytes read from peers",
+                  st_metrics_tcp_label_names, ST_METRICS_TCP_N_LABELS),
         PROXY_FAM(COUNTER, tcp_write_bytes_total, "Total count of bytes written to peers",
-                  tcp_labels, ST_METRICS_TCP_N_LABELS),
-        PROXY_FAM(HISTOGRAM, tcp_connection_duration_ms, "Connection lifetimes", tcp_labels,
-                  ST_METRICS_TCP_CLOSE_N_LABELS),
+                  st_metrics_tcp_label_names, ST_METRICS_TCP_N_LABELS),
+        PROXY_FAM(HISTOGRAM, tcp_connection_duration_ms, "Connection lifetimes",
+                  st_metrics_tcp_label_names, ST_METRICS_TCP_CLOSE_N_LABELS),
     };
 
     struct st_metrics_proxy fams = {0};

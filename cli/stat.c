@@ -12,15 +12,20 @@
  * taken from the merged buckets. With --prometheus the same numbers come from
  * PromQL queries.
  */
+#include <dirent.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <curl/curl.h>
 
 #include "cli.h"
+#include "local.h"
 #include "stat_int.h"
+#include "stat_record.h"
 #include "strait/json.h"
 #include "strait/kube.h"
 
@@ -31,6 +36,7 @@
 #define STAT_PROM_TIMEOUT_MS 10000
 #define STAT_MIN_WINDOW_MS 100
 #define STAT_MAX_WINDOW_MS (24ull * 3600 * 1000)
+#define STAT_MAX_RECORDS 10000 /* exec records read by one stat ts */
 
 enum stat_kind { STAT_TS, STAT_SVC, STAT_WL };
 
@@ -40,6 +46,8 @@ struct stat_opts {
     uint64_t window_ms;
     bool json;
     const char *prometheus;
+    /* The local cluster the context points at, or NULL: where exec clients live and leave records. */
+    const struct local_cluster *local;
 };
 
 /* One row of output: a TrafficSplit leaf, a Service or a workload. */
@@ -273,6 +281,172 @@ stat_acc_merge(struct stat_acc *dst, const struct stat_acc *src)
     dst->has_tcp |= src->has_tcp;
     if (src->buckets != NULL && stat_acc_add_buckets(dst, src->buckets, src->n_buckets) < 0)
         fprintf(stderr, "warning: workloads with different latency buckets; some left out\n");
+}
+
+/* ---- exec clients: running ones and the records of finished ones ---------------------- */
+
+/* The records of finished exec clients that one stat ts reads. */
+struct stat_recs {
+    struct stat_record *v;
+    size_t n;
+};
+
+static void
+stat_recs_free(struct stat_recs *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        stat_record_free(&r->v[i]);
+    free(r->v);
+    r->v = NULL;
+    r->n = 0;
+}
+
+/* Reads the record files of the namespace directory <dir> (namespace <ns>) into <out>. */
+static void
+stat_read_ns_records(const char *dir, const char *ns, struct stat_recs *out)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    struct st_buf b = ST_BUF_INIT(STAT_RECORD_MAX_BYTES);
+
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        struct stat st;
+        struct stat_record rec = {0};
+        struct st_err err = {0};
+        if (e->d_name[0] == '.' || !st_str_has_suffix(e->d_name, ".json"))
+            continue;
+        /* Only regular files: a FIFO would block the read, a symlink could lead anywhere. */
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (out->n >= STAT_MAX_RECORDS) {
+            fprintf(stderr, "warning: more than %d exec records; the others are left out\n",
+                    STAT_MAX_RECORDS);
+            break;
+        }
+        char *path = local_path(dir, "%s", e->d_name);
+        int rc = st_file_read(path, &b);
+        if (rc < 0)
+            st_err_set(&err, rc, "%s", st_strerror(rc));
+        else
+            rc = stat_record_parse(st_buf_cstr(&b), b.len, &rec, &err);
+        if (rc == 0 && strcmp(rec.ns, ns) != 0) {
+            rc = st_err_set(&err, ST_EINVAL, "it names namespace %s", rec.ns);
+            stat_record_free(&rec);
+        }
+        if (rc < 0) {
+            fprintf(stderr, "warning: exec record %s: %s; skipped\n", path, err.msg);
+        } else {
+            out->v = st_xrealloc(out->v, (out->n + 1) * sizeof(*out->v));
+            out->v[out->n++] = rec;
+        }
+        free(path);
+    }
+    if (d != NULL)
+        closedir(d);
+    st_buf_free(&b);
+}
+
+/*
+ * Reads the records that finished exec clients of cluster <c> left in
+ * clusters/NAME/stats/NS/ (every namespace: clients may live anywhere),
+ * after pruning those older than the longest window. A damaged record is
+ * skipped with a warning.
+ */
+static void
+stat_read_records(const struct local_cluster *c, struct stat_recs *out)
+{
+    char *base = local_path(c->dir, "stats");
+    DIR *d = opendir(base);
+    struct dirent *e;
+    uint64_t now = stat_record_wall_ms();
+
+    while (d != NULL && (e = readdir(d)) != NULL && out->n < STAT_MAX_RECORDS) {
+        if (!local_name_ok(e->d_name))
+            continue;
+        char *dir = local_path(base, "%s", e->d_name);
+        stat_record_prune(dir, now);
+        stat_read_ns_records(dir, e->d_name, out);
+        free(dir);
+    }
+    if (d != NULL)
+        closedir(d);
+    free(base);
+}
+
+/* True when <recs> holds the record of the exec client of state file <x> (it has ended). */
+static bool
+stat_exec_has_record(const struct stat_recs *recs, const json_t *x)
+{
+    const char *name = st_json_str(x, "name"), *started = st_json_str(x, "started");
+    int64_t t;
+
+    if (name == NULL || started == NULL || st_parse_rfc3339(started, &t) < 0 || t < 0)
+        return false;
+    for (size_t i = 0; i < recs->n; i++) {
+        int64_t d = (int64_t)(recs->v[i].start_ms / 1000) - t;
+        if (strcmp(recs->v[i].client, name) == 0 && d >= -5 && d <= 5)
+            return true; /* the same pid and start: that client, not a reused pid */
+    }
+    return false;
+}
+
+/*
+ * Adds the proxies of the plain exec clients running in cluster <c> (state
+ * files of kind "exec") to <out>, except those whose record is in <recs>.
+ */
+static void
+stat_collect_exec_proxies(const struct local_cluster *c, const struct stat_recs *recs,
+                          struct stat_proxy **out, size_t *n)
+{
+    json_t *ws = NULL, *x;
+    size_t i;
+
+    if (local_workloads(c, NULL, false, &ws, NULL) < 0)
+        return;
+    json_array_foreach(ws, i, x) {
+        const char *kind = st_json_str(x, "kind"), *addr = st_json_str(x, "address");
+        const char *ns = st_json_str(x, "namespace"), *name = st_json_str(x, "name");
+        char admin[64];
+        if (kind == NULL || strcmp(kind, "exec") != 0 || addr == NULL || ns == NULL ||
+            name == NULL || stat_exec_has_record(recs, x))
+            continue;
+        snprintf(admin, sizeof(admin), "%.40s:4191", addr);
+        if (!stat_admin_addr_valid(admin))
+            continue;
+        *out = st_xrealloc(*out, (*n + 1) * sizeof(**out));
+        (*out)[*n] = (struct stat_proxy){st_xstrdup(ns), st_xstrdup(name), st_xstrdup(admin),
+                                         NULL, 0};
+        (*n)++;
+    }
+    json_decref(ws);
+}
+
+/*
+ * The local cluster <cfg> points at: its context names a cluster under
+ * $STRAIT_HOME and its server is that cluster's apiserver (a remote context
+ * that happens to share the name is not one). Fills <out> and returns true.
+ */
+static bool
+stat_local_cluster(const struct st_kube_config *cfg, struct local_cluster *out)
+{
+    char want[64];
+    char *home;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (cfg->context == NULL || !local_name_ok(cfg->context))
+        return false;
+    home = local_home();
+    rc = local_cluster_load(home, cfg->context, out, NULL);
+    free(home);
+    if (rc < 0)
+        return false;
+    snprintf(want, sizeof(want), "https://127.%d.0.1:6443", out->number);
+    if (cfg->server == NULL || strcmp(cfg->server, want) != 0) {
+        local_cluster_free(out);
+        return false;
+    }
+    return true;
 }
 
 /* ---- Prometheus ------------------------------------------------------------------ */
@@ -510,25 +684,46 @@ stat_ts_fill(struct st_kube_client *c, const struct stat_opts *o, struct stat_ro
 
     json_t *items = NULL;
     struct stat_proxy *px = NULL;
+    struct stat_recs recs = {0};
     size_t n_px = 0;
     rc = stat_ts_clients(c, o, &items, err);
     if (rc < 0)
         return rc;
     stat_collect_proxies(items, &px, &n_px);
     json_decref(items);
-    if (n_px == 0)
+    if (o->local != NULL) {
+        stat_read_records(o->local, &recs);
+        stat_collect_exec_proxies(o->local, &recs, &px, &n_px);
+    }
+    if (n_px == 0 && recs.n == 0)
         fprintf(stderr, "warning: no meshed workloads found; no traffic to show\n");
     stat_scrape_windows(px, n_px, o->window_ms, STAT_SCRAPE_TIMEOUT_MS);
+    uint64_t now = stat_record_wall_ms();
     for (size_t r = 0; r < rows->n; r++) {
         for (size_t i = 0; i < n_px; i++) {
             struct stat_pred pred = {true, o->ns, rows->v[r].apex, rows->v[r].leaf,
                                      strcmp(px[i].ns, o->ns) == 0};
             stat_acc_window(&rows->v[r].acc, &px[i], &pred);
         }
+        /* A finished client counts as its proxy would if it still ran, idle since the end. */
+        for (size_t i = 0; i < recs.n; i++) {
+            const struct stat_record *rec = &recs.v[i];
+            uint64_t len = 0;
+            const struct st_metrics_snapshot *win =
+                stat_record_window(rec, now, o->window_ms, &len);
+            if (win == NULL)
+                continue;
+            struct stat_proxy p = {rec->ns, rec->client, NULL, (struct st_metrics_snapshot *)win,
+                                   (double)len / 1000.0};
+            struct stat_pred pred = {true, o->ns, rows->v[r].apex, rows->v[r].leaf,
+                                     strcmp(rec->ns, o->ns) == 0};
+            stat_acc_window(&rows->v[r].acc, &p, &pred);
+        }
     }
     for (size_t i = 0; i < n_px; i++)
         stat_proxy_free(&px[i]);
     free(px);
+    stat_recs_free(&recs);
     return 0;
 }
 
@@ -810,6 +1005,7 @@ stat_run(const struct cli_global *g, int argc, char **argv)
     struct st_kube_client *kc = NULL;
     struct stat_rows rows = {0};
     struct st_err err = {0};
+    struct local_cluster local = {0};
     int rc = stat_parse(argc, argv, &o), exit_code = CLI_EXIT_FAIL;
 
     if (rc != 0)
@@ -828,6 +1024,8 @@ stat_run(const struct cli_global *g, int argc, char **argv)
     st_kube_client_set_limits(kc, 5000, 20000, 64u << 20);
     if (o.ns == NULL)
         o.ns = st_kube_client_namespace(kc);
+    if (o.prometheus == NULL && stat_local_cluster(cfg, &local))
+        o.local = &local;
 
     if (o.kind == STAT_TS) {
         rc = stat_ts_rows(kc, &o, &rows, &err);
@@ -865,6 +1063,8 @@ out:
     stat_rows_free(&rows);
     st_kube_client_free(kc);
     st_kube_config_free(cfg);
+    if (o.local != NULL)
+        local_cluster_free(&local);
     return exit_code;
 }
 

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "stat_int.h"
+#include "stat_record.h"
 
 /* cmocka 1.1 has no assert_double_equal. */
 #define assert_near(a, b, eps) assert_true(fabs((double)(a) - (double)(b)) <= (eps))
@@ -266,6 +267,236 @@ test_prom_vector(void **state)
     assert_string_equal(err.msg, "prometheus: parse error at char 3");
 }
 
+
+/* ---- records of finished exec clients -------------------------------------------- */
+
+/* A window of an exec proxy: outbound responses to two leaves, one inbound series, one idle. */
+static struct st_metrics_snapshot *
+rec_window(int one, int two, int le5_one, int le10_two)
+{
+    char text[4096];
+    struct st_metrics_snapshot *s = NULL;
+    struct st_err err = {0};
+
+    snprintf(text, sizeof(text),
+             "# TYPE request_total counter\n"
+             "request_total{direction=\"outbound\",dst_service=\"one\"} %d\n"
+             "# TYPE response_total counter\n"
+             "response_total{authority=\"apex:80\",classification=\"success\","
+             "direction=\"outbound\",dst_service=\"one\",status_code=\"200\"} %d\n"
+             "response_total{authority=\"apex:80\",classification=\"failure\","
+             "direction=\"outbound\",dst_service=\"two\",status_code=\"502\"} %d\n"
+             "response_total{authority=\"apex:80\",classification=\"success\","
+             "direction=\"outbound\",dst_service=\"idle\",status_code=\"200\"} 0\n"
+             "response_total{classification=\"success\",direction=\"inbound\","
+             "status_code=\"200\"} 99\n"
+             "# TYPE response_latency_ms histogram\n"
+             "response_latency_ms_bucket{direction=\"outbound\",dst_service=\"one\",le=\"5\"} %d\n"
+             "response_latency_ms_bucket{direction=\"outbound\",dst_service=\"one\",le=\"10\"} %d\n"
+             "response_latency_ms_bucket{direction=\"outbound\",dst_service=\"one\",le=\"+Inf\"} %d\n"
+             "response_latency_ms_sum{direction=\"outbound\",dst_service=\"one\"} 1\n"
+             "response_latency_ms_count{direction=\"outbound\",dst_service=\"one\"} %d\n"
+             "response_latency_ms_bucket{direction=\"outbound\",dst_service=\"two\",le=\"5\"} 0\n"
+             "response_latency_ms_bucket{direction=\"outbound\",dst_service=\"two\",le=\"10\"} %d\n"
+             "response_latency_ms_bucket{direction=\"outbound\",dst_service=\"two\",le=\"+Inf\"} %d\n"
+             "response_latency_ms_sum{direction=\"outbound\",dst_service=\"two\"} 1\n"
+             "response_latency_ms_count{direction=\"outbound\",dst_service=\"two\"} %d\n",
+             one, one, two, le5_one, one, one, one, le10_two, two, two);
+    assert_int_equal(st_metrics_parse_text(text, strlen(text), NULL, &s, &err), 0);
+    return s;
+}
+
+static double
+rec_count(const struct st_metrics_snapshot *s, const char *leaf)
+{
+    const struct st_metrics_match m[] = {{"direction", "outbound"}, {"dst_service", leaf}};
+    const struct st_metrics_fam *f = st_metrics_snapshot_find(s, "response_total");
+    return f != NULL ? st_metrics_fam_sum(f, m, ST_ARRAY_LEN(m)) : -1;
+}
+
+static void
+rec_make(struct stat_record *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->client = st_xstrdup("_exec-42");
+    r->ns = st_xstrdup("mc-test");
+    r->identity = st_xstrdup("default.mc-test.serviceaccount.identity.strait.cluster.local");
+    r->start_ms = 1000000;
+    r->end_ms = 1025000;
+    r->period_ms = 10000;
+    /* Added out of order: the record keeps them sorted. */
+    assert_int_equal(stat_record_add(r, 1011000, rec_window(20, 4, 20, 4)), 0);
+    assert_int_equal(stat_record_add(r, 1000500, rec_window(60, 10, 50, 10)), 0);
+    assert_int_equal(stat_record_add(r, 1021000, rec_window(5, 0, 5, 0)), 0);
+    assert_int_equal(stat_record_add(r, 1021000, rec_window(1, 1, 1, 1)), ST_ECONFLICT);
+}
+
+static void
+test_record_roundtrip(void **state)
+{
+    struct stat_record r, back = {0};
+    struct st_buf out = ST_BUF_INIT(STAT_RECORD_MAX_BYTES);
+    struct st_err err = {0};
+
+    rec_make(&r);
+    assert_int_equal(stat_record_encode(&r, &out), 3);
+    /* Only what stat ts reads is kept: outbound responses with traffic. */
+    assert_null(strstr(out.data, "inbound"));
+    assert_null(strstr(out.data, "request_total"));
+    assert_null(strstr(out.data, "idle"));
+    assert_int_equal(stat_record_parse(out.data, out.len, &back, &err), 0);
+    assert_string_equal(back.client, "_exec-42");
+    assert_string_equal(back.ns, "mc-test");
+    assert_string_equal(back.identity, r.identity);
+    assert_int_equal(back.start_ms, 1000000);
+    assert_int_equal(back.end_ms, 1025000);
+    assert_int_equal(back.n_wins, 3);
+    assert_int_equal(back.wins[0].from_ms, 1000500);
+    assert_int_equal(back.wins[2].from_ms, 1021000);
+    assert_near(rec_count(back.wins[0].snap, "one"), 60, 0);
+    assert_near(rec_count(back.wins[0].snap, "two"), 10, 0);
+    assert_near(rec_count(back.wins[2].snap, "two"), 0, 0);
+    assert_int_equal(back.wins[1].snap->time_ms, 1025000 - 1011000);
+    const struct st_metrics_fam *h = st_metrics_snapshot_find(back.wins[0].snap,
+                                                              "response_latency_ms");
+    assert_non_null(h);
+    assert_int_equal(h->type, ST_METRICS_HISTOGRAM);
+    assert_int_equal(h->n_series, 2);
+    stat_record_free(&back);
+
+    /* A cap that fits only the oldest windows drops the newest first. */
+    struct st_buf small = ST_BUF_INIT(out.len - 200);
+    int kept = stat_record_encode(&r, &small);
+    assert_true(kept >= 1 && kept < 3);
+    assert_int_equal(stat_record_parse(small.data, small.len, &back, &err), 0);
+    assert_int_equal(back.wins[0].from_ms, 1000500);
+    stat_record_free(&back);
+    struct st_buf tiny = ST_BUF_INIT(64);
+    assert_int_equal(stat_record_encode(&r, &tiny), ST_ETOOBIG);
+    assert_int_equal(tiny.len, 0);
+
+    st_buf_free(&tiny);
+    st_buf_free(&small);
+    st_buf_free(&out);
+    stat_record_free(&r);
+    assert_null(r.wins);
+}
+
+static void
+test_record_window_cut(void **state)
+{
+    struct stat_record r;
+    uint64_t len = 0;
+
+    rec_make(&r); /* windows from 1000500, 1011000, 1021000 to 1025000 */
+    /* A window reaching before the client's first record: its whole life. */
+    const struct st_metrics_snapshot *w = stat_record_window(&r, 1030000, 60000, &len);
+    assert_ptr_equal(w, r.wins[0].snap);
+    assert_int_equal(len, 1030000 - 1000500);
+    /* Cut as a live proxy's history does: the newest record at least the window old. */
+    assert_ptr_equal(stat_record_window(&r, 1030000, 10000, &len), r.wins[1].snap);
+    assert_int_equal(len, 19000);
+    assert_ptr_equal(stat_record_window(&r, 1030000, 9000, &len), r.wins[2].snap);
+    assert_int_equal(len, 9000);
+    assert_ptr_equal(stat_record_window(&r, 1030000, 19000, &len), r.wins[1].snap);
+    /* The client ended before the window began: nothing. */
+    assert_null(stat_record_window(&r, 1030000, 5000, &len));
+    assert_null(stat_record_window(&r, 1030000 + 3600000, 60000, &len));
+    /* A window long enough reaches it again. */
+    assert_ptr_equal(stat_record_window(&r, 1030000 + 3600000, 3700000, &len), r.wins[0].snap);
+    stat_record_free(&r);
+    struct stat_record empty = {0};
+    assert_null(stat_record_window(&empty, 10, 5, &len));
+}
+
+/* Two finished clients and their windows merge exactly: counts summed, buckets added. */
+static void
+test_record_merge(void **state)
+{
+    struct stat_record a, b;
+    struct stat_acc acc = {0};
+    uint64_t len;
+
+    rec_make(&a);
+    rec_make(&b);
+    const struct st_metrics_snapshot *wa = stat_record_window(&a, 1030000, 60000, &len);
+    const struct st_metrics_snapshot *wb = stat_record_window(&b, 1030000, 9000, &len);
+    const struct st_metrics_fam *fa = st_metrics_snapshot_find(wa, "response_latency_ms");
+    const struct st_metrics_fam *fb = st_metrics_snapshot_find(wb, "response_latency_ms");
+    const struct st_metrics_label one[] = {{"direction", "outbound"}, {"dst_service", "one"}};
+    const struct st_metrics_sample *sa = st_metrics_fam_find(fa, one, 2);
+    const struct st_metrics_sample *sb = st_metrics_fam_find(fb, one, 2);
+    assert_non_null(sa);
+    assert_non_null(sb);
+    assert_int_equal(stat_acc_add_buckets(&acc, sa->buckets, sa->n_buckets), 0);
+    assert_int_equal(stat_acc_add_buckets(&acc, sb->buckets, sb->n_buckets), 0);
+    /* 65 observations: 55 in [0,5], 10 in (5,10]. p50: rank 32.5 -> 5 x 32.5/55. */
+    assert_near(acc.buckets[acc.n_buckets - 1].count, 65, 0);
+    assert_near(stat_acc_quantile(&acc, 0), 5.0 * 32.5 / 55.0, 1e-9);
+    /* p95: rank 61.75 -> 5 + 5 x 6.75/10. */
+    assert_near(stat_acc_quantile(&acc, 1), 5.0 + 5.0 * 6.75 / 10.0, 1e-9);
+    stat_acc_free(&acc);
+    stat_record_free(&a);
+    stat_record_free(&b);
+}
+
+static void
+test_record_damaged(void **state)
+{
+    static const char head[] = "{\"kind\":\"ExecStats\",\"version\":1,\"client\":\"_exec-1\","
+                               "\"namespace\":\"ns\",\"periodMs\":10000,";
+    const char *bad[] = {
+        "",
+        "not json",
+        "{\"kind\":\"ExecStats\",\"version\":1",
+        "[]",
+        "{\"kind\":\"Other\",\"version\":1}",
+        "{\"kind\":\"ExecStats\",\"version\":2}",
+        "{\"kind\":\"ExecStats\",\"version\":1,\"client\":\"_exec-1\",\"namespace\":\"Not_A_Label\","
+        "\"startMs\":1,\"endMs\":2,\"periodMs\":1,\"windows\":[{\"fromMs\":1,\"metrics\":\"\"}]}",
+        "startMs\":5000,\"endMs\":1000,\"windows\":[{\"fromMs\":1000,\"metrics\":\"\"}]}",
+        "startMs\":1000,\"endMs\":5000,\"windows\":[]}",
+        "startMs\":1000,\"endMs\":5000,\"windows\":[{\"fromMs\":6000,\"metrics\":\"\"}]}",
+        "startMs\":1000,\"endMs\":5000,\"windows\":[{\"fromMs\":3000,\"metrics\":\"\"},"
+        "{\"fromMs\":2000,\"metrics\":\"\"}]}",
+        "startMs\":1000,\"endMs\":5000,\"windows\":[{\"fromMs\":2000,\"metrics\":\"x{\"}]}",
+        "startMs\":1000,\"endMs\":5000,\"windows\":[{\"fromMs\":2000}]}",
+        "startMs\":-1,\"endMs\":5000,\"windows\":[{\"fromMs\":2000,\"metrics\":\"\"}]}",
+        "startMs\":1000,\"endMs\":\"5000\",\"windows\":[{\"fromMs\":2000,\"metrics\":\"\"}]}",
+    };
+    for (size_t i = 0; i < ST_ARRAY_LEN(bad); i++) {
+        struct stat_record r;
+        struct st_err err = {0};
+        char *text = bad[i][0] == 's' ? st_xasprintf("%s\"%s", head, bad[i]) : st_xstrdup(bad[i]);
+        memset(&r, 0xff, sizeof(r));
+        assert_true(stat_record_parse(text, strlen(text), &r, &err) < 0);
+        assert_true(err.msg[0] != '\0');
+        assert_null(r.wins);
+        assert_null(r.client);
+        free(text);
+    }
+    /* The good form of those lines parses. */
+    struct stat_record r = {0};
+    struct st_err err = {0};
+    char *ok = st_xasprintf("%s\"startMs\":1000,\"endMs\":5000,\"windows\":[{\"fromMs\":2000,"
+                            "\"metrics\":\"\"}]}", head);
+    assert_int_equal(stat_record_parse(ok, strlen(ok), &r, &err), 0);
+    assert_int_equal(r.n_wins, 1);
+    stat_record_free(&r);
+    free(ok);
+
+    /* Too many windows. */
+    struct st_buf b = ST_BUF_INIT(0);
+    assert_int_equal(st_buf_appendf(&b, "%s\"startMs\":0,\"endMs\":100000,\"windows\":[", head), 0);
+    for (int i = 0; i <= STAT_RECORD_MAX_WINDOWS; i++)
+        assert_int_equal(st_buf_appendf(&b, "%s{\"fromMs\":%d,\"metrics\":\"\"}", i ? "," : "", i),
+                         0);
+    assert_int_equal(st_buf_append_str(&b, "]}"), 0);
+    assert_true(stat_record_parse(b.data, b.len, &r, &err) < 0);
+    assert_null(r.wins);
+    st_buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -274,7 +505,9 @@ main(void)
         cmocka_unit_test(test_table_seed),      cmocka_unit_test(test_table_edges),
         cmocka_unit_test(test_authority),       cmocka_unit_test(test_admin_addr),
         cmocka_unit_test(test_promql_quote),    cmocka_unit_test(test_acc_merge_quantile),
-        cmocka_unit_test(test_prom_vector),
+        cmocka_unit_test(test_prom_vector),     cmocka_unit_test(test_record_roundtrip),
+        cmocka_unit_test(test_record_window_cut), cmocka_unit_test(test_record_merge),
+        cmocka_unit_test(test_record_damaged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,11 +23,16 @@
 
 #include "cli.h"
 #include "local.h"
+#include "stat_int.h"
+#include "stat_record.h"
 #include "strait/json.h"
 
 #define WORKLOAD_MAX_PORTS 32
 #define WORKLOAD_MAX_LABELS 64
 #define WORKLOAD_APP_TCP_WAIT_MS 10000
+#define WORKLOAD_STATS_TIMEOUT_MS 2000        /* per request to the exec proxy's admin */
+#define WORKLOAD_STATS_BODY_MAX ((size_t)16 << 20) /* one window, as strait stat reads it */
+#define WORKLOAD_HISTORY_PERIOD_MS 10000      /* the proxy's history period (proxy/admin.c) */
 
 struct workload {
     struct local_cluster c;
@@ -49,6 +54,7 @@ struct workload {
     struct local_proc self, proxy, app;
     bool registered; /* the ExternalWorkload exists */
     bool ready;      /* the Ready condition we last wrote */
+    uint64_t started_ms; /* wall clock, just before the proxy started */
 };
 
 static void
@@ -552,6 +558,7 @@ workload_up(struct workload *w, struct st_err *err)
     int rc;
 
     local_proc_of(getpid(), &w->self);
+    w->started_ms = stat_record_wall_ms();
     if ((rc = workload_reserve(w, err)) < 0)
         return rc;
     if ((rc = local_workload_token(w->k, w->ns, w->sa, w->id_dir, err)) < 0)
@@ -579,6 +586,126 @@ workload_up(struct workload *w, struct st_err *err)
     if ((rc = workload_set_ready(w, true, err)) < 0)
         return local_err_wrap(err, rc, "cannot mark the workload ready");
     return 0;
+}
+
+/*
+ * Reads every window the exec proxy's history can cut (GET /metrics/window,
+ * newest record first, then each older one) into <rec>. Returns 0 or a
+ * negative code with <err>.
+ */
+static int
+workload_read_windows(const struct workload *w, struct stat_record *rec, struct st_err *err)
+{
+    struct st_buf body = ST_BUF_INIT(0);
+    uint64_t ask = 1, prev_from = UINT64_MAX;
+    int rc = 0;
+
+    for (int k = 0; k < STAT_RECORD_MAX_WINDOWS; k++) {
+        char url[96];
+        long status = 0;
+        uint64_t len = 0;
+        struct st_metrics_snapshot *snap = NULL;
+
+        snprintf(url, sizeof(url), "http://%s:4191/metrics/window?ms=%llu", w->addr,
+                 (unsigned long long)ask);
+        rc = stat_http_get(url, WORKLOAD_STATS_TIMEOUT_MS, WORKLOAD_STATS_BODY_MAX, &body,
+                           &status, &len, err);
+        uint64_t now = stat_record_wall_ms();
+        if (rc < 0)
+            break;
+        if (status != 200 || len == 0) {
+            rc = st_err_set(err, ST_EPROTO, "GET %s answered %ld without a window", url, status);
+            break;
+        }
+        uint64_t from = now > len ? now - len : 0;
+        /* Asked for something older and got the same start: that was the oldest record. */
+        if (prev_from != UINT64_MAX && from + 1000 >= prev_from)
+            break;
+        rc = st_metrics_parse_text(st_buf_cstr(&body), body.len, NULL, &snap, err);
+        if (rc < 0)
+            break;
+        snap->time_ms = len;
+        /* A record the proxy took after the command ended holds nothing of it. */
+        if (from < rec->end_ms && (rc = stat_record_add(rec, from, snap)) < 0)
+            break;
+        if (from >= rec->end_ms)
+            st_metrics_snapshot_free(snap);
+        prev_from = from;
+        /* Records are a period apart: one second older than this one finds the next. */
+        ask = now - from + 1000;
+        if (ask > 86400000u)
+            break;
+    }
+    st_buf_free(&body);
+    if (rc == ST_ECONFLICT)
+        rc = 0; /* a record seen twice: the enumeration is complete */
+    return rc < 0 ? rc : 0;
+}
+
+/* The outbound responses a window of <rec> holds. */
+static double
+workload_outbound_responses(const struct stat_record *rec, size_t i)
+{
+    static const struct st_metrics_match out[] = {{"direction", "outbound"}};
+    const struct st_metrics_fam *f = st_metrics_snapshot_find(rec->wins[i].snap, "response_total");
+
+    return f != NULL ? st_metrics_fam_sum(f, out, ST_ARRAY_LEN(out)) : 0;
+}
+
+/*
+ * A plain exec's command has ended and its proxy still runs: saves what the
+ * proxy counted to clusters/NAME/stats/NS/<client>-<end>.json (0600, written
+ * atomically) so that `strait stat ts` keeps counting the client for the
+ * window asked (docs/stat.md). Old records of the namespace are pruned.
+ * Best effort: a failure is one warning, the exit status stays the command's.
+ */
+static void
+workload_save_stats(struct workload *w)
+{
+    struct stat_record rec = {0};
+    struct st_buf out = ST_BUF_INIT(STAT_RECORD_MAX_BYTES);
+    struct st_err err = {0};
+    char *dir = local_path(w->c.dir, "stats/%s", w->ns), *path = NULL;
+    int rc;
+
+    rec.client = st_xstrdup(w->id);
+    rec.ns = st_xstrdup(w->ns);
+    rec.identity = st_xstrdup(w->identity);
+    rec.end_ms = stat_record_wall_ms();
+    rec.start_ms = ST_MIN(w->started_ms, rec.end_ms);
+    rec.period_ms = WORKLOAD_HISTORY_PERIOD_MS;
+    rc = workload_read_windows(w, &rec, &err);
+    if (rc < 0)
+        goto fail;
+    /* The oldest window covers all the others: without responses there is nothing to keep. */
+    if (rec.n_wins == 0 || workload_outbound_responses(&rec, 0) <= 0)
+        goto out;
+    rec.start_ms = ST_MIN(rec.start_ms, rec.wins[0].from_ms);
+    rc = stat_record_encode(&rec, &out);
+    if (rc < 0) {
+        st_err_set(&err, rc, "%s", rc == ST_ETOOBIG ? "too many series" : st_strerror(rc));
+        goto fail;
+    }
+    if ((size_t)rc < rec.n_wins)
+        fprintf(stderr, "strait: warning: the statistics of %s keep %d of %zu windows (size cap)\n",
+                w->id, rc, rec.n_wins);
+    path = local_path(dir, "%s-%llu.json", w->id, (unsigned long long)rec.end_ms);
+    if ((rc = st_mkdir_p(dir, 0700)) < 0 ||
+        (rc = st_file_write_atomic(path, out.data, out.len, 0600)) < 0) {
+        st_err_set(&err, rc, "%s: %s", path, st_strerror(rc));
+        goto fail;
+    }
+    stat_record_prune(dir, rec.end_ms);
+    goto out;
+
+fail:
+    fprintf(stderr, "strait: warning: cannot keep the statistics of %s for strait stat: %s\n",
+            w->id, err.msg);
+out:
+    free(path);
+    free(dir);
+    st_buf_free(&out);
+    stat_record_free(&rec);
 }
 
 /* Prints what runs where (stdout when detached, else stderr: stdout belongs to the app). */
@@ -766,6 +893,8 @@ workload_run_or_exec(const struct cli_global *g, int argc, char **argv, bool exe
         workload_report(&w, stderr);
     }
     rc = workload_supervise(&w);
+    if (exec)
+        workload_save_stats(&w);
     workload_cleanup(&w);
     workload_free(&w);
     return rc;

@@ -268,31 +268,102 @@ def test_one_certificate_per_proxy(home):
         assert scrape(f"http://{admin}/metrics", "identity_cert_refresh_total") == 1, name
 
 
-def test_split_thirds_and_stat(home):
-    n = 300
-    results = exec_loop(home, n)
-    assert all(s == 200 for s, _, _ in results), [r for r in results if r[0] != 200][:5]
-    payloads = [p for _, p, _ in results]
-    counts = [payloads.count(f"hello-{leaf}") for leaf in LEAVES]
-    assert sum(counts) == n, payloads[:10]
-    stat = chi_square(counts, n)
-    print(f"leaf counts {counts}, chi-square {stat:.2f}")
-    assert stat < CHI2_1PCT_2DF
-
-    # stat ts: three rows, one per leaf, whose requests add up to what was sent.
-    r = run_strait(home, "--context", CTX, "stat", "ts", "-n", NS, "-o", "json")
+def stat_ts(home, *extra):
+    """`strait stat ts -n NS -o json`: the process and the rows by leaf."""
+    r = run_strait(home, "--context", CTX, "stat", "ts", "-n", NS, "-o", "json", *extra)
     rows = json.loads(r.stdout)
     assert sorted(row["leaf"] for row in rows) == sorted(f"backend-{l}-svc" for l in LEAVES)
     assert all(row["apex"] == "backend-zero-svc" and row["weight"] == "500m" for row in rows)
-    by_leaf = {row["leaf"]: row["requests"] for row in rows}
-    assert sum(by_leaf.values()) == n, rows
-    for leaf, c in zip(LEAVES, counts):
-        assert by_leaf[f"backend-{leaf}-svc"] == c
-    assert all(row["success"] == 1 for row in rows)
+    return r, {row["leaf"]: row for row in rows}
+
+
+def records(home):
+    return sorted(glob.glob(os.path.join(home, "clusters", CTX, "stats", NS, "*.json")))
+
+
+def leaf_counts(results):
+    payloads = [p for _, p, _ in results]
+    return {f"backend-{leaf}-svc": payloads.count(f"hello-{leaf}") for leaf in LEAVES}
+
+
+def test_split_thirds_and_stat(home):
+    """The issue's flow, literally: 300 requests from one plain `strait exec` (a client with
+    a proxy of its own, which stops with the loop); afterwards `stat ts` shows three rows
+    whose request counts add up to what was sent, from the record exec left behind."""
+    n = 300
+    results = exec_loop(home, n, via=None)
+    assert all(s == 200 for s, _, _ in results), [r for r in results if r[0] != 200][:5]
+    counts = leaf_counts(results)
+    assert sum(counts.values()) == n, [p for _, p, _ in results][:10]
+    stat = chi_square(list(counts.values()), n)
+    print(f"leaf counts {counts}, chi-square {stat:.2f}")
+    assert stat < CHI2_1PCT_2DF
+
+    # The client and its proxy are gone; what its proxy counted is kept, 0600.
+    assert not glob.glob(os.path.join(home, "clusters", CTX, "workloads", NS, "_exec-*"))
+    recs = records(home)
+    assert len(recs) == 1, recs
+    assert os.stat(recs[0]).st_mode & 0o777 == 0o600
+
+    # stat ts (default window 1m): three rows, one per leaf, adding up to what was sent.
+    r, rows = stat_ts(home)
+    assert {leaf: row["requests"] for leaf, row in rows.items()} == counts, rows
+    assert all(row["success"] == 1 and row["rps"] > 0 for row in rows.values())
+    assert all(row["latency_ms_p50"] is not None for row in rows.values())
     table = run_strait(home, "--context", CTX, "stat", "ts", "-n", NS).stdout.splitlines()
     assert table[0].split() == ["NAME", "APEX", "LEAF", "WEIGHT", "SUCCESS", "RPS",
                                 "LATENCY_P50", "LATENCY_P95", "LATENCY_P99"]
     assert len(table) == 4
+    for line in table[1:]:
+        cells = line.split()
+        assert cells[:2] == ["backend-split", "backend-zero-svc"] and cells[3] == "500m"
+        assert cells[4] == "100.00%" and cells[5].endswith("rps") and cells[6].endswith("ms")
+
+
+def test_stat_counts_finished_clients(home):
+    """Finished clients add up with each other and with live proxies, leave the window once
+    it starts after their end, and a damaged record is skipped with a warning."""
+    _, before = stat_ts(home, "--window", "10m")
+    before = {leaf: row["requests"] for leaf, row in before.items()}
+    assert sum(before.values()) >= 300
+
+    # A second plain exec adds to the counts.
+    second = exec_loop(home, 30, via=None)
+    assert all(s == 200 for s, _, _ in second)
+    ended = time.monotonic()
+    added = leaf_counts(second)
+    _, rows = stat_ts(home, "--window", "10m")
+    assert {l: row["requests"] for l, row in rows.items()} == \
+        {l: before[l] + added[l] for l in before}, rows
+    assert len(records(home)) == 2
+
+    # A window that starts after both clients ended shows no traffic for them.
+    time.sleep(max(0.0, ended + 3.5 - time.monotonic()))
+    _, rows = stat_ts(home, "--window", "2s")
+    assert all(row["requests"] == 0 and row["success"] is None for row in rows.values()), rows
+
+    # A damaged record: one warning, the other numbers still there.
+    bad = os.path.join(home, "clusters", CTX, "stats", NS, "_exec-1-1.json")
+    with open(recs_first := records(home)[0]) as f:
+        text = f.read()
+    with open(bad, "w") as f:
+        f.write(text[:len(text) // 2])
+    try:
+        r, rows = stat_ts(home, "--window", "10m")
+        warnings = [l for l in r.stderr.splitlines() if "warning: exec record" in l]
+        assert len(warnings) == 1 and bad in warnings[0] and "skipped" in warnings[0], r.stderr
+        assert {l: row["requests"] for l, row in rows.items()} == \
+            {l: before[l] + added[l] for l in before}, rows
+    finally:
+        os.unlink(bad)
+    assert os.path.exists(recs_first)
+
+    # A client through a live workload's proxy adds to the finished ones.
+    third = exec_loop(home, 30)
+    _, rows = stat_ts(home, "--window", "10m")
+    more = leaf_counts(third)
+    assert {l: row["requests"] for l, row in rows.items()} == \
+        {l: before[l] + added[l] + more[l] for l in before}, rows
 
 
 def test_plain_exec_client(home):

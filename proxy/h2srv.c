@@ -105,6 +105,61 @@ sstream_submit(struct sstream *ss)
     }
 }
 
+/* The gRPC status for a failure the proxy answers itself with HTTP <status>. */
+static const char *
+sstream_grpc_status(int status)
+{
+    switch (status) {
+    case 403:
+        return "7"; /* PERMISSION_DENIED */
+    case 504:
+        return "4"; /* DEADLINE_EXCEEDED */
+    default:
+        return status >= 500 ? "14" : "13"; /* UNAVAILABLE, INTERNAL */
+    }
+}
+
+/*
+ * Answers a gRPC request that the proxy failed as gRPC clients expect: a
+ * trailers-only response (200, grpc-status, grpc-message percent-encoded).
+ */
+static void
+sstream_grpc_error(struct sstream *ss, const char *reason)
+{
+    struct xchg *x = ss->x;
+    char msg[512];
+    size_t k = 0;
+
+    for (const char *r = "strait-proxy: "; *r != '\0'; r++)
+        msg[k++] = *r;
+    for (; *reason != '\0' && k + 4 < sizeof(msg); reason++) {
+        unsigned char c = (unsigned char)*reason;
+        if (c >= 0x20 && c <= 0x7e && c != '%') {
+            msg[k++] = (char)c;
+        } else {
+            snprintf(msg + k, 4, "%%%02X", c);
+            k += 3;
+        }
+    }
+    msg[k] = '\0';
+    hmsg_free(&x->resp);
+    x->resp.status = 200;
+    hmsg_add(&x->resp, "content-type", 12, "application/grpc", 16);
+    hmsg_add(&x->resp, "grpc-status", 11, sstream_grpc_status(x->abort_status),
+             strlen(sstream_grpc_status(x->abort_status)));
+    hmsg_add(&x->resp, "grpc-message", 12, msg, k);
+    st_buf_reset(&x->respbody.buf);
+    x->respbody.eof = true;
+}
+
+static bool
+sstream_is_grpc(const struct xchg *x)
+{
+    const char *ct = hmsg_get(&x->req, "content-type");
+
+    return ct != NULL && strncmp(ct, "application/grpc", 16) == 0;
+}
+
 static void
 sstream_wake(void *side)
 {
@@ -112,7 +167,12 @@ sstream_wake(void *side)
     struct h2srv *s = ss->s;
     struct xchg *x = ss->x;
 
-    if (x->aborted && !ss->submitted && !x->resp_ready && x->abort_status != 0) {
+    if (x->aborted && !ss->submitted && !x->resp_ready && x->abort_status != 0 &&
+        sstream_is_grpc(x)) {
+        sstream_grpc_error(ss, x->abort_reason != NULL ? x->abort_reason : "request failed");
+        xchg_count(x, false);
+        sstream_submit(ss);
+    } else if (x->aborted && !ss->submitted && !x->resp_ready && x->abort_status != 0) {
         /* Answer the failure ourselves, with the reason as a short text body. */
         const char *reason = x->abort_reason != NULL ? x->abort_reason : "request failed";
         hmsg_free(&x->resp);
@@ -165,6 +225,7 @@ h2srv_on_begin(nghttp2_session *ng, const nghttp2_frame *frame, void *user)
     ss->s = s;
     ss->id = frame->hd.stream_id;
     ss->x = xchg_new(s->th, s->dir);
+    ss->x->app_h2 = s->dir == XCHG_OUTBOUND; /* inbound: told by PROXY_APP_PROTO_HEADER */
     if (s->peer_id != NULL)
         ss->x->peer_id = st_xstrdup(s->peer_id);
     xchg_attach_down(ss->x, ss, &sstream_ops);
@@ -204,6 +265,12 @@ h2srv_on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *
     } else if (st_str_eq_c(nm, "host")) {
         if (x->req.authority == NULL)
             x->req.authority = hmsg_strdup(&x->req, v.p, v.n);
+    } else if (st_str_eq_c(nm, PROXY_APP_PROTO_HEADER)) {
+        /* Only a peer proxy says how the app spoke; an app cannot. */
+        if (ss->s->dir == XCHG_INBOUND)
+            x->app_h2 = st_str_eq_c(v, "h2");
+    } else if (ss->s->dir == XCHG_OUTBOUND && nm.n >= 7 && memcmp(nm.p, "strait-", 7) == 0) {
+        /* An app cannot forge the headers between proxies. */
     } else if (nm.n > 0 && nm.p[0] != ':') {
         rc = hmsg_add(&x->req, nm.p, nm.n, v.p, v.n);
     }
@@ -312,12 +379,23 @@ h2srv_conn_cb(struct conn *c, unsigned events)
     h2srv_run(c->owner);
 }
 
+static void h2srv_drain(struct client *cl);
+
 static void
 h2srv_idle(struct st_ev *loop, struct st_ev_timer *t)
 {
     struct h2srv *s = t->data;
 
     ST_UNUSED(loop);
+    if (s->nstreams == 0 && !s->draining) {
+        /*
+         * Said with GOAWAY before the close, so that a client about to send
+         * on this connection learns that the request was not processed.
+         */
+        st_ev_timer_start(s->th->loop, t, s->th->px->cfg.idle_timeout_ms);
+        h2srv_drain(&s->cl);
+        return;
+    }
     if (s->nstreams == 0) {
         h2srv_free(s);
         return;

@@ -34,6 +34,13 @@
 /* Hop counter that lets a gateway detect loops. */
 #define PROXY_HOPS_HEADER "strait-hops"
 #define PROXY_MAX_HOPS 4
+/*
+ * Set by the outbound side on requests that the app sent over HTTP/2 (value
+ * "h2"): the inbound side then speaks HTTP/2 to its app too (gRPC needs it).
+ */
+#define PROXY_APP_PROTO_HEADER "strait-app-proto"
+/* A request refused unprocessed is retried once if its body is at most this long. */
+#define PROXY_RETRY_BODY_MAX (64 * 1024)
 
 #define PROXY_IO_CHUNK 16384
 #define PROXY_PIPE_HIGH (64 * 1024)  /* a producer stops above this */
@@ -65,6 +72,7 @@ struct proxy_config {
 
 struct identity;
 struct proxy_thread;
+struct peer_local;
 
 /* Process-wide state; the threads share it read-only except where noted. */
 struct proxy {
@@ -129,6 +137,7 @@ struct proxy_thread {
     struct st_ev_timer tick; /* reloads, drain checks */
     uint64_t drain_deadline;
     bool draining;
+    struct peer_local *peer_local; /* peer.c's per-thread state, made on first use */
 };
 
 /* ---- connections ------------------------------------------------------------ */
@@ -246,6 +255,7 @@ struct pipe {
     size_t unacked; /* bytes taken but not yet acknowledged to an HTTP/2 producer */
     bool eof;
     struct hmsg *trailers; /* owned, may be NULL */
+    size_t replayed;       /* bytes at the front put back for a retry: not acknowledged again */
 };
 
 void pipe_init(struct pipe *p);
@@ -296,6 +306,14 @@ struct xchg {
     char *peer_id;            /* server_id (outbound) or client_id (inbound) */
     uint64_t start_ms;
     bool counted;
+    /* HTTP/2 to the app, and retries of requests the upstream did not process. */
+    bool app_h2;            /* the app sent it over HTTP/2 (see PROXY_APP_PROTO_HEADER) */
+    bool retried;           /* the one retry was spent */
+    bool no_replay;         /* body bytes past PROXY_RETRY_BODY_MAX were sent: no retry */
+    struct st_buf replay;   /* the request body bytes sent to the current upstream */
+    const char *canon;      /* outbound: the canonical authority routed; in req's blocks */
+    const char *shown;      /* outbound: the authority as the client wrote it; in req's blocks */
+    struct st_sockaddr app; /* inbound: the app's address */
 };
 
 struct xchg *xchg_new(struct proxy_thread *th, enum xchg_dir dir);
@@ -311,6 +329,32 @@ void xchg_abort(struct xchg *x, int status, const char *reason);
 void xchg_count(struct xchg *x, bool ok);
 /* Starts the request timeout. */
 void xchg_start_timer(struct xchg *x);
+/*
+ * Keeps a copy of <n> request body bytes that an upstream is sending, so that
+ * the request can be sent again; past PROXY_RETRY_BODY_MAX the copy is dropped
+ * and the request can no longer be retried.
+ */
+void xchg_replay_keep(struct xchg *x, const void *p, size_t n);
+/*
+ * Whether <x> may be sent again after its upstream failed without processing
+ * it: not retried yet, not aborted, the client still there, no response head
+ * (nor 100 Continue) received, and every body byte sent so far still held.
+ */
+bool xchg_retry_allowed(const struct xchg *x);
+/*
+ * Takes the upstream side off <x> without failing the exchange and puts the
+ * body bytes sent to it back in front of the request pipe. The caller attaches
+ * a new upstream at once (or aborts <x>).
+ */
+void xchg_release_up(struct xchg *x);
+/*
+ * Sends <x> again on a fresh connection or another endpoint after the upstream
+ * said it did not process it (<reason>: "refused", "goaway" or "connection";
+ * counted in request_retry_total). The current upstream side must already be
+ * released. Returns false when xchg_retry_allowed() says no; the caller then
+ * fails the exchange as it would have.
+ */
+bool xchg_retry(struct xchg *x, const char *reason);
 
 /*
  * Routes <x> (its req head is complete) to an upstream: the outbound path
@@ -329,6 +373,15 @@ void h2srv_start(struct proxy_thread *th, struct conn *c, enum xchg_dir dir, con
                  const void *pre, size_t pre_len);
 /* peer.c: attaches an HTTP/2 stream to a peer proxy as the upstream of <x>. */
 void peer_attach(struct xchg *x, struct disc_endpoint *ep);
+/*
+ * Attaches an HTTP/2 stream to the app at <addr> (plaintext, prior knowledge)
+ * as the upstream of <x>, through a per-thread pool. An app that turns out not
+ * to speak HTTP/2 gets its requests over HTTP/1.1 (h1up_attach) instead, and
+ * is remembered as such for a while.
+ */
+void peer_attach_app(struct xchg *x, const struct st_sockaddr *addr);
+/* Counts one retry in request_retry_total{direction,reason}. */
+void peer_count_retry(struct proxy_thread *th, const char *direction, const char *reason);
 void peer_drain_all(struct proxy_thread *th);
 /* Closes every peer connection at exit, failing what they still carry. */
 void peer_close_all(struct proxy_thread *th);

@@ -237,9 +237,11 @@ pipe_take(struct pipe *p, void *out, size_t n)
 {
     n = ST_MIN(n, p->buf.len);
     if (n > 0) {
+        size_t again = ST_MIN(n, p->replayed); /* acknowledged when first taken */
         memcpy(out, p->buf.data, n);
         st_buf_consume(&p->buf, n);
-        p->unacked += n;
+        p->replayed -= again;
+        p->unacked += n - again;
     }
     return n;
 }
@@ -283,6 +285,7 @@ xchg_new(struct proxy_thread *th, enum xchg_dir dir)
     hmsg_init(&x->resp);
     pipe_init(&x->reqbody);
     pipe_init(&x->respbody);
+    st_buf_init(&x->replay, PROXY_RETRY_BODY_MAX);
     st_ev_defer_init(&x->down_defer, xchg_down_defer, x);
     st_ev_defer_init(&x->up_defer, xchg_up_defer, x);
     x->start_ms = st_ev_now_ms(th->loop);
@@ -312,6 +315,7 @@ xchg_free(struct xchg *x)
     hmsg_free(&x->resp);
     pipe_free(&x->reqbody);
     pipe_free(&x->respbody);
+    st_buf_free(&x->replay);
     discovery_table_unref(x->table);
     free(x->abort_reason);
     free(x->peer_id);
@@ -375,6 +379,52 @@ xchg_wake_up(struct xchg *x)
 {
     if (x->up != NULL)
         st_ev_defer_schedule(x->th->loop, &x->up_defer);
+}
+
+void
+xchg_replay_keep(struct xchg *x, const void *p, size_t n)
+{
+    if (x->no_replay)
+        return;
+    if (!x->retried && !x->resp_ready && (n == 0 || st_buf_append(&x->replay, p, n) == 0))
+        return;
+    /* No retry can come any more: do not hold the bytes. */
+    x->no_replay = true;
+    st_buf_free(&x->replay);
+    st_buf_init(&x->replay, PROXY_RETRY_BODY_MAX);
+}
+
+bool
+xchg_retry_allowed(const struct xchg *x)
+{
+    return !x->retried && !x->aborted && x->down != NULL && !x->resp_ready && !x->continue_seen &&
+           !x->no_replay && x->reqbody.total <= PROXY_RETRY_BODY_MAX &&
+           x->replay.len + x->reqbody.buf.len == x->reqbody.total;
+}
+
+void
+xchg_release_up(struct xchg *x)
+{
+    struct pipe *b = &x->reqbody;
+
+    x->up = NULL;
+    x->up_ops = NULL;
+    st_ev_defer_cancel(x->th->loop, &x->up_defer);
+    if (x->replay.len == 0 || b->buf.len + x->replay.len > b->buf.max)
+        return;
+    /* The bytes already sent go first again; they were acknowledged to the client once. */
+    struct st_buf joined;
+    st_buf_init(&joined, b->buf.max);
+    if (st_buf_append(&joined, x->replay.data, x->replay.len) < 0 ||
+        (b->buf.len > 0 && st_buf_append(&joined, b->buf.data, b->buf.len) < 0)) {
+        st_buf_free(&joined); /* cannot happen: checked against the cap above */
+        x->no_replay = true;
+        return;
+    }
+    st_buf_free(&b->buf);
+    b->buf = joined;
+    b->replayed = x->replay.len;
+    st_buf_reset(&x->replay);
 }
 
 void
@@ -551,9 +601,14 @@ route_labels_memo(struct xchg *x, const char *dir, const char *authority, const 
     return out;
 }
 
-/* Sends <x> to a peer proxy for the canonical authority <canon>. */
+static void route_outbound(struct xchg *x, const char *canon, const char *shown_authority);
+
+/*
+ * Sends <x> to a peer proxy for the canonical authority <canon>: the first
+ * attempt, or (<retry>) a second one after the first was refused unprocessed.
+ */
 static void
-route_outbound(struct xchg *x, const char *canon, const char *shown_authority)
+route_pick(struct xchg *x, const char *canon, const char *shown_authority, bool retry)
 {
     struct proxy_thread *th = x->th;
     struct disc_target tg;
@@ -561,7 +616,7 @@ route_outbound(struct xchg *x, const char *canon, const char *shown_authority)
     int rc;
 
     rc = discovery_resolve(discovery_table(th->disc), canon, &th->rng, st_ev_now_ms(th->loop), &tg);
-    if (rc == ST_ENOTFOUND && dest_source_park(x, canon, shown_authority, route_outbound))
+    if (rc == ST_ENOTFOUND && !retry && dest_source_park(x, canon, shown_authority, route_outbound))
         return; /* routed again once the destination API answers for <canon> */
     if (rc == ST_ENOTFOUND) {
         snprintf(reason, sizeof(reason), "no route to %.300s", canon);
@@ -588,13 +643,47 @@ route_outbound(struct xchg *x, const char *canon, const char *shown_authority)
         memcpy(x->dst, tg.svc->authority, hn);
         memcpy(x->dst + hn, port, (size_t)pn);
     }
-    x->labels =
-        route_labels_memo(x, x->dir == XCHG_OUTBOUND ? "outbound" : "inbound", shown_authority,
-                          tg.svc->namespace_, tg.svc->name, "server_id", tg.ep->identity);
-    stats_request(th->stats, x->labels);
+    if (!retry) {
+        /* A retry keeps the labels the request was counted with. */
+        x->labels =
+            route_labels_memo(x, x->dir == XCHG_OUTBOUND ? "outbound" : "inbound", shown_authority,
+                              tg.svc->namespace_, tg.svc->name, "server_id", tg.ep->identity);
+        stats_request(th->stats, x->labels);
+        xchg_start_timer(x);
+    }
     balance_start(tg.ep);
-    xchg_start_timer(x);
     peer_attach(x, tg.ep);
+}
+
+/* Sends <x> to a peer proxy for <canon>; both strings may be borrowed from the caller. */
+static void
+route_outbound(struct xchg *x, const char *canon, const char *shown_authority)
+{
+    /* Kept for a retry, in the request's blocks (a parked request's strings are not). */
+    x->canon = canon == x->canon ? canon : hmsg_strdup(&x->req, canon, strlen(canon));
+    x->shown = shown_authority == x->shown
+                   ? shown_authority
+                   : hmsg_strdup(&x->req, shown_authority, strlen(shown_authority));
+    route_pick(x, x->canon, x->shown, false);
+}
+
+bool
+xchg_retry(struct xchg *x, const char *reason)
+{
+    if (!xchg_retry_allowed(x))
+        return false;
+    x->retried = true;
+    peer_count_retry(x->th, x->dir == XCHG_OUTBOUND ? "outbound" : "inbound", reason);
+    if (x->dir == XCHG_INBOUND && !x->th->px->cfg.gateway) {
+        peer_attach_app(x, &x->app);
+        return true;
+    }
+    /* The endpoint that failed is marked so, and may or may not be picked again. */
+    xchg_observe(x, false);
+    discovery_table_unref(x->table);
+    x->table = NULL;
+    route_pick(x, x->canon, x->shown, true);
+    return true;
 }
 
 /*
@@ -657,6 +746,8 @@ route_request(struct xchg *x)
             xchg_abort(x, 400, "the request names no valid authority");
             return;
         }
+        x->canon = canon;
+        x->shown = authority;
         route_outbound(x, canon, authority);
         return;
     }
@@ -690,6 +781,8 @@ route_request(struct xchg *x)
             hmsg_del(&x->req, PROXY_HOPS_HEADER);
             hmsg_add(&x->req, PROXY_HOPS_HEADER, strlen(PROXY_HOPS_HEADER), nb, strlen(nb));
             hmsg_del(&x->req, PROXY_DST_HEADER);
+            x->canon = canon;
+            x->shown = authority;
             route_outbound(x, canon, authority);
         }
         return;
@@ -715,7 +808,11 @@ route_request(struct xchg *x)
                                   x->peer_id != NULL ? x->peer_id : "");
     stats_request(th->stats, x->labels);
     xchg_start_timer(x);
-    h1up_attach(x, &addr);
+    x->app = addr;
+    if (x->app_h2)
+        peer_attach_app(x, &addr); /* HTTP/2 end to end (gRPC) */
+    else
+        h1up_attach(x, &addr);
 }
 
 /* ---- clients --------------------------------------------------------------------- */

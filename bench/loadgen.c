@@ -15,8 +15,9 @@
  *
  * With --pids it also reads utime+stime of those processes at the start and
  * at the end of the measured window (CPU per 1,000 requests) and samples
- * their VmRSS and their Pss (/proc/PID/smaps_rollup) every 100 ms (the
- * largest sum is reported, and each one's largest).
+ * their VmRSS and their Pss (/proc/PID/smaps_rollup) every 100 ms under --max,
+ * once at the end of a --rate run (the largest sum is reported, and each
+ * one's largest). --save and --merge let a run be cut into slices.
  *
  * One thread, one st_ev loop. The only output is one line on stdout; the
  * error breakdown goes to stderr.
@@ -99,6 +100,8 @@ struct loadgen_opts {
     uint64_t timeout_ms;  /* per request, and the drain after the schedule */
     pid_t pids[LOADGEN_MAX_PIDS];
     size_t npids;
+    const char *save;   /* --save: write the run's counts and histogram here */
+    bool merge;         /* --merge: report on saved runs instead of running */
 };
 
 struct loadgen_counts {
@@ -731,7 +734,15 @@ loadgen_phase(struct st_ev *loop, struct st_ev_timer *t)
         lg->measuring = true;
         lg->meas_start_ns = st_now_ns();
         lg->cpu_start_ticks = loadgen_pids_ticks(lg);
-        if (lg->o.npids)
+        /*
+         * Memory is sampled only under --max, where the peak is: reading
+         * smaps_rollup walks the target's page tables under its mmap lock
+         * (0.3-0.5 ms per process here), and doing that every 100 ms in a
+         * fixed-rate run would delay the requests due meanwhile, on proxied
+         * paths but not on the direct one. A fixed-rate run takes one sample
+         * after its last answer.
+         */
+        if (lg->o.npids && lg->o.max)
             st_ev_timer_start(loop, &lg->sample_timer, 0);
         if (lg->o.max) {
             st_ev_timer_start(loop, t, (uint64_t)(lg->o.duration_s * 1000));
@@ -821,6 +832,174 @@ loadgen_report(struct loadgen *lg)
             lg->completed_in_window, hist_mean(&lg->hist) / 1e6);
 }
 
+/* ---- saved runs ---------------------------------------------------------------- */
+
+/*
+ * A saved run is text: "key value" lines for the counts, "each I RSS PSS" per
+ * watched process and "b INDEX COUNT" per non-empty bucket. The benchmark
+ * runs each path's fixed rate in slices taking turns with the other paths and
+ * merges the slices, so that a burst of load from elsewhere on the shared
+ * machine lands on every path alike instead of on whichever ran then.
+ */
+static int
+loadgen_save(const struct loadgen *lg, const char *path)
+{
+    const struct loadgen_counts *c = &lg->c;
+    FILE *f = fopen(path, "we");
+
+    if (!f)
+        return -errno;
+    fprintf(f, "loadgen-run 1\nmax %d\nrate %.6f\nduration_s %.6f\n", lg->o.max ? 1 : 0,
+            lg->o.rate, lg->o.duration_s);
+    fprintf(f, "window_ns %" PRIu64 "\n",
+            lg->meas_end_ns > lg->meas_start_ns ? lg->meas_end_ns - lg->meas_start_ns : 0);
+    fprintf(f,
+            "sent %" PRIu64 "\nok %" PRIu64 "\nstatus_err %" PRIu64 "\nio_err %" PRIu64
+            "\ntimeouts %" PRIu64 "\nunsent %" PRIu64 "\nconnect_err %" PRIu64 "\n",
+            c->sent, c->ok, c->status_err, c->io_err, c->timeouts, c->unsent, c->connect_err);
+    fprintf(f, "completed %" PRIu64 "\ncpu_ticks %" PRIu64 "\nrss_max_kb %" PRIu64 "\n",
+            lg->completed_in_window,
+            lg->cpu_end_ticks - ST_MIN(lg->cpu_start_ticks, lg->cpu_end_ticks), lg->rss_max_kb);
+    for (size_t i = 0; i < lg->o.npids; i++)
+        fprintf(f, "each %zu %" PRIu64 " %" PRIu64 "\n", i, lg->rss_each_kb[i],
+                lg->pss_each_kb[i]);
+    fprintf(f, "clamped %" PRIu64 "\nmin %" PRIu64 "\nmax_ns %" PRIu64 "\nsum_ns %.0Lf\n",
+            lg->hist.clamped, lg->hist.count ? lg->hist.min : 0, lg->hist.max, lg->hist.sum);
+    for (unsigned i = 0; i < HIST_BUCKETS; i++)
+        if (lg->hist.counts[i])
+            fprintf(f, "b %u %" PRIu64 "\n", i, lg->hist.counts[i]);
+    if (fclose(f) != 0)
+        return -errno;
+    return 0;
+}
+
+/* Splits <line> into up to 3 numbers after its key; returns how many parsed, -1 on junk. */
+static int
+loadgen_line_nums(const char *line, size_t keylen, uint64_t out[3])
+{
+    const char *p = line + keylen;
+    int n = 0;
+
+    while (*p == ' ' && n < 3) {
+        const char *start = ++p;
+        while (*p >= '0' && *p <= '9')
+            p++;
+        if (p == start ||
+            st_parse_u64((struct st_str){start, (size_t)(p - start)}, UINT64_MAX, &out[n]) < 0)
+            return -1;
+        n++;
+    }
+    return *p == '\n' || *p == '\0' ? n : -1;
+}
+
+/* Adds the saved run at <path> into <lg>; returns 0, or -1 with a message on stderr. */
+static int
+loadgen_load(struct loadgen *lg, const char *path, struct hist *tmp)
+{
+    static const struct {
+        const char *key;
+        size_t off;
+    } counts[] = {
+        {"sent", offsetof(struct loadgen_counts, sent)},
+        {"ok", offsetof(struct loadgen_counts, ok)},
+        {"status_err", offsetof(struct loadgen_counts, status_err)},
+        {"io_err", offsetof(struct loadgen_counts, io_err)},
+        {"timeouts", offsetof(struct loadgen_counts, timeouts)},
+        {"unsent", offsetof(struct loadgen_counts, unsent)},
+        {"connect_err", offsetof(struct loadgen_counts, connect_err)},
+    };
+    char line[256];
+    int rc = -1;
+    bool header = false;
+    FILE *f = fopen(path, "re");
+
+    if (!f) {
+        fprintf(stderr, "loadgen: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    hist_init(tmp);
+    tmp->min = UINT64_MAX;
+    while (fgets(line, sizeof(line), f)) {
+        uint64_t v[3] = {0, 0, 0};
+        char *sp = strchr(line, ' ');
+        size_t kl = sp ? (size_t)(sp - line) : 0;
+        if (!header) {
+            if (strcmp(line, "loadgen-run 1\n") != 0)
+                goto out;
+            header = true;
+            continue;
+        }
+        if (kl == 0)
+            goto out;
+        if (strncmp(line, "rate ", 5) == 0 || strncmp(line, "duration_s ", 11) == 0) {
+            double d = strtod(sp + 1, NULL);
+            if (line[0] == 'r')
+                lg->o.rate = d;
+            else
+                lg->o.duration_s += d;
+            continue;
+        }
+        int n = loadgen_line_nums(line, kl, v);
+        if (n < 1)
+            goto out;
+        if (kl == 1 && line[0] == 'b') {
+            if (n != 2 || v[0] >= HIST_BUCKETS)
+                goto out;
+            tmp->counts[v[0]] += v[1];
+            tmp->count += v[1];
+            continue;
+        }
+        if (kl == 4 && strncmp(line, "each", 4) == 0) {
+            if (n != 3 || v[0] >= LOADGEN_MAX_PIDS)
+                goto out;
+            lg->rss_each_kb[v[0]] = ST_MAX(lg->rss_each_kb[v[0]], v[1]);
+            lg->pss_each_kb[v[0]] = ST_MAX(lg->pss_each_kb[v[0]], v[2]);
+            lg->o.npids = ST_MAX(lg->o.npids, (size_t)v[0] + 1);
+            continue;
+        }
+        bool known = false;
+        for (size_t i = 0; i < ST_ARRAY_LEN(counts); i++) {
+            if (strlen(counts[i].key) == kl && strncmp(line, counts[i].key, kl) == 0) {
+                *(uint64_t *)((char *)&lg->c + counts[i].off) += v[0];
+                known = true;
+            }
+        }
+        if (known)
+            continue;
+#define LOADGEN_KEY(k) (kl == sizeof(k) - 1 && strncmp(line, k, kl) == 0)
+        if (LOADGEN_KEY("max"))
+            lg->o.max = v[0] != 0;
+        else if (LOADGEN_KEY("window_ns"))
+            lg->meas_end_ns += v[0];
+        else if (LOADGEN_KEY("completed"))
+            lg->completed_in_window += v[0];
+        else if (LOADGEN_KEY("cpu_ticks"))
+            lg->cpu_end_ticks += v[0];
+        else if (LOADGEN_KEY("rss_max_kb"))
+            lg->rss_max_kb = ST_MAX(lg->rss_max_kb, v[0]);
+        else if (LOADGEN_KEY("clamped"))
+            tmp->clamped = v[0];
+        else if (LOADGEN_KEY("min"))
+            tmp->min = v[0];
+        else if (LOADGEN_KEY("max_ns"))
+            tmp->max = v[0];
+        else if (LOADGEN_KEY("sum_ns"))
+            tmp->sum = (long double)v[0];
+        else
+            goto out;
+#undef LOADGEN_KEY
+    }
+    if (header) {
+        hist_merge(&lg->hist, tmp);
+        rc = 0;
+    }
+out:
+    if (rc < 0)
+        fprintf(stderr, "loadgen: %s: not a saved run (line: %.60s)\n", path, line);
+    fclose(f);
+    return rc;
+}
+
 static void
 loadgen_usage(FILE *f)
 {
@@ -836,7 +1015,10 @@ loadgen_usage(FILE *f)
             "  --duration S    measured seconds (default 10)\n"
             "  --warmup S      unmeasured seconds before (default 1)\n"
             "  --timeout MS    per request, and the drain after the schedule (default 2000)\n"
-            "  --pids P,P,...  report CPU per 1,000 requests and peak VmRSS and Pss of these\n");
+            "  --pids P,P,...  report CPU per 1,000 requests and peak VmRSS and Pss of these\n"
+            "  --save FILE     also write the run's counts and histogram to FILE\n"
+            "usage: loadgen --merge FILE...\n"
+            "  prints the line of the saved runs taken together (histograms added)\n");
 }
 
 static int
@@ -886,6 +1068,7 @@ loadgen_parse_args(int argc, char **argv, struct loadgen_opts *o)
         {"conns", required_argument, NULL, 'c'},  {"duration", required_argument, NULL, 'd'},
         {"warmup", required_argument, NULL, 'w'}, {"timeout", required_argument, NULL, 'T'},
         {"pids", required_argument, NULL, 'P'},   {"help", no_argument, NULL, 'h'},
+        {"save", required_argument, NULL, 'S'},   {"merge", no_argument, NULL, 'M'},
         {NULL, 0, NULL, 0},
     };
     double v = 0;
@@ -936,12 +1119,20 @@ loadgen_parse_args(int argc, char **argv, struct loadgen_opts *o)
             if (loadgen_parse_pids(optarg, o) < 0)
                 return -1;
             break;
+        case 'S':
+            o->save = optarg;
+            break;
+        case 'M':
+            o->merge = true;
+            break;
         case 'h':
             return 1;
         default:
             return -1;
         }
     }
+    if (o->merge)
+        return optind < argc && !o->target && !o->max && !(o->rate > 0) ? 0 : -1;
     if (optind != argc || !o->target || (o->max == (o->rate > 0)) || o->path[0] != '/')
         return -1;
     return 0;
@@ -960,6 +1151,20 @@ main(int argc, char **argv)
     if (parsed != 0) {
         loadgen_usage(parsed > 0 ? stdout : stderr);
         status = parsed > 0 ? 0 : 2;
+        goto out;
+    }
+    if (lg->o.merge) {
+        struct hist *tmp = st_xmalloc(sizeof(*tmp));
+        status = 0;
+        lg->o.duration_s = 0;
+        for (int i = optind; i < argc && status == 0; i++)
+            if (loadgen_load(lg, argv[i], tmp) < 0)
+                status = 2;
+        free(tmp);
+        if (status == 0) {
+            loadgen_report(lg);
+            status = lg->c.ok > 0 ? 0 : 1;
+        }
         goto out;
     }
     const char *connect_to = lg->o.proxy ? lg->o.proxy : lg->o.target;
@@ -1021,6 +1226,11 @@ main(int argc, char **argv)
     }
     loadgen_report(lg);
     status = lg->c.ok > 0 ? 0 : 1;
+    int src = lg->o.save ? loadgen_save(lg, lg->o.save) : 0;
+    if (src < 0) {
+        fprintf(stderr, "loadgen: cannot write %s: %s\n", lg->o.save, strerror(-src));
+        status = 1;
+    }
 
 out:
     if (lg->conns) {

@@ -11,7 +11,8 @@
 # The last line compares strait with the others. See bench/README.md.
 #
 # Usage: bench/proxy_bench.sh [--build DIR] [--quick] [--rates "1000 2000"]
-#        [--rate-seconds S] [--max-seconds S] [--paths "direct haproxy nginx strait"]
+#        [--rate-seconds S] [--slices N] [--max-seconds S]
+#        [--paths "direct haproxy nginx strait"]
 #        [--keep]   (keep the temporary directory with configurations and logs)
 set -euo pipefail
 
@@ -26,6 +27,8 @@ rates="1000 2000"
 rate_s=10
 max_s=5
 warm_s=1
+slices=5          # each fixed-rate run is cut into this many slices taking turns over the paths
+slice_warm_s=0.5  # warm-up of each slice (the proxies' own connections stay up between slices)
 rate_conns=16
 max_conns=32
 paths="direct haproxy nginx strait"
@@ -34,13 +37,14 @@ keep=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --build) build=$2; shift 2 ;;
-    --quick) rate_s=3; max_s=2; shift ;;
+    --quick) rate_s=3; max_s=2; slices=3; shift ;;
+    --slices) slices=$2; shift 2 ;;
     --rates) rates=$2; shift 2 ;;
     --rate-seconds) rate_s=$2; shift 2 ;;
     --max-seconds) max_s=$2; shift 2 ;;
     --paths) paths=$2; shift 2 ;;
     --keep) keep=1; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "proxy_bench: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -297,7 +301,7 @@ wait_port "$backend_port"
 echo "# strait proxy benchmark: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)," \
     "$(haproxy -v | head -1 | cut -d' ' -f1-3), $(nginx -v 2>&1 | cut -d' ' -f3)," \
     "max: best of 2 x ${max_s}s x ${max_conns} conns, rates ${rates} req/s x ${rate_s}s" \
-    "x ${rate_conns} conns"
+    "x ${rate_conns} conns in ${slices} slices"
 
 # Start every path's proxies first: idle they cost nothing, and the
 # measurements below can then take turns so that a burst of load from
@@ -456,30 +460,57 @@ for _ in 1 2; do
 done
 
 # Latency at fixed rates, open loop, all paths at one rate before the next rate.
+# Each path's run is cut into slices that take turns over the paths (in an
+# order that rotates), and its slices' histograms are added up: a burst of
+# load from elsewhere on the shared machine, or a noisy minute, then falls on
+# every path alike instead of on the one that happened to run then.
+slice_s=$(awk -v t="$rate_s" -v n="$slices" 'BEGIN { printf "%.3f", t / n }')
 for r in $rates; do
+    declare -A slice_files=() slice_errs=() slice_failed=()
+    for i in $(seq "$slices"); do
+        n_active=${#active[@]}
+        for j in $(seq 0 $((n_active - 1))); do
+            path=${active[$(((i + j) % n_active))]}
+            if [ -n "${dropped[$path]:-}" ]; then continue; fi
+            f="$work/rate-$path-$r-$i.run"
+            line=$(run_loadgen "$path" --rate "$r" --conns "$rate_conns" --duration "$slice_s" \
+                --warmup "$slice_warm_s" --save "$f")
+            if [ -z "$line" ] || [ ! -s "$f" ]; then
+                slice_failed[$path]=1
+                errs[$path]=$((${errs[$path]} + 1))
+                drop_path "$path"
+                continue
+            fi
+            slice_files[$path]+=" $f"
+            e=$(line_errors "$line")
+            if [ "$e" != 0 ]; then
+                errs[$path]=$((${errs[$path]} + e))
+                slice_errs[$path]=$((${slice_errs[$path]:-0} + e))
+                drop_path "$path"
+            fi
+        done
+    done
     for path in "${active[@]}"; do
-        if [ -n "${dropped[$path]:-}" ]; then continue; fi
-        line=$(run_loadgen "$path" --rate "$r" --conns "$rate_conns" --duration "$rate_s" \
-            --warmup "$warm_s")
-        e=$(line_errors "$line")
-        errs[$path]=$((${errs[$path]} + e))
-        if [ -z "$line" ]; then
-            lat[$path]+=" p50/p99/p999_ms@${r}=failed"
-            drop_path "$path"
+        if [ -z "${slice_files[$path]:-}" ]; then
+            if [ -n "${slice_failed[$path]:-}" ]; then lat[$path]+=" p50/p99/p999_ms@${r}=failed"; fi
             continue
         fi
+        # shellcheck disable=SC2086 # the file list is several words on purpose
+        line=$("$loadgen" --merge ${slice_files[$path]} 2>>"$work/loadgen-$path.err" || true)
         lat[$path]+=" p50/p99/p999_ms@${r}=$(field "$line" p50_ms)/$(field "$line" p99_ms)"
         lat[$path]+="/$(field "$line" p999_ms)"
+        e=${slice_errs[$path]:-0}
+        if [ -n "${slice_failed[$path]:-}" ]; then e=$((e + 1)); fi
         if [ "$e" = 0 ]; then
             p99_at[$path@$r]=$(field "$line" p99_ms)
         else
             # Latency of a run with errors leaves out the failures: not comparable.
             lat[$path]+="(with_${e}_errors)"
-            drop_path "$path"
         fi
         c=$(field "$line" cpu_ms_per_1k)
         cpu_rate[$path]=${c:--}
     done
+    unset slice_files slice_errs slice_failed
 done
 
 # ---- report --------------------------------------------------------------------------

@@ -128,15 +128,14 @@ stat_record_encode(const struct stat_record *r, struct st_buf *out)
     for (size_t keep = r->n_wins; keep > 0 && rc == ST_ETOOBIG; keep--) {
         json_t *wins = json_array();
         for (size_t i = 0; i < keep; i++)
-            json_array_append_new(wins, json_pack("{s:I, s:O}", "fromMs",
-                                                  (json_int_t)r->wins[i].from_ms, "metrics",
-                                                  texts[i]));
-        json_t *obj = json_pack("{s:s, s:i, s:s, s:s, s:I, s:I, s:I, s:o}", "kind",
-                                STAT_RECORD_KIND, "version", STAT_RECORD_VERSION, "client",
-                                r->client ? r->client : "", "namespace", r->ns ? r->ns : "",
-                                "startMs", (json_int_t)r->start_ms, "endMs",
-                                (json_int_t)r->end_ms, "periodMs", (json_int_t)r->period_ms,
-                                "windows", wins);
+            json_array_append_new(wins,
+                                  json_pack("{s:I, s:O}", "fromMs", (json_int_t)r->wins[i].from_ms,
+                                            "metrics", texts[i]));
+        json_t *obj =
+            json_pack("{s:s, s:i, s:s, s:s, s:I, s:I, s:I, s:o}", "kind", STAT_RECORD_KIND,
+                      "version", STAT_RECORD_VERSION, "client", r->client ? r->client : "",
+                      "namespace", r->ns ? r->ns : "", "startMs", (json_int_t)r->start_ms, "endMs",
+                      (json_int_t)r->end_ms, "periodMs", (json_int_t)r->period_ms, "windows", wins);
         if (r->identity != NULL)
             json_object_set_new(obj, "identity", json_string(r->identity));
         rc = st_json_dump(obj, out, ST_JSON_NEWLINE);
@@ -158,8 +157,7 @@ stat_record_u64(const json_t *o, const char *key, uint64_t max, uint64_t *out, s
 {
     json_t *v = json_object_get(o, key);
 
-    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-        (uint64_t)json_integer_value(v) > max)
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) > max)
         return st_err_set(err, ST_EPARSE, "\"%s\" is not an integer in 0..%llu", key,
                           (unsigned long long)max);
     *out = (uint64_t)json_integer_value(v);
@@ -234,7 +232,8 @@ stat_record_parse(const char *p, size_t n, struct stat_record *out, struct st_er
                         STAT_RECORD_MAX_WINDOWS);
         goto fail;
     }
-    json_array_foreach(wins, i, w) {
+    json_array_foreach(wins, i, w)
+    {
         uint64_t from;
         const char *text = json_string_value(json_object_get(w, "metrics"));
         struct st_metrics_snapshot *snap = NULL;
@@ -253,8 +252,8 @@ stat_record_parse(const char *p, size_t n, struct stat_record *out, struct st_er
             rc = st_err_set(err, ST_EPARSE, "window %zu has no metrics text", i);
             goto fail;
         }
-        rc = st_metrics_parse_text(text, json_string_length(json_object_get(w, "metrics")),
-                                   &caps, &snap, &perr);
+        rc = st_metrics_parse_text(text, json_string_length(json_object_get(w, "metrics")), &caps,
+                                   &snap, &perr);
         if (rc < 0) {
             rc = st_err_set(err, rc, "window %zu: %s", i, perr.msg);
             goto fail;
@@ -306,8 +305,8 @@ stat_record_prune(const char *dir, uint64_t now_ms)
             continue;
         if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
             continue;
-        uint64_t mtime = (uint64_t)st.st_mtim.tv_sec * 1000u +
-                         (uint64_t)st.st_mtim.tv_nsec / 1000000u;
+        uint64_t mtime =
+            (uint64_t)st.st_mtim.tv_sec * 1000u + (uint64_t)st.st_mtim.tv_nsec / 1000000u;
         if (st.st_mtim.tv_sec >= 0 && mtime + STAT_RECORD_KEEP_MS < now_ms &&
             unlinkat(dirfd(d), e->d_name, 0) == 0)
             removed++;

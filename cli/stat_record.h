@@ -43,9 +43,9 @@ struct stat_record_win {
 
 /* A finished client's statistics. Strings and snapshots owned. */
 struct stat_record {
-    char *client;    /* "_exec-PID" */
-    char *ns;        /* the client's namespace */
-    char *identity;  /* its proxy's identity; may be NULL */
+    char *client;   /* "_exec-PID" */
+    char *ns;       /* the client's namespace */
+    char *identity; /* its proxy's identity; may be NULL */
     uint64_t start_ms, end_ms;
     uint64_t period_ms;
     struct stat_record_win *wins; /* ascending from_ms, all <= end_ms */

@@ -811,6 +811,54 @@ discovery_resolve(struct disc_table *t, const char *canon, struct st_rng *rng, u
     return out->ep != NULL ? 0 : -EHOSTUNREACH;
 }
 
+bool
+discovery_has(struct disc_table *t, const char *canon)
+{
+    return t != NULL &&
+           (discovery_find_split(t, canon) != NULL || discovery_find_svc(t, canon) != NULL);
+}
+
+/* True when <a> and <b> hold the same family and IP address (ports are not compared). */
+static bool
+discovery_same_ip(const struct st_sockaddr *a, const struct st_sockaddr *b)
+{
+    if (a->ss.ss_family != b->ss.ss_family)
+        return false;
+    if (a->ss.ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const void *)&a->ss, *y = (const void *)&b->ss;
+        return x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    if (a->ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *x = (const void *)&a->ss, *y = (const void *)&b->ss;
+        return memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+    }
+    return false;
+}
+
+struct disc_endpoint *
+discovery_find_endpoint(struct disc_table *t, const struct st_sockaddr *app,
+                        struct disc_service **svc)
+{
+    int port = st_sock_addr_port(app);
+
+    if (t == NULL || port <= 0)
+        return NULL;
+    for (size_t i = 0; i < t->n_svcs; i++) {
+        struct disc_service *s = &t->svcs[i];
+        for (size_t j = 0; j < s->n_eps; j++) {
+            struct disc_endpoint *e = &s->eps[j];
+            uint16_t target = e->target_port != 0 ? e->target_port : s->port;
+            /* A gateway endpoint stands for a remote service, not for an app at its address. */
+            if (e->target_authority == NULL && target == port && discovery_same_ip(&e->addr, app)) {
+                if (svc != NULL)
+                    *svc = s;
+                return e;
+            }
+        }
+    }
+    return NULL;
+}
+
 struct discovery *
 discovery_new(const char *path, const char *ns, const char *domain)
 {

@@ -256,6 +256,23 @@ const void *discovery_memo_put(struct discovery *d, const void *key, size_t n, c
 int discovery_resolve(struct disc_table *t, const char *canon, struct st_rng *rng, uint64_t now_ms,
                       struct disc_target *out);
 
+/*
+ * True when <t> (may be NULL) routes <canon> (a canonical authority) as a
+ * service or a split, whether or not it has endpoints. No side effects.
+ */
+bool discovery_has(struct disc_table *t, const char *canon);
+
+/*
+ * The endpoint of <t> (may be NULL) whose app address is <app> (borrowed):
+ * the IP of its peer address with its target port (the service's port when
+ * none is set); gateway endpoints are skipped. *svc (may be NULL) gets its
+ * service. Both borrowed from <t>; NULL when none matches. A linear scan over
+ * every endpoint of the table: it serves redirected opaque connections to a
+ * workload address, once per connection.
+ */
+struct disc_endpoint *discovery_find_endpoint(struct disc_table *t, const struct st_sockaddr *app,
+                                              struct disc_service **svc);
+
 /* ---- balancing (balance.c) -------------------------------------------------- */
 
 /* Index of the leaf for a uniform random <rnd>, in proportion to the weights. */

@@ -5,15 +5,26 @@
  * knowledge (handed to h2srv.c). HTTP/1 requests become exchanges whose
  * upstream is an HTTP/2 stream to a peer proxy; bodies flow through the
  * exchange's bounded pipes in both directions.
+ *
+ * A connection that iptables redirected here (its SO_ORIGINAL_DST differs
+ * from its local address) is first classified (detect.h): HTTP/1 and HTTP/2
+ * stay here and are routed by Host when it names a known authority, else by
+ * the original destination; anything else, a client that says nothing for
+ * the detection timeout, and ports listed as opaque go to opaque.c.
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "dest_source.h"
+#include "detect.h"
 #include "identity.h"
 #include "proxy.h"
+#include "transparent.h"
 
 #define H1DOWN_IN_MAX (PROXY_MAX_HEAD_BYTES + PROXY_IO_CHUNK)
 #define H1DOWN_IDLE_BUF 4096 /* input buffer kept between requests */
@@ -49,9 +60,26 @@ struct h1down {
     int minor;
     bool keep_alive, eof, draining;
     size_t linger_bytes;
+    /* Redirected connections. */
+    bool redirected; /* SO_ORIGINAL_DST differs from the local address */
+    bool detecting;  /* no protocol decided yet; the timer is the detection timeout */
+    bool orig_asked; /* the destination API was asked about the original destination */
+    struct st_sockaddr orig;
+    char orig_text[ST_SOCK_ADDR_STRLEN];
+    struct dest_wait *wait; /* waiting for an answer about orig_text, or NULL */
 };
 
+/* Set once by main() before the threads start (transparent.h). */
+static struct transparent_config h1down_tp = {.detect_timeout_ms = DETECT_TIMEOUT_MS};
+
+void
+h1down_set_transparent(const struct transparent_config *cfg)
+{
+    h1down_tp = *cfg;
+}
+
 static void h1down_run(struct h1down *d);
+static void h1down_to_opaque(struct h1down *d);
 
 static void
 h1down_wake(void *side)
@@ -64,6 +92,8 @@ static const struct side_ops h1down_ops = {h1down_wake};
 static void
 h1down_free(struct h1down *d)
 {
+    dest_source_cancel(d->wait);
+    d->wait = NULL;
     if (d->x != NULL) {
         xchg_detach_down(d->x);
         d->x = NULL;
@@ -94,6 +124,10 @@ h1down_idle(struct st_ev *loop, struct st_ev_timer *t)
     struct h1down *d = t->data;
 
     ST_UNUSED(loop);
+    if (d->detecting) {
+        h1down_to_opaque(d); /* the client said nothing recognisable in time */
+        return;
+    }
     if (d->state == H1D_HEAD && d->in.len > 0) {
         /* A head that takes too long: 408, then close. */
         static const char r408[] = "HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n"
@@ -125,9 +159,96 @@ h1down_drain(struct client *cl)
         h1down_free(d);
 }
 
+/* True for 0.0.0.0 and ::. */
+static bool
+h1down_wildcard(const struct st_sockaddr *a)
+{
+    static const struct in6_addr any6 = IN6ADDR_ANY_INIT;
+
+    if (a->ss.ss_family == AF_INET)
+        return ((const struct sockaddr_in *)(const void *)&a->ss)->sin_addr.s_addr == INADDR_ANY;
+    if (a->ss.ss_family == AF_INET6)
+        return memcmp(&((const struct sockaddr_in6 *)(const void *)&a->ss)->sin6_addr, &any6,
+                      sizeof(any6)) == 0;
+    return false;
+}
+
+/* True when the IP of <a> belongs to this host: a socket can be bound to it. */
+static bool
+h1down_local_ip(const struct st_sockaddr *a)
+{
+    struct st_sockaddr b = *a;
+    bool local;
+    int fd;
+
+    if (b.ss.ss_family == AF_INET)
+        ((struct sockaddr_in *)(void *)&b.ss)->sin_port = 0;
+    else if (b.ss.ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)(void *)&b.ss)->sin6_port = 0;
+    else
+        return false;
+    fd = socket(b.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    local = bind(fd, (const struct sockaddr *)&b.ss, b.len) == 0;
+    close(fd);
+    return local;
+}
+
+/*
+ * Where the accepted <fd> was going. Returns 1 when iptables redirected it
+ * here (*orig gets the original destination), 0 when the app connected to
+ * the outbound port itself (no NAT, or the original destination is the local
+ * address), and -ELOOP when the original destination is this very listener:
+ * forwarding there would come straight back, so the caller refuses it.
+ */
+static int
+h1down_original_dst(struct proxy_thread *th, int fd, struct st_sockaddr *orig)
+{
+    const struct st_sockaddr *l = &th->px->cfg.outbound;
+    struct st_sockaddr local;
+
+    if (st_sock_original_dst(fd, orig) < 0 || st_sock_local_addr(fd, &local) < 0 ||
+        st_sock_addr_equal(orig, &local))
+        return 0;
+    if (st_sock_addr_equal(orig, l))
+        return -ELOOP;
+    if (st_sock_addr_port(orig) == st_sock_addr_port(l) && h1down_wildcard(l) &&
+        h1down_local_ip(orig))
+        return -ELOOP;
+    return 1;
+}
+
+/* Hands a redirected connection and what it sent so far to opaque.c, and frees <d>. */
+static void
+h1down_to_opaque(struct h1down *d)
+{
+    struct conn *c = d->c;
+
+    d->c = NULL;
+    st_ev_timer_stop(d->th->loop, &c->timer);
+    opaque_transparent(d->th, c, &d->orig, d->in.data, d->in.len);
+    h1down_free(d);
+}
+
 void
 h1down_accept(struct proxy_thread *th, int fd)
 {
+    struct st_sockaddr orig;
+    int redirected = h1down_original_dst(th, fd, &orig);
+
+    if (redirected < 0) {
+        static atomic_bool warned;
+        char text[ST_SOCK_ADDR_STRLEN];
+        st_sock_format_addr(&orig, text, sizeof(text));
+        st_log(atomic_exchange(&warned, true) ? ST_LOG_DEBUG : ST_LOG_WARN,
+               "refused a redirected connection to %s: that is the outbound listener itself "
+               "(a loop); the iptables rules must exclude it",
+               text);
+        close(fd);
+        return;
+    }
+
     struct h1down *d = st_xcalloc(1, sizeof(*d));
 
     d->th = th;
@@ -139,7 +260,79 @@ h1down_accept(struct proxy_thread *th, int fd)
     st_buf_init(&d->in, H1DOWN_IN_MAX);
     client_register(th, &d->cl, h1down_drain);
     st_ev_timer_init(&d->c->timer, h1down_idle, d);
+    if (redirected) {
+        d->redirected = d->detecting = true;
+        d->orig = orig;
+        st_sock_format_addr(&orig, d->orig_text, sizeof(d->orig_text));
+        if (detect_ports_has(&h1down_tp.opaque_ports, (uint16_t)st_sock_addr_port(&orig))) {
+            h1down_to_opaque(d); /* an opaque port: no detection, no wait */
+            return;
+        }
+        st_ev_timer_start(th->loop, &d->c->timer, h1down_tp.detect_timeout_ms);
+        return;
+    }
     h1down_arm_idle(d);
+}
+
+/* True when <host> (a redirected request's Host) names an authority discovery can route. */
+static bool
+h1down_host_known(struct h1down *d, struct st_str host)
+{
+    const struct proxy_config *cfg = &d->th->px->cfg;
+    char *canon = discovery_canon(host, cfg->namespace_, cfg->cluster_domain);
+    bool known = false;
+
+    if (canon != NULL) {
+        known = discovery_has(discovery_table(d->th->disc), canon);
+        if (!known && dest_source_enabled()) {
+            /* The controller answers for names of the cluster domain; routing waits for it. */
+            char *suffix = st_xasprintf(".svc.%s:", cfg->cluster_domain);
+            known = strstr(canon, suffix) != NULL;
+            free(suffix);
+        }
+    }
+    free(canon);
+    return known;
+}
+
+static void
+h1down_orig_answered(void *arg, const char *canon, int status)
+{
+    struct h1down *d = arg;
+
+    ST_UNUSED(canon);
+    ST_UNUSED(status); /* no answer in time: what the table knows decides */
+    d->wait = NULL;
+    h1down_run(d);
+}
+
+enum h1down_route { H1D_BY_HOST, H1D_BY_ORIG, H1D_PASS, H1D_WAIT };
+
+/*
+ * How a redirected HTTP request (or HTTP/2 connection, <req> NULL) is routed:
+ * by its Host when that names a known authority, else by the original
+ * destination when discovery knows it (asking the destination API once), else
+ * the connection goes to opaque.c (a workload address, or passthrough).
+ */
+static enum h1down_route
+h1down_route_of(struct h1down *d, const struct st_http1_request *req)
+{
+    enum h1down_route r = H1D_PASS;
+    char *canon;
+
+    if (req != NULL && req->host.n > 0 && h1down_host_known(d, req->host))
+        return H1D_BY_HOST;
+    canon = proxy_authority_canon(&d->th->px->cfg, d->orig_text);
+    if (canon != NULL && discovery_has(discovery_table(d->th->disc), canon)) {
+        r = H1D_BY_ORIG;
+    } else if (canon != NULL && !d->orig_asked) {
+        d->orig_asked = true;
+        d->wait = dest_source_wait(d->th, canon, h1down_orig_answered, d);
+        if (d->wait != NULL)
+            r = H1D_WAIT;
+    }
+    free(canon);
+    return r;
 }
 
 /* Reads more input; > 0 bytes, 0 at the end, -EAGAIN, or an error. */
@@ -209,26 +402,42 @@ static bool
 h1down_start(struct h1down *d, const struct st_http1_request *req, size_t head_len)
 {
     struct proxy_thread *th = d->th;
+    struct st_str authority = req->host;
     struct xchg *x;
     int rc = 0;
 
+    if (d->redirected) {
+        switch (h1down_route_of(d, req)) {
+        case H1D_WAIT:
+            return false; /* h1down_run waits for the answer */
+        case H1D_PASS:
+            h1down_to_opaque(d);
+            return true;
+        case H1D_BY_ORIG:
+            authority = st_str_c(d->orig_text);
+            break;
+        case H1D_BY_HOST:
+            break;
+        }
+    }
     if (!identity_ready(th->px->id)) {
         h1down_error(d, 503, "strait-proxy: no identity certificate yet; meshed traffic is off");
         return false;
     }
 
-    if (req->host.n == 0) {
+    if (authority.n == 0) {
         h1down_error(d, 400, "the request names no authority (Host)");
         return false;
     }
     if (req->method_id == ST_HTTP_CONNECT || req->upgrade) {
-        char *authority = st_str_dup(req->host);
+        char *shown = st_str_dup(authority);
         struct st_buf pre = ST_BUF_INIT(0);
         if (req->upgrade) {
             /* Re-send the head in origin form; the app answers 101 through the tunnel. */
             struct st_http_header hdrs[PROXY_MAX_FIELDS + 1];
             size_t n = 0;
-            hdrs[n++] = (struct st_http_header){ST_STR("Host"), req->host};
+            hdrs[n++] = (struct st_http_header){ST_STR("Host"),
+                                                req->host.n > 0 ? req->host : authority};
             for (size_t i = 0; i < req->num_headers && n < ST_ARRAY_LEN(hdrs); i++) {
                 struct st_str nm = req->headers[i].name;
                 if (st_str_casecmp_eq(nm, ST_STR("host")) ||
@@ -250,16 +459,16 @@ h1down_start(struct h1down *d, const struct st_http1_request *req, size_t head_l
             rc = st_buf_append(&pre, d->in.data + head_len, d->in.len - head_len);
         if (rc < 0) {
             st_buf_free(&pre);
-            free(authority);
+            free(shown);
             h1down_error(d, 400, "cannot forward this request head");
             return false;
         }
         struct conn *c = d->c;
         d->c = NULL;
         st_ev_timer_stop(th->loop, &c->timer);
-        opaque_connect(th, c, authority, &pre, req->method_id == ST_HTTP_CONNECT);
+        opaque_connect(th, c, shown, &pre, req->method_id == ST_HTTP_CONNECT);
         st_buf_free(&pre);
-        free(authority);
+        free(shown);
         h1down_free(d);
         return true;
     }
@@ -267,7 +476,7 @@ h1down_start(struct h1down *d, const struct st_http1_request *req, size_t head_l
     x = xchg_new(th, XCHG_OUTBOUND);
     x->req.method = hmsg_strdup(&x->req, req->method.p, req->method.n);
     x->req.scheme = hmsg_strdup(&x->req, "http", 4);
-    x->req.authority = hmsg_strdup(&x->req, req->host.p, req->host.n);
+    x->req.authority = hmsg_strdup(&x->req, authority.p, authority.n);
     if (req->form == ST_HTTP1_FORM_ABSOLUTE && req->query.p != NULL) {
         /* path ? query, in one string of the head. */
         x->req.path = hmsg_alloc(&x->req, req->path.n + 1 + req->query.n);
@@ -492,12 +701,44 @@ h1down_run(struct h1down *d)
             struct st_http_header hdrs[PROXY_MAX_FIELDS];
             int rc = 0;
 
+            if (d->wait != NULL)
+                break; /* the destination API is asked about the original destination */
+            if (d->detecting) {
+                enum detect_result k =
+                    d->in.len > 0 ? detect_protocol(d->in.data, d->in.len) : DETECT_NEED_MORE;
+                if (k == DETECT_NEED_MORE) {
+                    ssize_t r = h1down_fill(d);
+                    if (r == -EAGAIN)
+                        break;
+                    if (r > 0)
+                        continue;
+                    if (r < 0 && r != -ENOBUFS) {
+                        h1down_free(d);
+                        return;
+                    }
+                    k = DETECT_OPAQUE; /* the client half-closed: a stream, not a request */
+                }
+                if (k == DETECT_OPAQUE) {
+                    h1down_to_opaque(d);
+                    return;
+                }
+                d->detecting = false;
+                h1down_arm_idle(d); /* HTTP: the head timer runs from here */
+            }
             if (d->in.len > 0) {
                 size_t m = ST_MIN(d->in.len, sizeof(H2_PREFACE) - 1);
                 if (memcmp(d->in.data, H2_PREFACE, m) == 0) {
                     if (d->in.len < sizeof(H2_PREFACE) - 1) {
                         rc = 0;
                     } else {
+                        enum h1down_route how = d->redirected ? h1down_route_of(d, NULL)
+                                                              : H1D_BY_HOST;
+                        if (how == H1D_WAIT)
+                            break;
+                        if (how == H1D_PASS) {
+                            h1down_to_opaque(d);
+                            return;
+                        }
                         struct conn *c = d->c;
                         d->c = NULL;
                         st_ev_timer_stop(d->th->loop, &c->timer);

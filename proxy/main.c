@@ -14,8 +14,13 @@
 #include "strait/certify.h"
 
 #include "dest_source.h"
+#include "detect.h"
 #include "identity.h"
 #include "proxy.h"
+#include "transparent.h"
+
+#define MAIN_STR(x) #x
+#define MAIN_XSTR(x) MAIN_STR(x)
 
 /* Identity and destination flags; main.c turns them into options. */
 struct main_identity {
@@ -23,6 +28,7 @@ struct main_identity {
     const char *controller, *controller_identity, *token_file, *name;
     const char *destination, *destination_identity;
     uint32_t destination_wait_ms, destination_idle_ms;
+    struct transparent_config *tp; /* --detect-timeout-ms, --opaque-ports */
 };
 
 static void
@@ -68,6 +74,12 @@ main_usage(FILE *f)
         "  --reload-interval-ms MS     file polling (default 500)\n"
         "  --max-conns N               accepted connections per thread (default 10000)\n"
         "  --max-streams N             HTTP/2 streams per connection (default 100)\n"
+        "  --detect-timeout-ms MS      redirected connections: how long to wait for the first\n"
+        "                              bytes before treating them as opaque TCP (default "
+        MAIN_XSTR(DETECT_TIMEOUT_MS) ")\n"
+        "  --opaque-ports LIST         redirected connections to these ports skip detection\n"
+        "                              (e.g. 3306,5432,8000-8010; \"\" for none; default\n"
+        "                              " DETECT_DEFAULT_OPAQUE_PORTS ")\n"
         "  --log-level debug|info|warn|error\n");
 }
 
@@ -117,6 +129,8 @@ main_parse(int argc, char **argv, struct proxy_config *cfg, struct main_identity
         O_DEST_ID,
         O_DEST_WAIT,
         O_DEST_IDLE,
+        O_DETECT,
+        O_OPAQUE_PORTS,
         O_HELP
     };
     static const struct option opts[] = {
@@ -151,6 +165,8 @@ main_parse(int argc, char **argv, struct proxy_config *cfg, struct main_identity
         {"destination-identity", required_argument, NULL, O_DEST_ID},
         {"destination-wait-ms", required_argument, NULL, O_DEST_WAIT},
         {"destination-idle-ms", required_argument, NULL, O_DEST_IDLE},
+        {"detect-timeout-ms", required_argument, NULL, O_DETECT},
+        {"opaque-ports", required_argument, NULL, O_OPAQUE_PORTS},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -272,6 +288,12 @@ main_parse(int argc, char **argv, struct proxy_config *cfg, struct main_identity
             break;
         case O_DEST_IDLE:
             rc = main_u32(optarg, 1000, 86400000, &idf->destination_idle_ms);
+            break;
+        case O_DETECT:
+            rc = main_u32(optarg, 1, 600000, &idf->tp->detect_timeout_ms);
+            break;
+        case O_OPAQUE_PORTS:
+            rc = detect_ports_parse(optarg, &idf->tp->opaque_ports);
             break;
         case O_HELP:
             main_usage(stdout);
@@ -576,9 +598,16 @@ main(int argc, char **argv)
     px.cfg.reload_interval_ms = 500;
     px.cfg.max_conns = 10000;
     px.cfg.max_streams = 100;
-    struct main_identity idf = {0};
-    if (main_parse(argc, argv, &px.cfg, &idf, &level) < 0)
+    struct transparent_config *tp = st_xcalloc(1, sizeof(*tp)); /* 8 KiB of port bits */
+    tp->detect_timeout_ms = DETECT_TIMEOUT_MS;
+    (void)detect_ports_parse(DETECT_DEFAULT_OPAQUE_PORTS, &tp->opaque_ports);
+    struct main_identity idf = {.tp = tp};
+    if (main_parse(argc, argv, &px.cfg, &idf, &level) < 0) {
+        free(tp);
         return 2;
+    }
+    h1down_set_transparent(tp);
+    free(tp);
     st_log_init("strait-proxy", level);
     signal(SIGPIPE, SIG_IGN);
 

@@ -5,6 +5,10 @@
  * app's target port (or, on a gateway, to the named service through its own
  * outbound path with fresh mTLS). Bytes are then copied both ways with
  * bounded buffers; a half-close is passed on.
+ *
+ * Redirected connections (transparent.h) that are not HTTP come here too:
+ * they go to their original destination, over mTLS with a transport header
+ * when discovery knows it, else straight to it in plain TCP (passthrough).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,6 +17,7 @@
 #include "dest_source.h"
 #include "identity.h"
 #include "proxy.h"
+#include "transparent.h"
 #include "transport_header.h"
 
 enum splice_state { SP_HEADER, SP_CONNECTING, SP_HANDSHAKE, SP_RUNNING, SP_FAILING };
@@ -31,6 +36,9 @@ struct splice {
     char *peer_id;
     uint64_t last_ms;
     struct dest_wait *wait; /* waiting for a first destination snapshot, or NULL */
+    /* Redirected connections: where the app was going, and whether the API was asked. */
+    struct st_sockaddr orig;
+    bool asked;
 };
 
 static void splice_run(struct splice *sp);
@@ -144,9 +152,13 @@ splice_new(struct proxy_thread *th, struct conn *a)
     return sp;
 }
 
-/* Starts connecting <b> to <addr>: TLS to a peer when <identity> is set, else plain. */
+/*
+ * Starts connecting <b> to <addr>: TLS to a peer when <identity> is set, else
+ * plain. <labels> (borrowed) are the tcp_* labels of the new connection.
+ */
 static int
-splice_connect(struct splice *sp, const struct st_sockaddr *addr, const char *identity)
+splice_connect(struct splice *sp, const struct st_sockaddr *addr, const char *identity,
+               const char *labels)
 {
     struct st_err err = {0};
     struct st_tls_ctx *ctx = NULL;
@@ -163,17 +175,9 @@ splice_connect(struct splice *sp, const struct st_sockaddr *addr, const char *id
     sp->b = st_xmalloc(sizeof(*sp->b));
     conn_init(sp->b, sp->th, fd, ctx, false, splice_b_cb, sp);
     sp->b_tls = ctx != NULL;
-    if (ctx != NULL) {
+    if (ctx != NULL)
         st_tls_conn_expect_identity(sp->b->tls, identity);
-        char *e = stats_escape(identity);
-        char *l =
-            st_xasprintf("direction=\"outbound\",peer=\"dst\",tls=\"true\",server_id=\"%s\"", e);
-        sp->b->tcp = stats_tcp(sp->th->stats, l);
-        free(e);
-        free(l);
-    } else {
-        sp->b->tcp = stats_tcp(sp->th->stats, "direction=\"inbound\",peer=\"dst\",tls=\"false\"");
-    }
+    sp->b->tcp = stats_tcp(sp->th->stats, labels);
     stats_tcp_open(sp->b->tcp);
     st_tls_ctx_unref(ctx);
     sp->state = SP_CONNECTING;
@@ -181,6 +185,9 @@ splice_connect(struct splice *sp, const struct st_sockaddr *addr, const char *id
 }
 
 static int splice_to_peer(struct splice *sp, const char *authority, const char **reason);
+static int splice_to_endpoint(struct splice *sp, const struct disc_endpoint *ep, uint16_t port,
+                              const char *authority, const char **reason);
+static int splice_to_orig(struct splice *sp);
 
 /* The destination API answered for <canon> (or did not in time): resolve again. */
 static void
@@ -201,7 +208,6 @@ splice_to_peer(struct splice *sp, const char *authority, const char **reason)
 {
     struct proxy_thread *th = sp->th;
     struct disc_target tg;
-    struct transport_header h = {0};
     char *canon = proxy_authority_canon(&th->px->cfg, authority);
     int rc;
 
@@ -219,9 +225,25 @@ splice_to_peer(struct splice *sp, const char *authority, const char **reason)
         *reason = rc == ST_ENOTFOUND ? "no route for this authority" : "no endpoints";
         return rc;
     }
-    h.port = tg.ep->target_port != 0 ? tg.ep->target_port : tg.svc->port;
-    if (tg.ep->target_authority != NULL)
-        st_strlcpy(h.name, tg.ep->target_authority, sizeof(h.name));
+    return splice_to_endpoint(sp, tg.ep, tg.ep->target_port != 0 ? tg.ep->target_port : tg.svc->port,
+                              authority, reason);
+}
+
+/*
+ * Starts the TLS stream to the peer of <ep> (borrowed) with a transport header
+ * for <port> (and the endpoint's target authority, for gateways), in front of
+ * what is already in sp->pre. <authority> (borrowed) labels the metrics.
+ */
+static int
+splice_to_endpoint(struct splice *sp, const struct disc_endpoint *ep, uint16_t port,
+                   const char *authority, const char **reason)
+{
+    struct transport_header h = {0};
+    int rc;
+
+    h.port = port;
+    if (ep->target_authority != NULL)
+        st_strlcpy(h.name, ep->target_authority, sizeof(h.name));
     struct st_buf hb = ST_BUF_INIT(TRANSPORT_HEADER_MAX);
     rc = transport_header_encode(&h, &hb);
     if (rc == 0) {
@@ -242,7 +264,14 @@ splice_to_peer(struct splice *sp, const char *authority, const char **reason)
         *reason = "cannot encode the transport header";
         return rc;
     }
-    rc = splice_connect(sp, &tg.ep->addr, tg.ep->identity);
+    char *ea = stats_escape(authority), *ei = stats_escape(ep->identity);
+    char *labels = st_xasprintf("direction=\"outbound\",peer=\"dst\",authority=\"%s\","
+                                "tls=\"true\",server_id=\"%s\"",
+                                ea, ei);
+    rc = splice_connect(sp, &ep->addr, ep->identity, labels);
+    free(ea);
+    free(ei);
+    free(labels);
     if (rc < 0)
         *reason = rc == ST_EAUTH ? "no identity certificate yet" : "cannot connect to the peer";
     return rc;
@@ -266,6 +295,91 @@ opaque_connect(struct proxy_thread *th, struct conn *client, const char *authori
         splice_fail(sp, strcmp(reason, "no route for this authority") == 0 ? 502 : 503, reason);
         return;
     }
+}
+
+/* The destination API answered about the original destination (or did not in time). */
+static void
+splice_orig_resolved(void *arg, const char *canon, int status)
+{
+    struct splice *sp = arg;
+
+    ST_UNUSED(canon);
+    ST_UNUSED(status); /* no answer in time: what the table knows decides, as for an unknown */
+    sp->wait = NULL;
+    if (splice_to_orig(sp) < 0)
+        splice_fail(sp, 502, "cannot reach the original destination");
+}
+
+/*
+ * Routes a redirected connection by its original destination (docs/proxy.md,
+ * "Transparent proxying"): the "ip:port" authority in discovery, else a
+ * workload address discovery knows, both over mTLS; else plain TCP straight
+ * to it. Returns 0 (connecting or waiting for the destination API) or < 0.
+ */
+static int
+splice_to_orig(struct splice *sp)
+{
+    struct proxy_thread *th = sp->th;
+    struct disc_table *t = discovery_table(th->disc);
+    struct disc_target tg;
+    struct disc_service *svc = NULL;
+    char text[ST_SOCK_ADDR_STRLEN];
+    const char *reason = NULL;
+    int rc;
+
+    if (st_sock_format_addr(&sp->orig, text, sizeof(text)) < 0)
+        return -EAFNOSUPPORT;
+    char *canon = proxy_authority_canon(&th->px->cfg, text);
+    if (canon == NULL)
+        return -EINVAL;
+    rc = discovery_resolve(t, canon, &th->rng, st_ev_now_ms(th->loop), &tg);
+    if (rc == ST_ENOTFOUND && !sp->asked) {
+        /* Once: a ClusterIP the controller knows becomes a part of the table. */
+        sp->asked = true;
+        sp->wait = dest_source_wait(th, canon, splice_orig_resolved, sp);
+        if (sp->wait != NULL) {
+            sp->state = SP_CONNECTING;
+            free(canon);
+            return 0;
+        }
+    }
+    if (rc == 0) {
+        rc = splice_to_endpoint(sp, tg.ep, tg.ep->target_port != 0 ? tg.ep->target_port : tg.svc->port,
+                                text, &reason);
+    } else if (rc != ST_ENOTFOUND) {
+        rc = -EHOSTUNREACH; /* a known service without endpoints: nothing to send to */
+    } else if ((tg.ep = discovery_find_endpoint(t, &sp->orig, &svc)) != NULL) {
+        rc = splice_to_endpoint(sp, tg.ep, (uint16_t)st_sock_addr_port(&sp->orig), text, &reason);
+    } else {
+        /* Unknown to discovery: Linkerd's forward to the original destination, unmeshed. */
+        char *et = stats_escape(text);
+        char *labels = st_xasprintf(
+            "direction=\"outbound\",peer=\"dst\",target_addr=\"%s\",tls=\"no_identity\","
+            "no_tls_reason=\"not_provided_by_service_discovery\"",
+            et);
+        rc = splice_connect(sp, &sp->orig, NULL, labels);
+        free(et);
+        free(labels);
+        if (rc == 0)
+            st_log(ST_LOG_DEBUG, "passthrough to %s (unknown to discovery)", text);
+    }
+    free(canon);
+    return rc;
+}
+
+void
+opaque_transparent(struct proxy_thread *th, struct conn *c, const struct st_sockaddr *orig,
+                   const void *pre, size_t n)
+{
+    struct splice *sp = splice_new(th, c);
+
+    sp->orig = *orig;
+    if (n > 0 && st_buf_append(&sp->pre, pre, n) < 0) {
+        splice_free(sp);
+        return;
+    }
+    if (splice_to_orig(sp) < 0)
+        splice_free(sp);
 }
 
 void
@@ -319,7 +433,7 @@ splice_read_header(struct splice *sp)
     free(text);
     if (rc < 0)
         return rc;
-    return splice_connect(sp, &addr, NULL);
+    return splice_connect(sp, &addr, NULL, "direction=\"inbound\",peer=\"dst\",tls=\"false\"");
 }
 
 /* Copies from <from> into <to>'s output while it has room. Returns < 0 on error. */

@@ -1,0 +1,418 @@
+"""Transparent outbound proxying (SO_ORIGINAL_DST) in a network namespace of
+its own, with iptables REDIRECT as a sidecar's init step would install it:
+
+    client -> 10.96.x.x (fake ClusterIPs) --REDIRECT--> outbound proxy
+           -> mTLS + transport header -> inbound proxy -> backend on 127.0.0.1
+
+The rule matches the fake service range by destination, so the proxy's own
+connections to its peers (127.x) are never redirected, and skips the
+outbound proxy's own group (it runs with GID 2102 through setpriv; Linkerd
+matches its proxy's UID), so a passthrough connection to an address in the
+range is not redirected back into the proxy.
+
+Needs root, `ip netns` and iptables (CI runs as root; scripts/setup.sh
+installs iptables); skipped otherwise."""
+import ctypes
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "proxy"))
+from conftest import Proc, binary, check_sanitizers  # noqa: E402
+from proxy_harness import Backend, Pki, Proxy, ident, metric, write_routes  # noqa: E402
+
+PROXY_GID = 2102
+SERVICE_RANGE = "10.96.0.0/16"
+ECHO_IP, ECHO_PORT = "10.96.7.7", 7000        # opaque, client speaks first
+BANNER_IP = "10.96.7.8"                        # server speaks first
+BANNER_DETECT_PORT, BANNER_OPAQUE_PORT = 7001, 7002
+HTTP_IP, HTTP_PORT = "10.96.7.9", 80           # plain HTTP
+UNKNOWN_IP, UNKNOWN_PORT = "10.96.9.9", 9000   # not in discovery: passthrough
+LOOP_IP = "10.96.0.1"                          # a local address: <LOOP_IP>:<outbound port> loops
+DETECT_MS = 1500
+CLONE_NEWNET = 0x40000000
+
+
+def _why_skip():
+    if os.geteuid() != 0:
+        return "needs root (network namespaces and iptables)"
+    for tool in ("ip", "iptables", "setpriv", "ss"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed"
+    return None
+
+
+def _run(*args, check=True):
+    r = subprocess.run(list(args), capture_output=True, text=True, timeout=30)
+    if check and r.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({r.returncode}): {r.stderr}")
+    return r
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _setns(fd):
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+
+
+class LineServer:
+    """A TCP server on (ip, port 0 = any): optional banner on accept, then one
+    answer line per line received (prefix + line). Records its peers."""
+
+    def __init__(self, ip, port=0, banner=None, prefix=b""):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((ip, port))
+        self.sock.listen(64)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.banner, self.prefix = banner, prefix
+        self.peers = []
+        self.stopped = False
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while not self.stopped:
+            try:
+                c, peer = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.peers.append((peer, c.getsockname()))
+            threading.Thread(target=self._one, args=(c,), daemon=True).start()
+
+    def _one(self, c):
+        c.settimeout(30)
+        try:
+            if self.banner:
+                c.sendall(self.banner)
+            buf = b""
+            while True:
+                d = c.recv(65536)
+                if not d:
+                    break
+                buf += d
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    c.sendall(self.prefix + line + b"\n")
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def stop(self):
+        self.stopped = True
+        self.sock.close()
+
+
+def recv_until(s, n_lines=1, timeout=5.0):
+    """Reads until <n_lines> newlines, EOF or <timeout>; returns the bytes."""
+    s.settimeout(timeout)
+    deadline = time.monotonic() + timeout
+    out = b""
+    while out.count(b"\n") < n_lines and time.monotonic() < deadline:
+        try:
+            d = s.recv(65536)
+        except socket.timeout:
+            break
+        if not d:
+            break
+        out += d
+    return out
+
+
+def read_response(s, timeout=10.0):
+    """Reads one HTTP/1 response with a content-length; returns (head, body)."""
+    s.settimeout(timeout)
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        d = s.recv(65536)
+        if not d:
+            raise AssertionError(f"connection closed before a response head: {buf!r}")
+        buf += d
+    head, body = buf.split(b"\r\n\r\n", 1)
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        k, v = line.split(b":", 1)
+        if k.strip().lower() == b"content-length":
+            length = int(v)
+    while len(body) < length:
+        d = s.recv(65536)
+        if not d:
+            break
+        body += d
+    return head, body
+
+
+def wait_for(cond, timeout=10.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def ns():
+    why = _why_skip()
+    if why:
+        pytest.skip(why)
+    name = f"strait-tp-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    if subprocess.run(["ip", "netns", "add", name], capture_output=True).returncode != 0:
+        pytest.skip("cannot create a network namespace (ip netns add failed)")
+    home = os.open("/proc/self/ns/net", os.O_RDONLY)
+    entered = False
+    try:
+        _run("ip", "-n", name, "link", "set", "lo", "up")
+        # The fake service range is local inside the namespace: connect() finds a
+        # route (then the nat rule redirects it), and test servers can bind to it.
+        _run("ip", "-n", name, "route", "add", "local", SERVICE_RANGE, "dev", "lo")
+        fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
+        try:
+            _setns(fd)  # this thread, and every thread and process it starts from now on
+            entered = True
+        finally:
+            os.close(fd)
+        yield name
+    finally:
+        if entered:
+            _setns(home)
+        os.close(home)
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def mesh(ns):
+    d = tempfile.mkdtemp(prefix="strait-tp-it-")
+    procs, servers = [], []
+    try:
+        pki = Pki(os.path.join(d, "pki"))
+        cert_b, key_b = pki.leaf(ident("backend"), "backend")
+        cert_a, key_a = pki.leaf(ident("client"), "client")
+        echo = LineServer("127.0.0.1")
+        banner = LineServer("127.0.0.1", banner=b"220 banner ready\r\n")
+        passthrough = LineServer(UNKNOWN_IP, UNKNOWN_PORT, prefix=b"pass:")
+        servers += [echo, banner, passthrough]
+        http = Backend()
+        empty = os.path.join(d, "empty.json")
+        write_routes(empty)
+        server = Proxy(d, "server", cert_b, key_b, pki.anchor, empty)
+        procs.append(server)
+
+        def ep(port):
+            return {"endpoints": [{"addr": server.inbound, "identity": ident("backend"),
+                                   "target_port": port}]}
+        routes = os.path.join(d, "routes.json")
+        write_routes(routes, services={
+            f"{ECHO_IP}:{ECHO_PORT}": ep(echo.port),
+            f"{BANNER_IP}:{BANNER_DETECT_PORT}": ep(banner.port),
+            f"{BANNER_IP}:{BANNER_OPAQUE_PORT}": ep(banner.port),
+            f"{HTTP_IP}:{HTTP_PORT}": ep(http.port),
+        })
+        # The outbound proxy listens on the wildcard address (as in a pod) and runs with
+        # the group the nat rule skips.
+        args = ["setpriv", f"--regid={PROXY_GID}", "--clear-groups", binary("strait-proxy"),
+                "--outbound", "0.0.0.0:0", "--inbound", "127.0.0.1:0", "--admin", "127.0.0.1:0",
+                "--namespace", "test", "--reload-interval-ms", "100",
+                "--identity-cert", cert_a, "--identity-key", key_a,
+                "--trust-anchors", pki.anchor, "--routes", routes,
+                "--detect-timeout-ms", str(DETECT_MS), "--opaque-ports", str(BANNER_OPAQUE_PORT)]
+        client = Proc(args, os.path.join(d, "client.log"))
+        procs.append(client)
+        m = client.wait_line(r"outbound=(\S+) inbound=(\S+) admin=(\S+)")
+        out_port = int(m.group(1).rsplit(":", 1)[1])
+        admin = m.group(3)
+        _run("iptables", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-d", SERVICE_RANGE,
+             "-m", "owner", "!", "--gid-owner", str(PROXY_GID),
+             "-j", "REDIRECT", "--to-ports", str(out_port))
+        server.wait_ready()
+        admin_proxy = Proxy.__new__(Proxy)  # reuse the admin helpers for the setpriv'd proxy
+        admin_proxy.admin = admin
+        admin_proxy.proc = client
+        admin_proxy.wait_ready()
+
+        class M:
+            pass
+        mm = M()
+        mm.dir, mm.server, mm.client, mm.out_port = d, server, admin_proxy, out_port
+        mm.echo, mm.banner, mm.passthrough, mm.http = echo, banner, passthrough, http
+        yield mm
+    finally:
+        for p in procs:
+            if isinstance(p, Proxy):
+                p.stop()
+            else:
+                p.kill()
+                check_sanitizers(p)
+        for s in servers:
+            s.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def connect(ip, port, timeout=5.0):
+    return socket.create_connection((ip, port), timeout=timeout)
+
+
+def owner_pid(local, remote):
+    """The pid of the process that owns the TCP socket from <local> to <remote> (ss -p)."""
+    r = _run("ss", "-Htnp", "state", "established", "src", f"{local[0]}:{local[1]}",
+             "dst", f"{remote[0]}:{remote[1]}")
+    for tok in r.stdout.split("pid=")[1:]:
+        return int(tok.split(",")[0])
+    return None
+
+
+def test_opaque_echo_through_mtls(mesh):
+    c0, s0 = mesh.client.metrics(), mesh.server.metrics()
+    payload = [b"hello %d" % i + b"\n" for i in range(20)]
+    with connect(ECHO_IP, ECHO_PORT) as s:
+        # The app believes it talks to the ClusterIP.
+        assert s.getpeername() == (ECHO_IP, ECHO_PORT)
+        s.sendall(payload[0])
+        assert recv_until(s) == payload[0]
+        s.sendall(b"".join(payload[1:]))
+        got = recv_until(s, n_lines=len(payload) - 1)
+        assert got == b"".join(payload[1:])
+        # The backend's peer is the inbound proxy, not the client or the outbound proxy.
+        peer, local = mesh.echo.peers[-1]
+        assert peer[0] == "127.0.0.1"
+        assert owner_pid(peer, local) == mesh.server.proc.p.pid
+    nbytes = sum(len(p) for p in payload)
+
+    def closed():
+        c, s = mesh.client.metrics(), mesh.server.metrics()
+        return (metric(c, "tcp_close_total", direction="outbound", peer="dst", tls="true")
+                > metric(c0, "tcp_close_total", direction="outbound", peer="dst", tls="true")
+                and metric(s, "tcp_close_total", direction="inbound", peer="dst")
+                > metric(s0, "tcp_close_total", direction="inbound", peer="dst"))
+    wait_for(closed, what="both proxies to close the tunnel")
+    c1, s1 = mesh.client.metrics(), mesh.server.metrics()
+
+    def delta(a, b, name, **labels):
+        return metric(b, name, **labels) - metric(a, name, **labels)
+    dst = dict(direction="outbound", peer="dst", tls="true",
+               authority=f"{ECHO_IP}:{ECHO_PORT}", server_id=ident("backend"))
+    assert delta(c0, c1, "tcp_open_total", **dst) == 1
+    # The header (10 bytes) and the payload go out; the echo comes back (TLS adds its
+    # records on top, so the peer-side counts are at least the payload).
+    assert delta(c0, c1, "tcp_write_bytes_total", **dst) >= nbytes + 10
+    assert delta(c0, c1, "tcp_read_bytes_total", **dst) >= nbytes
+    src = dict(direction="outbound", peer="src")
+    assert delta(c0, c1, "tcp_open_total", **src) == 1
+    assert delta(c0, c1, "tcp_read_bytes_total", **src) == nbytes
+    assert delta(c0, c1, "tcp_write_bytes_total", **src) == nbytes
+    assert delta(s0, s1, "tcp_open_total", direction="inbound", peer="src", tls="true",
+                 client_id=ident("client")) == 1
+    app = dict(direction="inbound", peer="dst")
+    assert delta(s0, s1, "tcp_open_total", **app) == 1
+    assert delta(s0, s1, "tcp_write_bytes_total", **app) == nbytes
+    assert delta(s0, s1, "tcp_read_bytes_total", **app) == nbytes
+
+
+def test_server_speaks_first_after_detect_timeout(mesh):
+    t0 = time.monotonic()
+    with connect(BANNER_IP, BANNER_DETECT_PORT, timeout=10) as s:
+        banner = recv_until(s, timeout=DETECT_MS / 1000 + 5)
+        waited = time.monotonic() - t0
+        assert banner == b"220 banner ready\r\n"
+        # Nothing was sent, so detection had to give up first; then it is opaque TCP.
+        assert waited >= DETECT_MS / 1000 - 0.1, waited
+        s.sendall(b"QUIT\n")
+        assert recv_until(s) == b"QUIT\n"
+
+
+def test_server_speaks_first_on_opaque_port_is_immediate(mesh):
+    t0 = time.monotonic()
+    with connect(BANNER_IP, BANNER_OPAQUE_PORT) as s:
+        banner = recv_until(s, timeout=5)
+        waited = time.monotonic() - t0
+        assert banner == b"220 banner ready\r\n"
+        assert waited < DETECT_MS / 1000 - 0.5, waited
+        s.sendall(b"x\n")
+        assert recv_until(s) == b"x\n"
+
+
+def test_http_without_host_routes_by_original_destination(mesh):
+    before = mesh.client.metrics()
+    n0 = len(mesh.http.requests)
+    with connect(HTTP_IP, HTTP_PORT) as s:
+        s.sendall(b"GET /nohost?a=1 HTTP/1.0\r\n\r\n")
+        got = b""
+        s.settimeout(10)
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            got += d
+    assert got.startswith(b"HTTP/1.0 200") or got.startswith(b"HTTP/1.1 200"), got[:200]
+    assert b"x-backend: yes" in got
+    req = mesh.http.requests[n0]
+    assert req["target"] == "/nohost?a=1"
+    assert req["headers"]["strait-client-id"] == ident("client")
+    assert req["headers"]["host"] == f"{HTTP_IP}:{HTTP_PORT}"
+    # A Host nobody knows: the original destination still decides (keep-alive, two requests).
+    with connect(HTTP_IP, HTTP_PORT) as s:
+        for i in range(2):
+            s.sendall(b"GET /unknown-host/%d HTTP/1.1\r\nHost: nowhere.example\r\n\r\n" % i)
+            head, _ = read_response(s)
+            assert head.startswith(b"HTTP/1.1 200"), head
+    assert [r["target"] for r in mesh.http.requests[n0 + 1:n0 + 3]] == \
+        ["/unknown-host/0", "/unknown-host/1"]
+    after = mesh.client.metrics()
+    assert (metric(after, "request_total", direction="outbound",
+                   authority=f"{HTTP_IP}:{HTTP_PORT}")
+            - metric(before, "request_total", direction="outbound",
+                     authority=f"{HTTP_IP}:{HTTP_PORT}")) == 3
+
+
+def test_unknown_destination_is_passed_through(mesh):
+    labels = dict(direction="outbound", peer="dst", target_addr=f"{UNKNOWN_IP}:{UNKNOWN_PORT}",
+                  tls="no_identity", no_tls_reason="not_provided_by_service_discovery")
+    before = mesh.client.metrics()
+    n0 = len(mesh.passthrough.peers)
+    with connect(UNKNOWN_IP, UNKNOWN_PORT) as s:
+        s.sendall(b"hi\n")
+        assert recv_until(s) == b"pass:hi\n"
+        # The server got a direct connection from the outbound proxy (not redirected again).
+        peer, local = mesh.passthrough.peers[n0]
+        assert owner_pid(peer, local) == mesh.client.proc.p.pid
+    assert len(mesh.passthrough.peers) == n0 + 1
+    wait_for(lambda: metric(mesh.client.metrics(), "tcp_close_total", **labels)
+             > metric(before, "tcp_close_total", **labels), what="the passthrough close")
+    after = mesh.client.metrics()
+    assert metric(after, "tcp_open_total", **labels) - metric(before, "tcp_open_total",
+                                                              **labels) == 1
+    assert metric(after, "tcp_write_bytes_total", **labels) - \
+        metric(before, "tcp_write_bytes_total", **labels) == 3
+    assert metric(after, "tcp_read_bytes_total", **labels) - \
+        metric(before, "tcp_read_bytes_total", **labels) == 8
+
+
+def test_loop_to_the_outbound_listener_is_refused(mesh):
+    t0 = time.monotonic()
+    with connect(LOOP_IP, mesh.out_port) as s:
+        s.settimeout(5)
+        try:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            got = s.recv(65536)
+        except (ConnectionResetError, BrokenPipeError):
+            got = b""
+    assert got == b""
+    assert time.monotonic() - t0 < 4
+    # Still serving.
+    with connect(ECHO_IP, ECHO_PORT) as s:
+        s.sendall(b"after loop\n")
+        assert recv_until(s) == b"after loop\n"

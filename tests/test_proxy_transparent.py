@@ -416,3 +416,4 @@ def test_loop_to_the_outbound_listener_is_refused(mesh):
     with connect(ECHO_IP, ECHO_PORT) as s:
         s.sendall(b"after loop\n")
         assert recv_until(s) == b"after loop\n"
+

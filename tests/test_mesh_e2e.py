@@ -366,6 +366,34 @@ def test_stat_counts_finished_clients(home):
         {l: before[l] + added[l] + more[l] for l in before}, rows
 
 
+def test_stat_counts_running_exec_client(home, tmp_path):
+    """A plain exec client counts while it runs (its own proxy is read) and, once it has
+    ended, from its record: the same numbers, not twice."""
+    _, before = stat_ts(home, "--window", "10m")
+    before = {leaf: row["requests"] for leaf, row in before.items()}
+    flag = tmp_path / "done"
+    script = LOOP.format(n=20) + \
+        f"; for i in $(seq 300); do [ -e {flag} ] && break; sleep 0.1; done"
+    env = dict(os.environ, STRAIT_HOME=home)
+    proc = subprocess.Popen([binary("strait"), "--context", CTX, "exec", "-n", NS, "--", "sh",
+                             "-c", script], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    try:
+        lines = [parse(proc.stdout.readline().rstrip("\n")) for _ in range(20)]
+        assert all(s == 200 for s, _, _ in lines)
+        want = {l: before[l] + c for l, c in leaf_counts(lines).items()}
+        _, rows = stat_ts(home, "--window", "10m")
+        assert {l: row["requests"] for l, row in rows.items()} == want, rows
+        flag.touch()
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+    _, rows = stat_ts(home, "--window", "10m")
+    assert {l: row["requests"] for l, row in rows.items()} == want, rows
+
+
 def test_plain_exec_client(home):
     """The seed's loop from a one-off client with a proxy of its own (strait exec)."""
     results = exec_loop(home, 30, via=None)

@@ -502,10 +502,16 @@ static void
 peer_fail(struct peer *p, int status, const char *reason, bool retry)
 {
     nghttp2_session *ng = p->ng;
+    char app_reason[400];
 
     if (retry && p->app && p->state == PEER_SETTINGS) {
         peer_fallback_h1(p);
         return;
+    }
+    if (p->app && strncmp(reason, "the peer proxy", 14) == 0) {
+        /* The same failures, told of the local app. */
+        snprintf(app_reason, sizeof(app_reason), "the app%s", reason + 14);
+        reason = app_reason;
     }
     p->state = PEER_DEAD;
     while (!list_empty(&p->pending)) {

@@ -46,7 +46,8 @@ struct stat_opts {
     uint64_t window_ms;
     bool json;
     const char *prometheus;
-    /* The local cluster the context points at, or NULL: where exec clients live and leave records. */
+    /* The local cluster the context points at, or NULL: where exec clients run and leave
+       their records. */
     const struct local_cluster *local;
 };
 

@@ -293,12 +293,14 @@ rec_window(int one, int two, int le5_one, int le10_two)
              "# TYPE response_latency_ms histogram\n"
              "response_latency_ms_bucket{direction=\"outbound\",dst_service=\"one\",le=\"5\"} %d\n"
              "response_latency_ms_bucket{direction=\"outbound\",dst_service=\"one\",le=\"10\"} %d\n"
-             "response_latency_ms_bucket{direction=\"outbound\",dst_service=\"one\",le=\"+Inf\"} %d\n"
+             "response_latency_ms_bucket{direction=\"outbound\",dst_service=\"one\","
+             "le=\"+Inf\"} %d\n"
              "response_latency_ms_sum{direction=\"outbound\",dst_service=\"one\"} 1\n"
              "response_latency_ms_count{direction=\"outbound\",dst_service=\"one\"} %d\n"
              "response_latency_ms_bucket{direction=\"outbound\",dst_service=\"two\",le=\"5\"} 0\n"
              "response_latency_ms_bucket{direction=\"outbound\",dst_service=\"two\",le=\"10\"} %d\n"
-             "response_latency_ms_bucket{direction=\"outbound\",dst_service=\"two\",le=\"+Inf\"} %d\n"
+             "response_latency_ms_bucket{direction=\"outbound\",dst_service=\"two\","
+             "le=\"+Inf\"} %d\n"
              "response_latency_ms_sum{direction=\"outbound\",dst_service=\"two\"} 1\n"
              "response_latency_ms_count{direction=\"outbound\",dst_service=\"two\"} %d\n",
              one, one, two, le5_one, one, one, one, le10_two, two, two);
@@ -452,7 +454,8 @@ test_record_damaged(void **state)
         "[]",
         "{\"kind\":\"Other\",\"version\":1}",
         "{\"kind\":\"ExecStats\",\"version\":2}",
-        "{\"kind\":\"ExecStats\",\"version\":1,\"client\":\"_exec-1\",\"namespace\":\"Not_A_Label\","
+        "{\"kind\":\"ExecStats\",\"version\":1,\"client\":\"_exec-1\","
+        "\"namespace\":\"Not_A_Label\","
         "\"startMs\":1,\"endMs\":2,\"periodMs\":1,\"windows\":[{\"fromMs\":1,\"metrics\":\"\"}]}",
         "startMs\":5000,\"endMs\":1000,\"windows\":[{\"fromMs\":1000,\"metrics\":\"\"}]}",
         "startMs\":1000,\"endMs\":5000,\"windows\":[]}",

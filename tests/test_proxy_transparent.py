@@ -37,6 +37,7 @@ BANNER_DETECT_PORT, BANNER_OPAQUE_PORT = 7001, 7002
 HTTP_IP, HTTP_PORT = "10.96.7.9", 80           # plain HTTP
 UNKNOWN_IP, UNKNOWN_PORT = "10.96.9.9", 9000   # not in discovery: passthrough
 LOOP_IP = "10.96.0.1"                          # a local address: <LOOP_IP>:<outbound port> loops
+SERVICE_RANGE6, ECHO_IP6 = "fd00:96::/64", "fd00:96::7"  # IPv6 (IP6T_SO_ORIGINAL_DST)
 DETECT_MS = 1500
 CLONE_NEWNET = 0x40000000
 
@@ -180,6 +181,8 @@ def ns():
         # The fake service range is local inside the namespace: connect() finds a
         # route (then the nat rule redirects it), and test servers can bind to it.
         _run("ip", "-n", name, "route", "add", "local", SERVICE_RANGE, "dev", "lo")
+        _run("ip", "-n", name, "-6", "route", "add", "local", SERVICE_RANGE6, "dev", "lo",
+             check=False)
         fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
         try:
             _setns(fd)  # this thread, and every thread and process it starts from now on
@@ -218,30 +221,48 @@ def mesh(ns):
         routes = os.path.join(d, "routes.json")
         write_routes(routes, services={
             f"{ECHO_IP}:{ECHO_PORT}": ep(echo.port),
+            f"[{ECHO_IP6}]:{ECHO_PORT}": ep(echo.port),
             f"{BANNER_IP}:{BANNER_DETECT_PORT}": ep(banner.port),
             f"{BANNER_IP}:{BANNER_OPAQUE_PORT}": ep(banner.port),
             f"{HTTP_IP}:{HTTP_PORT}": ep(http.port),
         })
-        # The outbound proxy listens on the wildcard address (as in a pod) and runs with
-        # the group the nat rule skips.
-        args = ["setpriv", f"--regid={PROXY_GID}", "--clear-groups", binary("strait-proxy"),
-                "--outbound", "0.0.0.0:0", "--inbound", "127.0.0.1:0", "--admin", "127.0.0.1:0",
-                "--namespace", "test", "--reload-interval-ms", "100",
-                "--identity-cert", cert_a, "--identity-key", key_a,
-                "--trust-anchors", pki.anchor, "--routes", routes,
-                "--detect-timeout-ms", str(DETECT_MS), "--opaque-ports", str(BANNER_OPAQUE_PORT)]
-        client = Proc(args, os.path.join(d, "client.log"))
-        procs.append(client)
-        m = client.wait_line(r"outbound=(\S+) inbound=(\S+) admin=(\S+)")
-        out_port = int(m.group(1).rsplit(":", 1)[1])
-        admin = m.group(3)
+        def start_client(name, outbound):
+            # Listens on the wildcard address (as in a pod) and runs with the group the
+            # nat rule skips.
+            args = ["setpriv", f"--regid={PROXY_GID}", "--clear-groups", binary("strait-proxy"),
+                    "--outbound", outbound, "--inbound", "127.0.0.1:0",
+                    "--admin", "127.0.0.1:0", "--namespace", "test",
+                    "--reload-interval-ms", "100", "--identity-cert", cert_a,
+                    "--identity-key", key_a, "--trust-anchors", pki.anchor, "--routes", routes,
+                    "--detect-timeout-ms", str(DETECT_MS),
+                    "--opaque-ports", str(BANNER_OPAQUE_PORT)]
+            proc = Proc(args, os.path.join(d, f"{name}.log"))
+            procs.append(proc)
+            m = proc.wait_line(r"outbound=(\S+) inbound=(\S+) admin=(\S+)")
+            px = Proxy.__new__(Proxy)  # the admin helpers, for a proxy started through setpriv
+            px.admin, px.proc = m.group(3), proc
+            return px, int(m.group(1).rsplit(":", 1)[1])
+
+        admin_proxy, out_port = start_client("client", "0.0.0.0:0")
         _run("iptables", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-d", SERVICE_RANGE,
              "-m", "owner", "!", "--gid-owner", str(PROXY_GID),
              "-j", "REDIRECT", "--to-ports", str(out_port))
+        # IPv6: a second outbound proxy on [::] (listeners are IPv6-only), when ip6tables
+        # can do nat here.
+        client6, why6 = None, None
+        if _run("ip", "-6", "route", "show", "table", "local", check=False).stdout.find(
+                "fd00:96::/64") < 0:
+            why6 = "cannot add an IPv6 local route"
+        else:
+            client6, out_port6 = start_client("client6", "[::]:0")
+            r = _run("ip6tables", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-d", SERVICE_RANGE6,
+                     "-m", "owner", "!", "--gid-owner", str(PROXY_GID),
+                     "-j", "REDIRECT", "--to-ports", str(out_port6), check=False)
+            if r.returncode != 0:
+                client6, why6 = None, f"ip6tables nat: {r.stderr.strip()}"
+            else:
+                client6.wait_ready()
         server.wait_ready()
-        admin_proxy = Proxy.__new__(Proxy)  # reuse the admin helpers for the setpriv'd proxy
-        admin_proxy.admin = admin
-        admin_proxy.proc = client
         admin_proxy.wait_ready()
 
         class M:
@@ -249,6 +270,7 @@ def mesh(ns):
         mm = M()
         mm.dir, mm.server, mm.client, mm.out_port = d, server, admin_proxy, out_port
         mm.echo, mm.banner, mm.passthrough, mm.http = echo, banner, passthrough, http
+        mm.client6, mm.why6 = client6, why6
         yield mm
     finally:
         for p in procs:
@@ -417,3 +439,16 @@ def test_loop_to_the_outbound_listener_is_refused(mesh):
         s.sendall(b"after loop\n")
         assert recv_until(s) == b"after loop\n"
 
+
+def test_ipv6_original_destination(mesh):
+    if mesh.client6 is None:
+        pytest.skip(mesh.why6)
+    before = mesh.client6.metrics()
+    with socket.create_connection((ECHO_IP6, ECHO_PORT), timeout=5) as s:
+        assert s.getpeername()[:2] == (ECHO_IP6, ECHO_PORT)
+        s.sendall(b"over ipv6\n")
+        assert recv_until(s) == b"over ipv6\n"
+    labels = dict(direction="outbound", peer="dst", tls="true",
+                  authority=f"[{ECHO_IP6}]:{ECHO_PORT}", server_id=ident("backend"))
+    assert metric(mesh.client6.metrics(), "tcp_open_total", **labels) - \
+        metric(before, "tcp_open_total", **labels) == 1

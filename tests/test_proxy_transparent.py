@@ -36,6 +36,7 @@ BANNER_IP = "10.96.7.8"                        # server speaks first
 BANNER_DETECT_PORT, BANNER_OPAQUE_PORT = 7001, 7002
 HTTP_IP, HTTP_PORT = "10.96.7.9", 80           # plain HTTP
 UNKNOWN_IP, UNKNOWN_PORT = "10.96.9.9", 9000   # not in discovery: passthrough
+WORKLOAD_IP = "10.96.5.5"                      # a workload (pod) address, not a ClusterIP
 LOOP_IP = "10.96.0.1"                          # a local address: <LOOP_IP>:<outbound port> loops
 SERVICE_RANGE6, ECHO_IP6 = "fd00:96::/64", "fd00:96::7"  # IPv6 (IP6T_SO_ORIGINAL_DST)
 DETECT_MS = 1500
@@ -212,12 +213,15 @@ def mesh(ns):
         http = Backend()
         empty = os.path.join(d, "empty.json")
         write_routes(empty)
-        server = Proxy(d, "server", cert_b, key_b, pki.anchor, empty)
+        # The inbound proxy listens on every address, so that it also stands for a workload
+        # at WORKLOAD_IP (a pod IP a client may connect to directly).
+        server = Proxy(d, "server", cert_b, key_b, pki.anchor, empty,
+                       extra=["--inbound", "0.0.0.0:0"])
         procs.append(server)
 
-        def ep(port):
-            return {"endpoints": [{"addr": server.inbound, "identity": ident("backend"),
-                                   "target_port": port}]}
+        def ep(port, ip="127.0.0.1"):
+            return {"endpoints": [{"addr": f"{ip}:{server.inbound_port}",
+                                   "identity": ident("backend"), "target_port": port}]}
         routes = os.path.join(d, "routes.json")
         write_routes(routes, services={
             f"{ECHO_IP}:{ECHO_PORT}": ep(echo.port),
@@ -225,6 +229,8 @@ def mesh(ns):
             f"{BANNER_IP}:{BANNER_DETECT_PORT}": ep(banner.port),
             f"{BANNER_IP}:{BANNER_OPAQUE_PORT}": ep(banner.port),
             f"{HTTP_IP}:{HTTP_PORT}": ep(http.port),
+            # Only reachable by its workload address: <WORKLOAD_IP>:<echo port>.
+            f"workload-svc:{ECHO_PORT}": ep(echo.port, WORKLOAD_IP),
         })
         def start_client(name, outbound):
             # Listens on the wildcard address (as in a pod) and runs with the group the
@@ -451,4 +457,17 @@ def test_ipv6_original_destination(mesh):
     labels = dict(direction="outbound", peer="dst", tls="true",
                   authority=f"[{ECHO_IP6}]:{ECHO_PORT}", server_id=ident("backend"))
     assert metric(mesh.client6.metrics(), "tcp_open_total", **labels) - \
+        metric(before, "tcp_open_total", **labels) == 1
+
+
+def test_workload_address_known_to_discovery_goes_over_mtls(mesh):
+    labels = dict(direction="outbound", peer="dst", tls="true", server_id=ident("backend"),
+                  authority=f"{WORKLOAD_IP}:{mesh.echo.port}")
+    before = mesh.client.metrics()
+    with connect(WORKLOAD_IP, mesh.echo.port) as s:
+        s.sendall(b"to the pod\n")
+        assert recv_until(s) == b"to the pod\n"
+        peer, local = mesh.echo.peers[-1]
+        assert owner_pid(peer, local) == mesh.server.proc.p.pid
+    assert metric(mesh.client.metrics(), "tcp_open_total", **labels) - \
         metric(before, "tcp_open_total", **labels) == 1

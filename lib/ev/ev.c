@@ -22,6 +22,12 @@
 
 /* Events taken from the kernel per epoll_wait; more simply wait for the next call. */
 #define EV_BATCH 256
+/*
+ * Rounds of deferred calls per iteration: calls scheduled by a deferred
+ * callback run in the next round, and after this many rounds in the next
+ * iteration, so a callback that keeps re-arming itself cannot starve I/O.
+ */
+#define EV_DEFER_ROUNDS 4
 /* Signal numbers the loop can route (Linux _NSIG is 65). */
 #define EV_NSIG 65
 
@@ -460,12 +466,12 @@ st_ev_defer_cancel(struct st_ev *loop, struct st_ev_defer *d)
 }
 
 /*
- * Runs the deferred calls scheduled so far. They are moved to a local list
- * first, so calls scheduled while this runs wait for the next iteration, and
- * a callback may cancel (and free) any other entry of either list.
+ * Runs the deferred calls scheduled so far (one round). They are moved to a
+ * local list first, so calls scheduled while this runs wait for the next
+ * round, and a callback may cancel (and free) any other entry of either list.
  */
 static void
-ev_run_defers(struct st_ev *loop)
+ev_run_defer_round(struct st_ev *loop)
 {
     struct st_ev_defer *head = &loop->defer_head;
     struct st_ev_defer run;
@@ -482,6 +488,23 @@ ev_run_defers(struct st_ev *loop)
         struct st_ev_defer *d = run.next;
         st_ev_defer_cancel(loop, d);
         d->cb(loop, d);
+    }
+}
+
+/*
+ * Runs rounds of deferred calls until none is left or EV_DEFER_ROUNDS have
+ * run. A chain of hand-offs (a response read from one socket wakes the
+ * exchange, which wakes the stream that writes it to another) thus completes
+ * in the iteration that read it, without an epoll_wait in between, while a
+ * call that keeps re-arming itself still waits for the next iteration's I/O.
+ */
+static void
+ev_run_defers(struct st_ev *loop)
+{
+    for (int round = 0; round < EV_DEFER_ROUNDS; round++) {
+        if (loop->defer_head.next == &loop->defer_head || (round > 0 && atomic_load(&loop->stop)))
+            return;
+        ev_run_defer_round(loop);
     }
 }
 

@@ -501,6 +501,113 @@ test_defer(void **state)
     close(b[1]);
 }
 
+/*
+ * A chain of hand-offs through deferred calls (the way a response read on one
+ * socket reaches the stream that writes it to another) completes in the
+ * iteration that started it: a deferred call scheduled by a deferred callback
+ * runs in the next round of the same iteration, before I/O that became ready
+ * meanwhile. A call that keeps re-arming itself gives way to I/O after a few
+ * rounds.
+ */
+struct chain_test {
+    struct st_ev_io io[2];
+    struct st_ev_defer d[3];
+    int wfd; /* written by d[0]: makes io[1] readable */
+    int log[64];
+    int n;
+    int spins; /* re-arms left for d[2] */
+};
+
+static void
+chain_io_cb(struct st_ev *loop, struct st_ev_io *io, unsigned events)
+{
+    struct chain_test *t = io->data;
+    char c;
+
+    ST_UNUSED(events);
+    while (read(io->fd, &c, 1) == 1)
+        ;
+    if (t->n < (int)ST_ARRAY_LEN(t->log))
+        t->log[t->n++] = io == &t->io[0] ? 1 : 2;
+    if (io == &t->io[0])
+        st_ev_defer_schedule(loop, &t->d[0]);
+    else
+        st_ev_stop(loop);
+}
+
+static void
+chain_defer_cb(struct st_ev *loop, struct st_ev_defer *d)
+{
+    struct chain_test *t = d->data;
+    int id = (int)(d - t->d);
+
+    if (t->n < (int)ST_ARRAY_LEN(t->log))
+        t->log[t->n++] = 10 + id;
+    if (id == 0) {
+        assert_int_equal(write(t->wfd, "z", 1), 1);
+        st_ev_defer_schedule(loop, &t->d[1]);
+    } else if (id == 2 && t->spins-- > 0) {
+        if (t->spins == 999)
+            assert_int_equal(write(t->wfd, "y", 1), 1); /* I/O ready while we spin */
+        st_ev_defer_schedule(loop, d);
+    }
+}
+
+static void
+test_defer_chain(void **state)
+{
+    struct st_ev *loop = new_loop();
+    struct chain_test t = {0};
+    int a[2], b[2];
+    struct guard g;
+
+    ST_UNUSED(state);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, a), 0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, b), 0);
+    t.wfd = b[1];
+    st_ev_io_init(&t.io[0], a[0], chain_io_cb, &t);
+    st_ev_io_init(&t.io[1], b[0], chain_io_cb, &t);
+    assert_int_equal(st_ev_io_start(loop, &t.io[0], ST_EV_READ), 0);
+    assert_int_equal(st_ev_io_start(loop, &t.io[1], ST_EV_READ), 0);
+    for (int i = 0; i < 3; i++)
+        st_ev_defer_init(&t.d[i], chain_defer_cb, &t);
+
+    /* io[0] -> d[0] (makes io[1] ready) -> d[1], all before io[1] is dispatched. */
+    assert_int_equal(write(a[1], "x", 1), 1);
+    guard_start(loop, &g, 5000);
+    assert_int_equal(st_ev_run(loop), 0);
+    assert_false(g.fired);
+    assert_int_equal(t.n, 4);
+    assert_int_equal(t.log[0], 1);
+    assert_int_equal(t.log[1], 10);
+    assert_int_equal(t.log[2], 11);
+    assert_int_equal(t.log[3], 2);
+
+    /* A deferred call that re-arms itself forever does not keep ready I/O waiting. */
+    t.n = 0;
+    t.spins = 1000;
+    st_ev_defer_schedule(loop, &t.d[2]);
+    assert_int_equal(st_ev_run(loop), 0);
+    assert_false(g.fired);
+    int io_at = -1;
+    for (int i = 0; i < t.n; i++)
+        if (t.log[i] == 2 && io_at < 0)
+            io_at = i;
+    /* A few rounds of d[2] (12), then the I/O, then one last round before the stop. */
+    assert_true(io_at >= 1 && io_at <= 8);
+    assert_true(t.spins > 900);
+    st_ev_defer_cancel(loop, &t.d[2]);
+
+    st_ev_timer_stop(loop, &g.t);
+    st_ev_io_stop(loop, &t.io[0]);
+    st_ev_io_stop(loop, &t.io[1]);
+    st_ev_free(loop);
+    close(a[0]);
+    close(a[1]);
+    close(b[0]);
+    close(b[1]);
+}
+
 /* ---- cross-thread posts ---------------------------------------------------------------- */
 
 #define POST_THREADS 4
@@ -711,6 +818,7 @@ main(void)
         cmocka_unit_test(test_io_readiness),
         cmocka_unit_test(test_io_stop_other_in_batch),
         cmocka_unit_test(test_defer),
+        cmocka_unit_test(test_defer_chain),
         cmocka_unit_test(test_post_threads),
         cmocka_unit_test(test_signal),
         cmocka_unit_test(test_stop_from_thread),

@@ -171,9 +171,9 @@ main_parse(int argc, char **argv, struct proxy_config *cfg, struct main_identity
         {NULL, 0, NULL, 0},
     };
     uint32_t v;
-    int c;
+    int c, li = -1;
 
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "", opts, &li)) != -1) {
         int rc = 0;
         switch (c) {
         case O_OUT:
@@ -303,7 +303,9 @@ main_parse(int argc, char **argv, struct proxy_config *cfg, struct main_identity
             return ST_EINVAL;
         }
         if (rc < 0) {
-            fprintf(stderr, "strait-proxy: bad value for --%s: %s\n", argv[optind - 1] + 2, optarg);
+            /* <li> names the option in both "--name value" and "--name=value" forms. */
+            fprintf(stderr, "strait-proxy: bad value for --%s: %s\n",
+                    li >= 0 ? opts[li].name : "?", optarg);
             return ST_EINVAL;
         }
     }

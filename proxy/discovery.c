@@ -33,6 +33,15 @@ struct discovery {
     bool parts_enabled;
     struct disc_map parts; /* key -> struct disc_part * (a reference each) */
     struct disc_memo_slot *memo; /* DISC_MEMO_SLOTS, allocated on first put */
+    /* The negative cache: entries in a ring (the next put evicts the oldest), indexed by key. */
+    struct disc_neg *neg_ring; /* DISC_NEG_MAX, allocated on first put */
+    size_t neg_next;
+    struct disc_map neg; /* key -> struct disc_neg * */
+};
+
+struct disc_neg {
+    char *key; /* NULL: free slot */
+    uint64_t expires_ms;
 };
 
 static bool
@@ -296,6 +305,7 @@ discovery_table_free(struct disc_table *t)
     free(t->parts);
     discovery_map_free(&t->svc_index);
     discovery_map_free(&t->split_index);
+    free(t->app_index);
     free(t->svcs);
     free(t->splits);
     free(t);
@@ -329,6 +339,91 @@ discovery_find_split(struct disc_table *t, const char *canon)
     return discovery_map_get(&t->split_index, canon);
 }
 
+/* The hash of an app address: family, IP bytes and <port>; 0 for what is not IP. */
+static uint64_t
+discovery_app_hash(const struct st_sockaddr *a, uint16_t port)
+{
+    unsigned char key[2 + 16 + 2];
+    size_t n = 0;
+
+    if (a->ss.ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const void *)&a->ss;
+        memcpy(key + 2, &x->sin_addr, 4);
+        n = 2 + 4;
+    } else if (a->ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *x = (const void *)&a->ss;
+        memcpy(key + 2, &x->sin6_addr, 16);
+        n = 2 + 16;
+    } else {
+        return 0;
+    }
+    key[0] = (unsigned char)a->ss.ss_family;
+    key[1] = 0;
+    key[n] = (unsigned char)(port >> 8);
+    key[n + 1] = (unsigned char)port;
+    uint64_t h = discovery_hash(key, n + 2);
+    return h != 0 ? h : 1;
+}
+
+static bool discovery_same_ip(const struct st_sockaddr *a, const struct st_sockaddr *b);
+
+/* The app port of <e> of <s>: its target port, else the service's. */
+static uint16_t
+discovery_app_port(const struct disc_service *s, const struct disc_endpoint *e)
+{
+    return e->target_port != 0 ? e->target_port : s->port;
+}
+
+/*
+ * The slot of <t>'s app index for <app> and <port> with hash <h>: the one
+ * holding that address, or the empty slot where it would go.
+ */
+static struct disc_app_slot *
+discovery_app_find(const struct disc_table *t, const struct st_sockaddr *app, uint16_t port,
+                   uint64_t h)
+{
+    size_t mask = t->app_cap - 1;
+
+    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+        struct disc_app_slot *s = &t->app_index[i];
+        if (s->ep == NULL || (s->hash == h && discovery_app_port(s->svc, s->ep) == port &&
+                              discovery_same_ip(&s->ep->addr, app)))
+            return s;
+    }
+}
+
+/* Indexes the workload endpoints of <t> by app address (gateway endpoints stand for no app). */
+static void
+discovery_app_index(struct disc_table *t)
+{
+    size_t n = 0, cap = 16;
+
+    free(t->app_index);
+    t->app_index = NULL;
+    t->app_cap = 0;
+    for (size_t i = 0; i < t->n_svcs; i++)
+        n += t->svcs[i].n_eps;
+    if (n == 0)
+        return;
+    while (cap < n + n / 2 + 1) /* the load stays under 2/3 */
+        cap *= 2;
+    t->app_index = st_xcalloc(cap, sizeof(*t->app_index));
+    t->app_cap = cap;
+    for (size_t i = 0; i < t->n_svcs; i++) {
+        struct disc_service *s = &t->svcs[i];
+        for (size_t j = 0; j < s->n_eps; j++) {
+            struct disc_endpoint *e = &s->eps[j];
+            uint16_t port = discovery_app_port(s, e);
+            uint64_t h = discovery_app_hash(&e->addr, port);
+            if (e->target_authority != NULL || h == 0 || port == 0)
+                continue;
+            struct disc_app_slot *slot = discovery_app_find(t, &e->addr, port, h);
+            if (slot->ep == NULL) /* the first of an address wins */
+                *slot = (struct disc_app_slot){h, e, s};
+        }
+    }
+}
+
 /*
  * Makes a built table usable: indexes the routable services and the splits
  * (the first of a name wins), links leaves not linked yet to the routable
@@ -356,6 +451,7 @@ discovery_table_finish(struct disc_table *t)
             s->cumulative[j] = s->total;
         }
     }
+    discovery_app_index(t);
 }
 
 /* A weight: a non-negative integer (scaled by 1000) or a quantity string "500m" / "1". */
@@ -841,22 +937,17 @@ discovery_find_endpoint(struct disc_table *t, const struct st_sockaddr *app,
 {
     int port = st_sock_addr_port(app);
 
-    if (t == NULL || port <= 0)
+    if (t == NULL || t->app_cap == 0 || port <= 0 || port > 65535)
         return NULL;
-    for (size_t i = 0; i < t->n_svcs; i++) {
-        struct disc_service *s = &t->svcs[i];
-        for (size_t j = 0; j < s->n_eps; j++) {
-            struct disc_endpoint *e = &s->eps[j];
-            uint16_t target = e->target_port != 0 ? e->target_port : s->port;
-            /* A gateway endpoint stands for a remote service, not for an app at its address. */
-            if (e->target_authority == NULL && target == port && discovery_same_ip(&e->addr, app)) {
-                if (svc != NULL)
-                    *svc = s;
-                return e;
-            }
-        }
-    }
-    return NULL;
+    uint64_t h = discovery_app_hash(app, (uint16_t)port);
+    if (h == 0)
+        return NULL;
+    struct disc_app_slot *s = discovery_app_find(t, app, (uint16_t)port, h);
+    if (s->ep == NULL)
+        return NULL;
+    if (svc != NULL)
+        *svc = s->svc;
+    return s->ep;
 }
 
 struct discovery *
@@ -886,6 +977,12 @@ discovery_free(struct discovery *d)
             free(d->memo[i].key);
         free(d->memo);
     }
+    if (d->neg_ring != NULL) {
+        for (size_t i = 0; i < DISC_NEG_MAX; i++)
+            free(d->neg_ring[i].key);
+        free(d->neg_ring);
+    }
+    discovery_map_free(&d->neg);
     free(d->path);
     free(d->ns);
     free(d->domain);
@@ -1002,9 +1099,15 @@ discovery_enable_parts(struct discovery *d)
     discovery_rebuild(d);
 }
 
+static void discovery_neg_drop(struct discovery *d, struct disc_neg *e);
+
 void
 discovery_set_part(struct discovery *d, struct disc_part *p)
 {
+    struct disc_neg *e;
+
+    if (p->found && (e = discovery_map_get(&d->neg, p->key)) != NULL)
+        discovery_neg_drop(d, e); /* it exists now: ask no more whether it does */
     discovery_part_unref(discovery_map_put(&d->parts, p->key, p));
     discovery_rebuild(d);
 }
@@ -1042,6 +1145,58 @@ const char *
 discovery_domain(const struct discovery *d)
 {
     return d->domain;
+}
+
+/* ---- negative cache ---------------------------------------------------------------- */
+
+/* Empties the ring slot <e> and takes its key out of the index. */
+static void
+discovery_neg_drop(struct discovery *d, struct disc_neg *e)
+{
+    discovery_map_del(&d->neg, e->key);
+    free(e->key);
+    e->key = NULL;
+}
+
+void
+discovery_neg_put(struct discovery *d, const char *key, uint64_t now_ms, uint32_t ttl_ms)
+{
+    struct disc_neg *e;
+
+    if (ttl_ms == 0)
+        return;
+    if ((e = discovery_map_get(&d->neg, key)) != NULL) {
+        e->expires_ms = now_ms + ttl_ms;
+        return;
+    }
+    if (d->neg_ring == NULL)
+        d->neg_ring = st_xcalloc(DISC_NEG_MAX, sizeof(*d->neg_ring));
+    e = &d->neg_ring[d->neg_next];
+    d->neg_next = (d->neg_next + 1) % DISC_NEG_MAX;
+    if (e->key != NULL)
+        discovery_neg_drop(d, e); /* full: the oldest put goes */
+    e->key = st_xstrdup(key);
+    e->expires_ms = now_ms + ttl_ms;
+    discovery_map_put(&d->neg, e->key, e);
+}
+
+bool
+discovery_neg_has(struct discovery *d, const char *key, uint64_t now_ms)
+{
+    struct disc_neg *e = discovery_map_get(&d->neg, key);
+
+    if (e == NULL)
+        return false;
+    if (now_ms < e->expires_ms)
+        return true;
+    discovery_neg_drop(d, e);
+    return false;
+}
+
+size_t
+discovery_neg_count(const struct discovery *d)
+{
+    return d->neg.n;
 }
 
 /* ---- memo ------------------------------------------------------------------- */

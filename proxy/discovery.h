@@ -122,6 +122,13 @@ struct disc_split {
 
 struct disc_part;
 
+/* One slot of a table's index of app addresses (discovery_find_endpoint). */
+struct disc_app_slot {
+    uint64_t hash;
+    struct disc_endpoint *ep; /* NULL: empty */
+    struct disc_service *svc;
+};
+
 struct disc_table {
     int refs; /* not atomic: a table belongs to one thread (parts are shared, tables are not) */
     struct disc_service *svcs;
@@ -131,6 +138,14 @@ struct disc_table {
     struct disc_map svc_index, split_index; /* routable services and splits by authority */
     struct disc_part **parts;               /* references: the parts merged in */
     size_t n_parts;
+    /*
+     * Workload endpoints by app address (the IP of the peer with the target
+     * port), built with the table: open addressing, app_cap a power of two
+     * (0 when the table has no such endpoint). The first endpoint of an
+     * address in table order wins.
+     */
+    struct disc_app_slot *app_index;
+    size_t app_cap;
 };
 
 /*
@@ -224,6 +239,24 @@ const struct disc_part *discovery_part(struct discovery *d, const char *key);
 /* True when the routes file names <key> as a service or a split. */
 bool discovery_file_has(struct discovery *d, const char *key);
 const char *discovery_namespace(const struct discovery *d);
+
+/*
+ * A negative cache of authorities the destination API had no route for (a
+ * "not_found" answer, or no answer in time), per thread: while an entry
+ * lives, the transparent paths treat the authority as unknown at once
+ * instead of asking (and waiting) again. Entries live <ttl_ms> from the put;
+ * at most DISC_NEG_MAX are kept, the oldest put is evicted first; a found
+ * part for the same key (discovery_set_part) removes the entry. Times are
+ * on the caller's monotonic millisecond clock.
+ */
+#define DISC_NEG_MAX 1024
+#define DISC_NEG_TTL_MS 5000 /* the default TTL (--negative-ttl-ms) */
+/* Adds <key> (copied) or renews its entry. <ttl_ms> 0 does nothing. */
+void discovery_neg_put(struct discovery *d, const char *key, uint64_t now_ms, uint32_t ttl_ms);
+/* True while <key> has a live entry; an expired entry is dropped. */
+bool discovery_neg_has(struct discovery *d, const char *key, uint64_t now_ms);
+/* Entries held (live or expired but not dropped yet). */
+size_t discovery_neg_count(const struct discovery *d);
 const char *discovery_domain(const struct discovery *d);
 
 /*
@@ -266,9 +299,11 @@ bool discovery_has(struct disc_table *t, const char *canon);
  * The endpoint of <t> (may be NULL) whose app address is <app> (borrowed):
  * the IP of its peer address with its target port (the service's port when
  * none is set); gateway endpoints are skipped. *svc (may be NULL) gets its
- * service. Both borrowed from <t>; NULL when none matches. A linear scan over
- * every endpoint of the table: it serves redirected opaque connections to a
- * workload address, once per connection.
+ * service. Both borrowed from <t>; NULL when none matches. When several
+ * endpoints share the address, the first in table order (the routes file's,
+ * then the parts') is returned. A hash lookup in the index built with the
+ * table, so it costs the same with 10 endpoints or 100,000: it runs for every
+ * redirected opaque connection to an address that is not a service.
  */
 struct disc_endpoint *discovery_find_endpoint(struct disc_table *t, const struct st_sockaddr *app,
                                               struct disc_service **svc);

@@ -69,15 +69,6 @@ struct h1down {
     struct dest_wait *wait; /* waiting for an answer about orig_text, or NULL */
 };
 
-/* Set once by main() before the threads start (transparent.h). */
-static struct transparent_config h1down_tp = {.detect_timeout_ms = DETECT_TIMEOUT_MS};
-
-void
-h1down_set_transparent(const struct transparent_config *cfg)
-{
-    h1down_tp = *cfg;
-}
-
 static void h1down_run(struct h1down *d);
 static void h1down_to_opaque(struct h1down *d);
 
@@ -264,35 +255,14 @@ h1down_accept(struct proxy_thread *th, int fd)
         d->redirected = d->detecting = true;
         d->orig = orig;
         st_sock_format_addr(&orig, d->orig_text, sizeof(d->orig_text));
-        if (detect_ports_has(&h1down_tp.opaque_ports, (uint16_t)st_sock_addr_port(&orig))) {
+        if (detect_ports_has(th->px->cfg.opaque_ports, (uint16_t)st_sock_addr_port(&orig))) {
             h1down_to_opaque(d); /* an opaque port: no detection, no wait */
             return;
         }
-        st_ev_timer_start(th->loop, &d->c->timer, h1down_tp.detect_timeout_ms);
+        st_ev_timer_start(th->loop, &d->c->timer, th->px->cfg.detect_timeout_ms);
         return;
     }
     h1down_arm_idle(d);
-}
-
-/* True when <host> (a redirected request's Host) names an authority discovery can route. */
-static bool
-h1down_host_known(struct h1down *d, struct st_str host)
-{
-    const struct proxy_config *cfg = &d->th->px->cfg;
-    char *canon = discovery_canon(host, cfg->namespace_, cfg->cluster_domain);
-    bool known = false;
-
-    if (canon != NULL) {
-        known = discovery_has(discovery_table(d->th->disc), canon);
-        if (!known && dest_source_enabled()) {
-            /* The controller answers for names of the cluster domain; routing waits for it. */
-            char *suffix = st_xasprintf(".svc.%s:", cfg->cluster_domain);
-            known = strstr(canon, suffix) != NULL;
-            free(suffix);
-        }
-    }
-    free(canon);
-    return known;
 }
 
 static void
@@ -300,9 +270,9 @@ h1down_orig_answered(void *arg, const char *canon, int status)
 {
     struct h1down *d = arg;
 
-    ST_UNUSED(canon);
     ST_UNUSED(status); /* no answer in time: what the table knows decides */
     d->wait = NULL;
+    route_answered(d->th, canon);
     h1down_run(d);
 }
 
@@ -320,14 +290,14 @@ h1down_route_of(struct h1down *d, const struct st_http1_request *req)
     enum h1down_route r = H1D_PASS;
     char *canon;
 
-    if (req != NULL && req->host.n > 0 && h1down_host_known(d, req->host))
+    if (req != NULL && req->host.n > 0 && route_authority_known(d->th, req->host))
         return H1D_BY_HOST;
     canon = proxy_authority_canon(&d->th->px->cfg, d->orig_text);
     if (canon != NULL && discovery_has(discovery_table(d->th->disc), canon)) {
         r = H1D_BY_ORIG;
     } else if (canon != NULL && !d->orig_asked) {
         d->orig_asked = true;
-        d->wait = dest_source_wait(d->th, canon, h1down_orig_answered, d);
+        d->wait = route_ask(d->th, canon, h1down_orig_answered, d);
         if (d->wait != NULL)
             r = H1D_WAIT;
     }
@@ -403,6 +373,7 @@ h1down_start(struct h1down *d, const struct st_http1_request *req, size_t head_l
 {
     struct proxy_thread *th = d->th;
     struct st_str authority = req->host;
+    const char *route_by = NULL; /* NULL: by <authority> */
     struct xchg *x;
     int rc = 0;
 
@@ -414,7 +385,14 @@ h1down_start(struct h1down *d, const struct st_http1_request *req, size_t head_l
             h1down_to_opaque(d);
             return true;
         case H1D_BY_ORIG:
-            authority = st_str_c(d->orig_text);
+            /*
+             * Routed by the original destination; the request keeps its Host. Without one
+             * (HTTP/1.0: HTTP/1.1 requires it, the parser answers 400) the app gets the
+             * original destination, as the hop to it is HTTP/1.1 (or HTTP/2), which needs one.
+             */
+            route_by = d->orig_text;
+            if (authority.n == 0)
+                authority = st_str_c(d->orig_text);
             break;
         case H1D_BY_HOST:
             break;
@@ -430,7 +408,7 @@ h1down_start(struct h1down *d, const struct st_http1_request *req, size_t head_l
         return false;
     }
     if (req->method_id == ST_HTTP_CONNECT || req->upgrade) {
-        char *shown = st_str_dup(authority);
+        char *shown = route_by != NULL ? st_xstrdup(route_by) : st_str_dup(authority);
         struct st_buf pre = ST_BUF_INIT(0);
         if (req->upgrade) {
             /* Re-send the head in origin form; the app answers 101 through the tunnel. */
@@ -533,7 +511,7 @@ h1down_start(struct h1down *d, const struct st_http1_request *req, size_t head_l
     st_buf_consume(&d->in, head_len);
     st_ev_timer_stop(th->loop, &d->c->timer);
     xchg_attach_down(x, d, &h1down_ops);
-    route_request(x);
+    route_request(x, route_by);
     if (!x->aborted && req->expect_continue && !d->req_done) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         (void)conn_queue(d->c, cont, sizeof(cont) - 1);
@@ -745,6 +723,8 @@ h1down_run(struct h1down *d)
                         if (!identity_ready(d->th->px->id)) {
                             conn_close(c);
                             free(c);
+                        } else if (how == H1D_BY_ORIG) {
+                            h2srv_start_redirected(d->th, c, d->orig_text, d->in.data, d->in.len);
                         } else {
                             h2srv_start(d->th, c, XCHG_OUTBOUND, NULL, d->in.data, d->in.len);
                         }

@@ -3,6 +3,10 @@
  * (over mTLS), and from apps that speak HTTP/2 with prior knowledge on the
  * outbound port. Each stream becomes an exchange; the routing decides the
  * upstream (the app over HTTP/1.1, or a peer proxy over HTTP/2).
+ *
+ * A session on a transparently redirected connection (h2srv_start_redirected)
+ * knows the connection's original destination: a stream whose :authority
+ * names nothing discovery routes is routed by it instead, as HTTP/1 is.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -12,6 +16,7 @@
 
 #include "h2.h"
 #include "proxy.h"
+#include "transparent.h"
 
 struct h2srv {
     struct client cl;
@@ -20,6 +25,7 @@ struct h2srv {
     nghttp2_session *ng;
     enum xchg_dir dir;
     char *peer_id;
+    char *orig; /* redirected: the original destination "ip:port"; else NULL */
     struct list streams;
     size_t nstreams;
     size_t window_acc;
@@ -297,10 +303,18 @@ h2srv_on_frame(nghttp2_session *ng, const nghttp2_frame *frame, void *user)
         ss->routed = true;
         if (cl != NULL && st_parse_u64(st_str_c(cl), INT64_MAX, &v) == 0)
             x->req.content_length = (int64_t)v;
-        if (x->req.method == NULL || x->req.path == NULL)
+        if (x->req.method == NULL || x->req.path == NULL) {
             xchg_abort(x, 400, "incomplete request head");
-        else
-            route_request(x);
+        } else if (ss->s->orig != NULL) {
+            /* Redirected: by :authority when it names a route, else by the original destination;
+             * a stream without :authority is given the original destination as its own. */
+            const char *by = route_redirected(ss->s->th, st_str_c(x->req.authority), ss->s->orig);
+            if (x->req.authority == NULL)
+                x->req.authority = hmsg_strdup(&x->req, ss->s->orig, strlen(ss->s->orig));
+            route_request(x, by);
+        } else {
+            route_request(x, NULL);
+        }
         return 0;
     }
     xchg_wake_up(x);
@@ -369,6 +383,7 @@ h2srv_free(struct h2srv *s)
     free(s->c);
     client_unregister(s->th, &s->cl);
     free(s->peer_id);
+    free(s->orig);
     free(s);
 }
 
@@ -478,9 +493,10 @@ again:
     s->running = 0;
 }
 
-void
-h2srv_start(struct proxy_thread *th, struct conn *c, enum xchg_dir dir, const char *peer_id,
-            const void *pre, size_t pre_len)
+/* h2srv_start, with the original destination <orig> (copied; NULL when not redirected). */
+static void
+h2srv_begin(struct proxy_thread *th, struct conn *c, enum xchg_dir dir, const char *peer_id,
+            const char *orig, const void *pre, size_t pre_len)
 {
     struct h2srv *s = st_xcalloc(1, sizeof(*s));
     nghttp2_session_callbacks *cbs;
@@ -490,6 +506,7 @@ h2srv_start(struct proxy_thread *th, struct conn *c, enum xchg_dir dir, const ch
     s->c = c;
     s->dir = dir;
     s->peer_id = peer_id != NULL ? st_xstrdup(peer_id) : NULL;
+    s->orig = orig != NULL ? st_xstrdup(orig) : NULL;
     list_init(&s->streams);
     st_ev_defer_init(&s->flush, h2srv_flush_cb, s);
     conn_rebind(c, h2srv_conn_cb, s);
@@ -521,4 +538,18 @@ h2srv_start(struct proxy_thread *th, struct conn *c, enum xchg_dir dir, const ch
         return;
     }
     h2srv_run(s);
+}
+
+void
+h2srv_start(struct proxy_thread *th, struct conn *c, enum xchg_dir dir, const char *peer_id,
+            const void *pre, size_t pre_len)
+{
+    h2srv_begin(th, c, dir, peer_id, NULL, pre, pre_len);
+}
+
+void
+h2srv_start_redirected(struct proxy_thread *th, struct conn *c, const char *orig, const void *pre,
+                       size_t pre_len)
+{
+    h2srv_begin(th, c, XCHG_OUTBOUND, NULL, orig, pre, pre_len);
 }

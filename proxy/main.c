@@ -17,7 +17,6 @@
 #include "detect.h"
 #include "identity.h"
 #include "proxy.h"
-#include "transparent.h"
 
 #define MAIN_STR(x) #x
 #define MAIN_XSTR(x) MAIN_STR(x)
@@ -28,7 +27,7 @@ struct main_identity {
     const char *controller, *controller_identity, *token_file, *name;
     const char *destination, *destination_identity;
     uint32_t destination_wait_ms, destination_idle_ms;
-    struct transparent_config *tp; /* --detect-timeout-ms, --opaque-ports */
+    struct detect_ports *opaque_ports; /* --opaque-ports, parsed into main()'s set */
 };
 
 static void
@@ -80,6 +79,9 @@ main_usage(FILE *f)
         "  --opaque-ports LIST         redirected connections to these ports skip detection\n"
         "                              (e.g. 3306,5432,8000-8010; \"\" for none; default\n"
         "                              " DETECT_DEFAULT_OPAQUE_PORTS ")\n"
+        "  --negative-ttl-ms MS        redirected connections: how long a \"no route\" from\n"
+        "                              the destination API is kept before asking again, 0 =\n"
+        "                              not kept (default " MAIN_XSTR(DISC_NEG_TTL_MS) ")\n"
         "  --log-level debug|info|warn|error\n");
 }
 
@@ -131,6 +133,7 @@ main_parse(int argc, char **argv, struct proxy_config *cfg, struct main_identity
         O_DEST_IDLE,
         O_DETECT,
         O_OPAQUE_PORTS,
+        O_NEG_TTL,
         O_HELP
     };
     static const struct option opts[] = {
@@ -167,6 +170,7 @@ main_parse(int argc, char **argv, struct proxy_config *cfg, struct main_identity
         {"destination-idle-ms", required_argument, NULL, O_DEST_IDLE},
         {"detect-timeout-ms", required_argument, NULL, O_DETECT},
         {"opaque-ports", required_argument, NULL, O_OPAQUE_PORTS},
+        {"negative-ttl-ms", required_argument, NULL, O_NEG_TTL},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -290,10 +294,13 @@ main_parse(int argc, char **argv, struct proxy_config *cfg, struct main_identity
             rc = main_u32(optarg, 1000, 86400000, &idf->destination_idle_ms);
             break;
         case O_DETECT:
-            rc = main_u32(optarg, 1, 600000, &idf->tp->detect_timeout_ms);
+            rc = main_u32(optarg, 1, 600000, &cfg->detect_timeout_ms);
             break;
         case O_OPAQUE_PORTS:
-            rc = detect_ports_parse(optarg, &idf->tp->opaque_ports);
+            rc = detect_ports_parse(optarg, idf->opaque_ports);
+            break;
+        case O_NEG_TTL:
+            rc = main_u32(optarg, 0, 600000, &cfg->negative_ttl_ms);
             break;
         case O_HELP:
             main_usage(stdout);
@@ -600,16 +607,16 @@ main(int argc, char **argv)
     px.cfg.reload_interval_ms = 500;
     px.cfg.max_conns = 10000;
     px.cfg.max_streams = 100;
-    struct transparent_config *tp = st_xcalloc(1, sizeof(*tp)); /* 8 KiB of port bits */
-    tp->detect_timeout_ms = DETECT_TIMEOUT_MS;
-    (void)detect_ports_parse(DETECT_DEFAULT_OPAQUE_PORTS, &tp->opaque_ports);
-    struct main_identity idf = {.tp = tp};
+    px.cfg.detect_timeout_ms = DETECT_TIMEOUT_MS;
+    px.cfg.negative_ttl_ms = DISC_NEG_TTL_MS;
+    struct detect_ports *ports = st_xcalloc(1, sizeof(*ports)); /* 8 KiB of port bits */
+    (void)detect_ports_parse(DETECT_DEFAULT_OPAQUE_PORTS, ports);
+    px.cfg.opaque_ports = ports; /* freed at the end of main(), after every thread */
+    struct main_identity idf = {.opaque_ports = ports};
     if (main_parse(argc, argv, &px.cfg, &idf, &level) < 0) {
-        free(tp);
+        free(ports);
         return 2;
     }
-    h1down_set_transparent(tp);
-    free(tp);
     st_log_init("strait-proxy", level);
     signal(SIGPIPE, SIG_IGN);
 
@@ -627,6 +634,7 @@ main(int argc, char **argv)
         fprintf(stderr, "strait-proxy: %s\n", err.msg);
         stats_registry_free(px.stats);
         free(ctl_id);
+        free(ports);
         return 2;
     }
     px.n_threads = px.cfg.threads;
@@ -704,5 +712,6 @@ out:
     stats_registry_free(px.stats);
     free(ctl_id);
     free(dest_id);
+    free(ports);
     return rc;
 }

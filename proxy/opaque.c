@@ -303,9 +303,9 @@ splice_orig_resolved(void *arg, const char *canon, int status)
 {
     struct splice *sp = arg;
 
-    ST_UNUSED(canon);
     ST_UNUSED(status); /* no answer in time: what the table knows decides, as for an unknown */
     sp->wait = NULL;
+    route_answered(sp->th, canon);
     if (splice_to_orig(sp) < 0)
         splice_fail(sp, 502, "cannot reach the original destination");
 }
@@ -336,7 +336,7 @@ splice_to_orig(struct splice *sp)
     if (rc == ST_ENOTFOUND && !sp->asked) {
         /* Once: a ClusterIP the controller knows becomes a part of the table. */
         sp->asked = true;
-        sp->wait = dest_source_wait(th, canon, splice_orig_resolved, sp);
+        sp->wait = route_ask(th, canon, splice_orig_resolved, sp);
         if (sp->wait != NULL) {
             sp->state = SP_CONNECTING;
             free(canon);

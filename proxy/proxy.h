@@ -21,6 +21,7 @@
 #include "strait/sock.h"
 #include "strait/tls.h"
 
+#include "detect.h"
 #include "discovery.h"
 #include "stats.h"
 
@@ -68,6 +69,11 @@ struct proxy_config {
     uint32_t reload_interval_ms;
     size_t max_conns;     /* accepted connections per thread */
     uint32_t max_streams; /* concurrent HTTP/2 streams per connection */
+    /* Transparent proxying (transparent.h, docs/proxy.md). */
+    uint32_t detect_timeout_ms;              /* --detect-timeout-ms */
+    const struct detect_ports *opaque_ports; /* --opaque-ports: no detection; borrowed from
+                                                main(), never NULL once the threads run */
+    uint32_t negative_ttl_ms; /* --negative-ttl-ms: how long a "no route" answer is kept */
 };
 
 struct identity;
@@ -358,11 +364,14 @@ bool xchg_retry(struct xchg *x, const char *reason);
 
 /*
  * Routes <x> (its req head is complete) to an upstream: the outbound path
- * resolves req.authority through discovery and opens a peer stream; the
- * inbound path forwards to the app. On failure the exchange is aborted with
- * a status. Used by both the HTTP/1 and the HTTP/2 downstream sides.
+ * resolves <route_authority> (borrowed; NULL: req.authority) through
+ * discovery and opens a peer stream; the inbound path forwards to the app.
+ * req.authority itself is sent on untouched, so a transparently redirected
+ * request routed by its original destination still reaches the app with the
+ * Host the client wrote. On failure the exchange is aborted with a status.
+ * Used by both the HTTP/1 and the HTTP/2 downstream sides.
  */
-void route_request(struct xchg *x);
+void route_request(struct xchg *x, const char *route_authority);
 
 /* ---- modules ---------------------------------------------------------------------- */
 

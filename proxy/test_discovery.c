@@ -215,6 +215,155 @@ test_memo(void **state)
     discovery_free(NULL);
 }
 
+static struct st_sockaddr
+addr(const char *text)
+{
+    struct st_sockaddr a;
+
+    assert_int_equal(st_sock_parse_addr(text, &a), 0);
+    return a;
+}
+
+/* The app-address index of a table: every workload endpoint by IP and target port. */
+static void
+test_find_endpoint_index(void **state)
+{
+    enum { N = 3000 };
+    struct st_buf b = ST_BUF_INIT(0);
+    struct disc_table *t = NULL;
+    struct disc_service *svc = NULL;
+    struct st_err err = {0};
+    struct st_sockaddr a;
+
+    (void)state;
+    /* N services with one endpoint each (10.1.x.y, target port 8000 + i % 7), plus shapes. */
+    assert_int_equal(st_buf_append_str(&b, "{\"services\": {"), 0);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(st_buf_appendf(&b,
+                                        "\"s%d:80\": {\"endpoints\": [{\"addr\": "
+                                        "\"10.1.%d.%d:4143\", \"identity\": \"id%d\", "
+                                        "\"target_port\": %d}]},",
+                                        i, i / 250, i % 250 + 1, i, 8000 + i % 7),
+                         0);
+    assert_int_equal(st_buf_append_str(&b,
+                                       /* No target port: the service's port is the app's. */
+                                       "\"plain:9090\": {\"endpoints\": [{\"addr\": "
+                                       "\"10.2.0.1:4143\", \"identity\": \"plain\"}]},"
+                                       /* The same app address again: the first one wins. */
+                                       "\"zz-dup:80\": {\"endpoints\": [{\"addr\": "
+                                       "\"10.1.0.1:4143\", \"identity\": \"dup\", "
+                                       "\"target_port\": 8000}]},"
+                                       /* A gateway stands for no app at its address. */
+                                       "\"gw:80\": {\"endpoints\": [{\"addr\": "
+                                       "\"10.3.0.1:4143\", \"identity\": \"gw\", "
+                                       "\"target_port\": 4143, \"target_authority\": "
+                                       "\"x.y.svc.cluster.local:80\"}]},"
+                                       "\"v6:80\": {\"endpoints\": [{\"addr\": "
+                                       "\"[fd00::5]:4143\", \"identity\": \"six\", "
+                                       "\"target_port\": 7000}]}}}"),
+                     0);
+    assert_int_equal(discovery_load_json(b.data, b.len, "ns", "cluster.local", &t, &err), 0);
+    st_buf_free(&b);
+    assert_true(t->app_cap >= (size_t)N + 3);
+
+    for (int i = 0; i < N; i++) {
+        char text[64], id[16];
+        snprintf(text, sizeof(text), "10.1.%d.%d:%d", i / 250, i % 250 + 1, 8000 + i % 7);
+        snprintf(id, sizeof(id), "id%d", i);
+        a = addr(text);
+        struct disc_endpoint *e = discovery_find_endpoint(t, &a, &svc);
+        assert_non_null(e);
+        assert_string_equal(e->identity, id);
+        assert_int_equal(svc->n_eps, 1);
+        assert_ptr_equal(&svc->eps[0], e);
+        /* Another port of the same IP is not that workload's app. */
+        snprintf(text, sizeof(text), "10.1.%d.%d:%d", i / 250, i % 250 + 1, 9000 + i % 7);
+        a = addr(text);
+        assert_null(discovery_find_endpoint(t, &a, NULL));
+    }
+    /* Table order decides between endpoints of one address ("s0" comes first). */
+    a = addr("10.1.0.1:8000");
+    assert_string_equal(discovery_find_endpoint(t, &a, &svc)->identity, "id0");
+    assert_string_equal(svc->authority, "s0:80"); /* ends in a digit: kept as written */
+    a = addr("10.2.0.1:9090");
+    assert_string_equal(discovery_find_endpoint(t, &a, &svc)->identity, "plain");
+    a = addr("10.2.0.1:4143");
+    assert_null(discovery_find_endpoint(t, &a, NULL));
+    a = addr("10.3.0.1:4143");
+    assert_null(discovery_find_endpoint(t, &a, NULL));
+    a = addr("[fd00::5]:7000");
+    assert_string_equal(discovery_find_endpoint(t, &a, NULL)->identity, "six");
+    a = addr("10.9.9.9:8000");
+    assert_null(discovery_find_endpoint(t, &a, NULL));
+    assert_null(discovery_find_endpoint(NULL, &a, NULL));
+
+    /* A new table (a reload) has its own index: the old addresses are gone. */
+    struct discovery *d = discovery_new(NULL, "ns", "cluster.local");
+    discovery_set_table(d, t);
+    a = addr("10.1.3.4:8004"); /* i = 753 */
+    assert_non_null(discovery_find_endpoint(discovery_table(d), &a, NULL));
+    static const char small[] = "{\"services\": {\"only:80\": {\"endpoints\": [{\"addr\": "
+                                "\"10.7.0.1:4143\", \"identity\": \"only\", "
+                                "\"target_port\": 81}]}, \"none:80\": {\"endpoints\": []}}}";
+    struct disc_table *t2 = NULL;
+    assert_int_equal(discovery_load_json(small, strlen(small), "ns", "cluster.local", &t2, &err),
+                     0);
+    discovery_set_table(d, t2);
+    assert_null(discovery_find_endpoint(discovery_table(d), &a, NULL));
+    a = addr("10.7.0.1:81");
+    assert_string_equal(discovery_find_endpoint(discovery_table(d), &a, NULL)->identity, "only");
+    discovery_free(d);
+
+    /* A table without workload endpoints has no index and finds nothing. */
+    static const char empty[] = "{\"services\": {\"none:80\": {\"endpoints\": []}}}";
+    assert_int_equal(discovery_load_json(empty, strlen(empty), "ns", "cluster.local", &t, &err),
+                     0);
+    assert_int_equal(t->app_cap, 0);
+    assert_null(discovery_find_endpoint(t, &a, NULL));
+    discovery_table_unref(t);
+}
+
+/* The negative cache: TTL, renewal, the bound and its eviction order. */
+static void
+test_negative_cache(void **state)
+{
+    struct discovery *d = discovery_new(NULL, "ns", "cluster.local");
+    char k[32];
+
+    (void)state;
+    assert_false(discovery_neg_has(d, "10.0.0.1:80", 0));
+    discovery_neg_put(d, "10.0.0.1:80", 1000, 0); /* TTL 0: not kept */
+    assert_false(discovery_neg_has(d, "10.0.0.1:80", 1000));
+    assert_int_equal(discovery_neg_count(d), 0);
+
+    discovery_neg_put(d, "10.0.0.1:80", 1000, 500);
+    assert_true(discovery_neg_has(d, "10.0.0.1:80", 1000));
+    assert_true(discovery_neg_has(d, "10.0.0.1:80", 1499));
+    assert_false(discovery_neg_has(d, "10.0.0.2:80", 1200));
+    /* Expired: gone, and dropped from the cache. */
+    assert_false(discovery_neg_has(d, "10.0.0.1:80", 1500));
+    assert_int_equal(discovery_neg_count(d), 0);
+
+    /* A renewal extends the same entry. */
+    discovery_neg_put(d, "a:80", 2000, 500);
+    discovery_neg_put(d, "a:80", 2400, 500);
+    assert_int_equal(discovery_neg_count(d), 1);
+    assert_true(discovery_neg_has(d, "a:80", 2800));
+    assert_false(discovery_neg_has(d, "a:80", 2900));
+
+    /* Bounded: the oldest puts are evicted first. */
+    for (int i = 0; i < DISC_NEG_MAX + 10; i++) {
+        snprintf(k, sizeof(k), "10.9.%d.%d:80", i / 256, i % 256);
+        discovery_neg_put(d, k, 3000, 60000);
+    }
+    assert_int_equal(discovery_neg_count(d), DISC_NEG_MAX);
+    for (int i = 0; i < DISC_NEG_MAX + 10; i++) {
+        snprintf(k, sizeof(k), "10.9.%d.%d:80", i / 256, i % 256);
+        assert_int_equal(discovery_neg_has(d, k, 3001), i >= 10);
+    }
+    discovery_free(d);
+}
+
 int
 main(void)
 {
@@ -224,6 +373,8 @@ main(void)
         cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_poll_file),
         cmocka_unit_test(test_memo),
+        cmocka_unit_test(test_find_endpoint_index),
+        cmocka_unit_test(test_negative_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -293,13 +293,42 @@ test_map(void **state)
         free(keys[i]);
 }
 
+/* A found part ends a negative entry for its key; a not-found part does not. */
+static void
+test_negative_cache_and_parts(void **state)
+{
+    struct discovery *d = discovery_new(NULL, NS, "cluster.local");
+    static const char nothing[] = "nothing." NS ".svc.cluster.local:80";
+
+    (void)state;
+    discovery_enable_parts(d);
+    discovery_neg_put(d, ONE, 100, 5000);
+    discovery_neg_put(d, nothing, 100, 5000);
+    discovery_set_part(d, part_of(nothing, "{\"kind\":\"not_found\",\"authority\":\"nothing." NS
+                                           ".svc.cluster.local:80\"}",
+                                  NULL));
+    assert_true(discovery_neg_has(d, nothing, 200));
+    assert_true(discovery_neg_has(d, ONE, 200));
+    discovery_set_part(d, part_of(ONE, svc_line, NULL));
+    assert_false(discovery_neg_has(d, ONE, 200));
+    assert_true(discovery_has(discovery_table(d), ONE));
+    assert_int_equal(discovery_neg_count(d), 1);
+    /* The workload endpoint of the part is found by its app address in the merged table. */
+    struct st_sockaddr a;
+    assert_int_equal(st_sock_parse_addr("127.1.1.2:8888", &a), 0);
+    assert_string_equal(discovery_find_endpoint(discovery_table(d), &a, NULL)->identity, "one.id");
+    discovery_drop_part(d, ONE);
+    assert_null(discovery_find_endpoint(discovery_table(d), &a, NULL));
+    discovery_free(d);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_service_part), cmocka_unit_test(test_split_shares),
         cmocka_unit_test(test_not_found_and_errors), cmocka_unit_test(test_merge),
-        cmocka_unit_test(test_map),
+        cmocka_unit_test(test_map), cmocka_unit_test(test_negative_cache_and_parts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

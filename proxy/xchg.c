@@ -13,6 +13,7 @@
 #include "dest_source.h"
 #include "identity.h"
 #include "proxy.h"
+#include "transparent.h"
 
 /* ---- heads ----------------------------------------------------------------- */
 
@@ -732,8 +733,52 @@ route_forward_addr(struct proxy_thread *th, const char *dst, struct st_sockaddr 
     return rc;
 }
 
+bool
+route_authority_known(struct proxy_thread *th, struct st_str authority)
+{
+    const struct proxy_config *cfg = &th->px->cfg;
+    char *canon = authority.n > 0 ? discovery_canon(authority, cfg->namespace_,
+                                                    cfg->cluster_domain)
+                                  : NULL;
+    bool known = false;
+
+    if (canon != NULL) {
+        known = discovery_has(discovery_table(th->disc), canon);
+        if (!known && dest_source_enabled() &&
+            !discovery_neg_has(th->disc, canon, st_ev_now_ms(th->loop))) {
+            /* The controller answers for names of the cluster domain; routing waits for it. */
+            char *suffix = st_xasprintf(".svc.%s:", cfg->cluster_domain);
+            known = strstr(canon, suffix) != NULL;
+            free(suffix);
+        }
+    }
+    free(canon);
+    return known;
+}
+
+const char *
+route_redirected(struct proxy_thread *th, struct st_str authority, const char *orig)
+{
+    return route_authority_known(th, authority) ? NULL : orig;
+}
+
+struct dest_wait *
+route_ask(struct proxy_thread *th, const char *canon, dest_source_cb *cb, void *arg)
+{
+    if (discovery_neg_has(th->disc, canon, st_ev_now_ms(th->loop)))
+        return NULL;
+    return dest_source_wait(th, canon, cb, arg);
+}
+
 void
-route_request(struct xchg *x)
+route_answered(struct proxy_thread *th, const char *canon)
+{
+    if (canon != NULL && !discovery_has(discovery_table(th->disc), canon))
+        discovery_neg_put(th->disc, canon, st_ev_now_ms(th->loop), th->px->cfg.negative_ttl_ms);
+}
+
+void
+route_request(struct xchg *x, const char *route_authority)
 {
     struct proxy_thread *th = x->th;
     const struct proxy_config *cfg = &th->px->cfg;
@@ -741,14 +786,17 @@ route_request(struct xchg *x)
     const char *canon = NULL;
 
     if (x->dir == XCHG_OUTBOUND) {
-        canon = route_canon(x, authority);
+        /* Routed (and labelled) by one authority; the request's own goes on untouched. */
+        const char *by = route_authority != NULL ? route_authority : authority;
+        canon = route_canon(x, by);
         if (canon == NULL) {
             xchg_abort(x, 400, "the request names no valid authority");
             return;
         }
+        by = by == authority ? authority : hmsg_strdup(&x->req, by, strlen(by));
         x->canon = canon;
-        x->shown = authority;
-        route_outbound(x, canon, authority);
+        x->shown = by;
+        route_outbound(x, canon, by);
         return;
     }
 

@@ -399,6 +399,9 @@ def test_http_without_host_routes_by_original_destination(mesh):
             assert head.startswith(b"HTTP/1.1 200"), head
     assert [r["target"] for r in mesh.http.requests[n0 + 1:n0 + 3]] == \
         ["/unknown-host/0", "/unknown-host/1"]
+    # Routed by the original destination, but the app gets the Host the client wrote.
+    assert [r["headers"]["host"] for r in mesh.http.requests[n0 + 1:n0 + 3]] == \
+        ["nowhere.example"] * 2
     after = mesh.client.metrics()
     assert (metric(after, "request_total", direction="outbound",
                    authority=f"{HTTP_IP}:{HTTP_PORT}")

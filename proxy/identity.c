@@ -180,12 +180,17 @@ identity_free(struct identity *id)
  * Builds the four contexts from a certificate chain (PEM, leaf first), a key
  * (an object, else PEM) and the anchors (PEM), and swaps them in. Everything
  * is borrowed; the contexts take their own references to the key. Returns 1.
+ *
+ * The PEM is parsed once and the four contexts share the certificate, key and
+ * anchor objects (each context takes references): a context built from PEM
+ * would hold its own copies, about 20 KB more each, and cost a parse each.
  */
 static int
 identity_install(struct identity *id, const char *cert_pem, EVP_PKEY *key, const char *key_pem,
                  const char *anchors_pem, struct st_err *err)
 {
-    STACK_OF(X509) *chain = NULL;
+    STACK_OF(X509) *chain = NULL, *rest = NULL, *anchors = NULL;
+    EVP_PKEY *owned_key = NULL;
     struct st_x509_info info = {0};
     struct st_tls_ctx *srv = NULL, *cli = NULL, *opq = NULL, *h1 = NULL;
     static const char *const srv_alpn[] = {PROXY_ALPN_H2, PROXY_ALPN_OPAQUE, NULL};
@@ -202,12 +207,26 @@ identity_install(struct identity *id, const char *cert_pem, EVP_PKEY *key, const
         rc = st_err_set(err, ST_EINVAL, "identity: the certificate has no DNS SAN");
         goto out;
     }
+    if (key == NULL) {
+        if ((rc = st_x509_key_from_pem(key_pem, strlen(key_pem), &owned_key, err)) < 0)
+            goto out;
+        key = owned_key;
+    }
+    if ((rc = st_x509_bundle_from_pem(anchors_pem, strlen(anchors_pem), &anchors, err)) < 0)
+        goto out;
+    rest = sk_X509_new_null();
+    if (rest == NULL)
+        st_oom();
+    for (int i = 1; i < sk_X509_num(chain); i++) {
+        if (!sk_X509_push(rest, sk_X509_value(chain, i))) /* borrowed from <chain> */
+            st_oom();
+    }
     struct st_tls_config cfg = {
         .server = true,
-        .cert_pem = cert_pem,
+        .cert = sk_X509_value(chain, 0),
+        .chain = rest,
         .key = key,
-        .key_pem = key == NULL ? key_pem : NULL,
-        .anchors_pem = anchors_pem,
+        .anchors = anchors,
         .verify = ST_TLS_VERIFY_REQUIRE,
         .min_version = ST_TLS_1_3,
         .alpn = srv_alpn,
@@ -250,7 +269,10 @@ out:
     st_tls_ctx_unref(opq);
     st_tls_ctx_unref(h1);
     st_x509_info_free(&info);
+    sk_X509_free(rest);
     st_x509_chain_free(chain);
+    st_x509_chain_free(anchors);
+    EVP_PKEY_free(owned_key);
     return rc;
 }
 

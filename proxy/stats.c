@@ -7,7 +7,25 @@
 
 #include "stats.h"
 
-#define STATS_HASH_SIZE 4096 /* buckets of a thread's cache (chained) */
+/*
+ * A thread's caches are chained hash tables that start small and double when
+ * they hold more entries than buckets, up to STATS_HASH_MAX buckets: an idle
+ * proxy with a handful of routes keeps a few hundred bytes, not 64 KiB.
+ */
+#define STATS_HASH_MIN 16
+#define STATS_HASH_MAX 8192
+
+/* The head of a cache entry; the entry types start with it. */
+struct stats_node {
+    struct stats_node *next;
+    uint64_t hash;
+};
+
+struct stats_table {
+    struct stats_node **b; /* NULL until the first insert */
+    size_t mask;           /* buckets - 1 */
+    size_t n;
+};
 
 /* One response class of a route: a status code and its classification. */
 struct stats_rsp {
@@ -19,8 +37,7 @@ struct stats_rsp {
 
 /* One HTTP label string: its request series and the response classes seen. */
 struct stats_route {
-    struct stats_route *next;
-    uint64_t hash;
+    struct stats_node node;
     char *key;
     const char *values[ST_METRICS_RESPONSE_N_LABELS];
     char *store; /* the unescaped values live here */
@@ -30,8 +47,7 @@ struct stats_route {
 
 /* One TCP label string: the series of the tcp_* families. */
 struct stats_series {
-    struct stats_series *next;
-    uint64_t hash;
+    struct stats_node node;
     char *key;
     unsigned shard;
     struct st_metrics_series *open, *close, *gauge, *rbytes, *wbytes, *duration;
@@ -41,8 +57,8 @@ struct stats {
     struct stats *next;
     struct stats_registry *reg;
     unsigned shard;
-    struct stats_route *routes[STATS_HASH_SIZE];
-    struct stats_series *tcps[STATS_HASH_SIZE];
+    struct stats_table routes; /* of struct stats_route */
+    struct stats_table tcps;   /* of struct stats_series */
     size_t n_cached;
 };
 
@@ -82,23 +98,76 @@ stats_route_fini(struct stats_route *x)
     free(x->store);
 }
 
+/* The chain that holds (or would hold) <hash>; allocates the first buckets. */
+static struct stats_node **
+stats_table_slot(struct stats_table *t, uint64_t hash)
+{
+    if (t->b == NULL) {
+        t->b = st_xcalloc(STATS_HASH_MIN, sizeof(*t->b));
+        t->mask = STATS_HASH_MIN - 1;
+    }
+    return &t->b[hash & t->mask];
+}
+
+/* Links <node> in and doubles the buckets when there are more entries than buckets. */
+static void
+stats_table_insert(struct stats_table *t, struct stats_node *node)
+{
+    struct stats_node **slot = stats_table_slot(t, node->hash);
+    size_t size = t->mask + 1;
+
+    node->next = *slot;
+    *slot = node;
+    if (++t->n <= size || size >= STATS_HASH_MAX)
+        return;
+    struct stats_node **b = st_xcalloc(2 * size, sizeof(*b));
+    for (size_t i = 0; i < size; i++) {
+        while (t->b[i] != NULL) {
+            struct stats_node *x = t->b[i];
+            t->b[i] = x->next;
+            x->next = b[x->hash & (2 * size - 1)];
+            b[x->hash & (2 * size - 1)] = x;
+        }
+    }
+    free(t->b);
+    t->b = b;
+    t->mask = 2 * size - 1;
+}
+
+/* Empties <t>: returns all its entries as one list (linked by next) and frees the buckets. */
+static struct stats_node *
+stats_table_take(struct stats_table *t)
+{
+    struct stats_node *all = NULL;
+
+    for (size_t i = 0; t->b != NULL && i <= t->mask; i++) {
+        while (t->b[i] != NULL) {
+            struct stats_node *x = t->b[i];
+            t->b[i] = x->next;
+            x->next = all;
+            all = x;
+        }
+    }
+    free(t->b);
+    *t = (struct stats_table){0};
+    return all;
+}
+
 static void
 stats_free_thread(struct stats *s)
 {
-    for (size_t i = 0; i < STATS_HASH_SIZE; i++) {
-        while (s->routes[i] != NULL) {
-            struct stats_route *x = s->routes[i];
-            s->routes[i] = x->next;
-            stats_route_fini(x);
-            free(x->key);
-            free(x);
-        }
-        while (s->tcps[i] != NULL) {
-            struct stats_series *t = s->tcps[i];
-            s->tcps[i] = t->next;
-            free(t->key);
-            free(t);
-        }
+    for (struct stats_node *n = stats_table_take(&s->routes), *next; n != NULL; n = next) {
+        struct stats_route *x = ST_CONTAINER_OF(n, struct stats_route, node);
+        next = n->next;
+        stats_route_fini(x);
+        free(x->key);
+        free(x);
+    }
+    for (struct stats_node *n = stats_table_take(&s->tcps), *next; n != NULL; n = next) {
+        struct stats_series *t = ST_CONTAINER_OF(n, struct stats_series, node);
+        next = n->next;
+        free(t->key);
+        free(t);
     }
     free(s);
 }
@@ -232,19 +301,19 @@ static struct stats_route *
 stats_route_get(struct stats *s, const char *labels)
 {
     uint64_t h = stats_hash(labels);
-    struct stats_route **slot = &s->routes[h % STATS_HASH_SIZE];
 
-    for (struct stats_route *x = *slot; x != NULL; x = x->next)
-        if (x->hash == h && strcmp(x->key, labels) == 0)
+    for (struct stats_node *n = *stats_table_slot(&s->routes, h); n != NULL; n = n->next) {
+        struct stats_route *x = ST_CONTAINER_OF(n, struct stats_route, node);
+        if (n->hash == h && strcmp(x->key, labels) == 0)
             return x;
+    }
     if (s->n_cached >= STATS_MAX_CACHED)
         return NULL;
     struct stats_route *x = st_xcalloc(1, sizeof(*x));
-    x->hash = h;
+    x->node.hash = h;
     x->key = st_xstrdup(labels);
     stats_route_init(s, x, labels);
-    x->next = *slot;
-    *slot = x;
+    stats_table_insert(&s->routes, &x->node);
     s->n_cached++;
     return x;
 }
@@ -320,11 +389,12 @@ struct stats_series *
 stats_tcp(struct stats *s, const char *labels)
 {
     uint64_t h = stats_hash(labels);
-    struct stats_series **slot = &s->tcps[h % STATS_HASH_SIZE];
 
-    for (struct stats_series *t = *slot; t != NULL; t = t->next)
-        if (t->hash == h && strcmp(t->key, labels) == 0)
+    for (struct stats_node *n = *stats_table_slot(&s->tcps, h); n != NULL; n = n->next) {
+        struct stats_series *t = ST_CONTAINER_OF(n, struct stats_series, node);
+        if (n->hash == h && strcmp(t->key, labels) == 0)
             return t;
+    }
     if (s->n_cached >= STATS_MAX_CACHED)
         return NULL;
 
@@ -335,7 +405,7 @@ stats_tcp(struct stats *s, const char *labels)
 
     stats_parse(labels, st_metrics_tcp_label_names, ST_METRICS_TCP_N_LABELS, ST_METRICS_TCP_TLS,
                 ST_METRICS_TCP_NO_TLS_REASON, values, &store);
-    t->hash = h;
+    t->node.hash = h;
     t->key = st_xstrdup(labels);
     t->shard = s->shard;
     t->open = st_metrics_series_get(f->tcp_open_total, values);
@@ -346,8 +416,7 @@ stats_tcp(struct stats *s, const char *labels)
     t->close = st_metrics_series_get(f->tcp_close_total, values);
     t->duration = st_metrics_series_get(f->tcp_connection_duration_ms, values);
     free(store);
-    t->next = *slot;
-    *slot = t;
+    stats_table_insert(&s->tcps, &t->node);
     s->n_cached++;
     return t;
 }

@@ -168,6 +168,48 @@ test_escape(void **state)
     free(e);
 }
 
+/*
+ * Many label strings: the thread caches grow from a few buckets; every
+ * string still maps to its own series, before and after the tables double,
+ * and the TCP handle of a string stays the same.
+ */
+static void
+test_many_label_strings(void **state)
+{
+    struct stats_registry *r = stats_registry_new(1);
+    struct stats *a = stats_thread(r);
+    struct stats_series *first[300];
+    char l[128];
+
+    ST_UNUSED(state);
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 300; i++) {
+            snprintf(l, sizeof(l), "direction=\"outbound\",authority=\"s%d:80\",tls=\"true\"", i);
+            for (int k = 0; k <= i % 3; k++)
+                stats_request(a, l);
+            struct stats_series *t = stats_tcp(a, l);
+            assert_non_null(t);
+            if (round == 0)
+                first[i] = t;
+            else
+                assert_ptr_equal(first[i], t);
+            stats_tcp_open(t);
+        }
+    }
+
+    struct st_metrics_snapshot *snap = st_metrics_snapshot_take(stats_metrics(r));
+    for (int i = 0; i < 300; i++) {
+        char auth[32];
+        snprintf(auth, sizeof(auth), "s%d:80", i);
+        struct st_metrics_label req[] = {L("authority", auth), L("direction", "outbound"),
+                                         L("tls", "true")};
+        assert_true(sample(snap, "request_total", req, 3) == 3 * (i % 3 + 1));
+        assert_true(sample(snap, "tcp_open_total", req, 3) == 3);
+    }
+    st_metrics_snapshot_free(snap);
+    stats_registry_free(r);
+}
+
 int
 main(void)
 {
@@ -176,6 +218,7 @@ main(void)
         cmocka_unit_test(test_tcp_families_and_no_identity),
         cmocka_unit_test(test_malformed_labels_count_what_parsed),
         cmocka_unit_test(test_escape),
+        cmocka_unit_test(test_many_label_strings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,159 @@
+#!/usr/bin/python3
+"""Regenerates proxy/hot-symbols.txt: the functions strait-proxy runs.
+
+Runs a pair of proxies (client and server, files mode) under valgrind's
+callgrind with a backend behind them, sends the kinds of traffic the proxy
+carries (HTTP/1.1 GET, POST, chunked upload, keep-alive, HTTP/2 with prior
+knowledge, CONNECT, refusals, metrics scrapes), stops them with SIGTERM, and
+writes the union of the function names callgrind saw, one per line. With
+--controller HOST:PORT (a local cluster's controller, see docs/cli.md) a
+third proxy certifies and takes its routes from the destination API as well.
+
+lld lays the binary's text out in this order (proxy/link.cmake), so the code
+these runs touch shares few pages. A stale list costs memory, never
+correctness: rerun this after large changes to the proxy or to OpenSSL.
+
+    proxy/hot_symbols.py BUILD_DIR [--controller ADDR --anchors FILE
+                                    --token-file FILE --identity NAME
+                                    [--routes FILE] [--url URL]...]
+
+For example, with a local cluster made by `strait cluster create c1` and a
+workload started by `strait run -n default --name web --port 8080 ...`:
+
+    proxy/hot_symbols.py build --controller 127.1.0.2:8086 \
+        --anchors $STRAIT_HOME/trust/anchor.crt \
+        --token-file $STRAIT_HOME/clusters/c1/workloads/default/web/token \
+        --identity default.default.serviceaccount.identity.strait.cluster.local \
+        --routes $STRAIT_HOME/clusters/c1/routes.json \
+        --url http://127.1.1.1:8080/ --url http://web.default.svc.cluster.local:8080/
+"""
+import argparse
+import glob
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("build")
+    ap.add_argument("--controller")
+    ap.add_argument("--anchors")
+    ap.add_argument("--token-file")
+    ap.add_argument("--identity")
+    ap.add_argument("--routes", help="a routes file for the certify proxy as well")
+    ap.add_argument("--url", action="append", default=[],
+                    help="URLs to ask through the certify proxy (repeatable)")
+    ap.add_argument("--out", default=os.path.join(HERE, "hot-symbols.txt"))
+    a = ap.parse_args()
+    os.environ["STRAIT_BIN"] = os.path.join(os.path.abspath(a.build), "bin")
+    # Imported after STRAIT_BIN is set: the harness reads it at import.
+    from proxy_harness import NS, Backend, Pki, curl, ident, write_routes
+    from conftest import Proc, binary
+
+    d = tempfile.mkdtemp(prefix="strait-hot-")
+    procs = []
+
+    def proxy(name, args):
+        cg = os.path.join(d, f"callgrind.{name}")
+        cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={cg}",
+               binary("strait-proxy"), "--outbound", "127.0.0.1:0", "--inbound", "127.0.0.1:0",
+               "--admin", "127.0.0.1:0", "--namespace", NS] + args
+        p = Proc(cmd, os.path.join(d, f"{name}.log"))
+        m = p.wait_line(r"outbound=(\S+) inbound=(\S+) admin=(\S+)", timeout=120)
+        p.outbound, p.inbound, p.admin = m.group(1), m.group(2), m.group(3)
+        procs.append(p)
+        return p
+
+    def ready(p):
+        for _ in range(600):
+            if curl("-o", "/dev/null", "-w", "%{http_code}", f"http://{p.admin}/ready",
+                    timeout=10).stdout == b"200":
+                return
+            time.sleep(0.1)
+        raise SystemExit(f"proxy not ready: {p.tail()}")
+
+    backend = None
+    try:
+        pki = Pki(os.path.join(d, "pki"))
+        backend = Backend()
+        cert_b, key_b = pki.leaf(ident("backend"), "backend")
+        cert_a, key_a = pki.leaf(ident("client"), "client")
+        empty = os.path.join(d, "empty.json")
+        write_routes(empty)
+        server = proxy("server", ["--identity-cert", cert_b, "--identity-key", key_b,
+                                  "--trust-anchors", pki.anchor, "--routes", empty])
+        routes = os.path.join(d, "routes.json")
+        svc = f"backend-svc:{backend.port}"
+        write_routes(routes, services={svc: {"endpoints": [
+            {"addr": server.inbound, "identity": ident("backend"),
+             "target_port": backend.port}]}})
+        client = proxy("client", ["--identity-cert", cert_a, "--identity-key", key_a,
+                                  "--trust-anchors", pki.anchor, "--routes", routes])
+        ready(server)
+        ready(client)
+        px, url = f"http://{client.outbound}", f"http://{svc}"
+        body = os.path.join(d, "body")
+        with open(body, "wb") as f:
+            f.write(os.urandom(1 << 20))
+        for _ in range(3):
+            curl("-x", px, url + "/a", url + "/b")                       # keep-alive
+            curl("-x", px, "--data-binary", "@" + body, url + "/post")
+            curl("-x", px, "-H", "transfer-encoding: chunked", "--data-binary", "@" + body,
+                 url + "/chunked")
+            curl("--http2-prior-knowledge", "-H", f"host: {svc}", f"http://{client.outbound}/h2")
+            curl("-p", "-x", px, url + "/tunnel")                        # CONNECT
+            curl("-x", px, "http://unknown-svc:80/")                     # no route
+            curl("-x", px, "-H", "bad header", url + "/bad")             # refused head
+            for p in (client, server):
+                curl(f"http://{p.admin}/metrics", f"http://{p.admin}/live")
+                curl(f"http://{p.admin}/metrics/window?ms=1000")
+            time.sleep(0.6)                                              # file polls
+        if a.controller:
+            dest = proxy("dest", ["--identity-mode", "certify", "--controller", a.controller,
+                                  "--token-file", a.token_file, "--identity", a.identity,
+                                  "--trust-anchors", a.anchors, "--destination", a.controller]
+                         + (["--routes", a.routes] if a.routes else []))
+            ready(dest)
+            for _ in range(3):
+                for u in a.url:
+                    curl("-x", f"http://{dest.outbound}", u)
+                curl(f"http://{dest.admin}/metrics")
+                time.sleep(0.6)
+    finally:
+        for p in procs:
+            p.kill(signal.SIGTERM, timeout=60)
+        if backend is not None:
+            backend.shutdown()
+
+    # Per run: the files-mode pair, and the certify/destination proxy if any.
+    runs = {}
+    for cg in glob.glob(os.path.join(d, "callgrind.*")):
+        kind = "dest" if cg.endswith(".dest") else "files"
+        with open(cg, errors="replace") as f:
+            for line in f:
+                m = re.match(r"^c?fn=\(\d+\) (\S+)", line)
+                if m:
+                    runs.setdefault(kind, set()).add(m.group(1))
+    # What both modes run comes first, then what only files mode runs (its
+    # traffic reached more paths), then what only certify/destination runs:
+    # a files-mode proxy touches one contiguous stretch, a certify-mode one
+    # two, with what it never runs beyond both.
+    files, dest = runs.get("files", set()), runs.get("dest", set())
+    common = files & dest if dest else files
+    order = sorted(common) + sorted(files - common) + sorted(dest - common)
+    with open(a.out, "w") as f:
+        f.write("".join(n + "\n" for n in order))
+    names = set(order)
+    print(f"{a.out}: {len(names)} functions from {len(procs)} proxies ({d})")
+
+
+if __name__ == "__main__":
+    main()

@@ -39,8 +39,47 @@ UNKNOWN_IP, UNKNOWN_PORT = "10.96.9.9", 9000   # not in discovery: passthrough
 WORKLOAD_IP = "10.96.5.5"                      # a workload (pod) address, not a ClusterIP
 LOOP_IP = "10.96.0.1"                          # a local address: <LOOP_IP>:<outbound port> loops
 SERVICE_RANGE6, ECHO_IP6 = "fd00:96::/64", "fd00:96::7"  # IPv6 (IP6T_SO_ORIGINAL_DST)
+GRPC_IP, GRPC_PORT = "10.96.7.11", 7010        # an HTTP/2-capable app (a gRPC server)
 DETECT_MS = 1500
 CLONE_NEWNET = 0x40000000
+
+
+# An HTTP/2 app: a gRPC server (generic handler) that echoes with a prefix. Run with
+# /usr/bin/python3 in a process of its own, so that its threads live in the namespace.
+GRPC_SERVER = r"""
+import sys
+from concurrent import futures
+import grpc
+
+def echo(req, ctx):
+    return b"h2-app:" + req
+
+h = grpc.method_handlers_generic_handler(
+    "t.T", {"Echo": grpc.unary_unary_rpc_method_handler(echo)})
+s = grpc.server(futures.ThreadPoolExecutor(4))
+s.add_generic_rpc_handlers((h,))
+port = s.add_insecure_port("127.0.0.1:0")
+s.start()
+print(f"port={port}", flush=True)
+s.wait_for_termination()
+"""
+
+# A gRPC client (prior-knowledge HTTP/2) to argv[1] with the :authority argv[2].
+GRPC_CLIENT = r"""
+import sys
+import grpc
+
+ch = grpc.insecure_channel(sys.argv[1], options=[("grpc.default_authority", sys.argv[2]),
+                                                 ("grpc.enable_http_proxy", 0)])
+call = ch.unary_unary("/t.T/Echo")
+for i in range(3):
+    print(call(b"ping%d" % i, timeout=10).decode(), flush=True)
+"""
+
+
+def _have_grpc():
+    return subprocess.run(["/usr/bin/python3", "-c", "import grpc"],
+                          capture_output=True).returncode == 0
 
 
 def _why_skip():
@@ -211,6 +250,11 @@ def mesh(ns):
         passthrough = LineServer(UNKNOWN_IP, UNKNOWN_PORT, prefix=b"pass:")
         servers += [echo, banner, passthrough]
         http = Backend()
+        grpc_app = None
+        if _have_grpc():
+            grpc_app = Proc(["/usr/bin/python3", "-c", GRPC_SERVER], os.path.join(d, "grpc.log"))
+            procs.append(grpc_app)
+            grpc_app.port = int(grpc_app.wait_line(r"port=(\d+)").group(1))
         empty = os.path.join(d, "empty.json")
         write_routes(empty)
         # The inbound proxy listens on every address, so that it also stands for a workload
@@ -223,7 +267,9 @@ def mesh(ns):
             return {"endpoints": [{"addr": f"{ip}:{server.inbound_port}",
                                    "identity": ident("backend"), "target_port": port}]}
         routes = os.path.join(d, "routes.json")
+        grpc_routes = {f"{GRPC_IP}:{GRPC_PORT}": ep(grpc_app.port)} if grpc_app else {}
         write_routes(routes, services={
+            **grpc_routes,
             f"{ECHO_IP}:{ECHO_PORT}": ep(echo.port),
             f"[{ECHO_IP6}]:{ECHO_PORT}": ep(echo.port),
             f"{BANNER_IP}:{BANNER_DETECT_PORT}": ep(banner.port),
@@ -277,6 +323,7 @@ def mesh(ns):
         mm.dir, mm.server, mm.client, mm.out_port = d, server, admin_proxy, out_port
         mm.echo, mm.banner, mm.passthrough, mm.http = echo, banner, passthrough, http
         mm.client6, mm.why6 = client6, why6
+        mm.grpc = grpc_app
         yield mm
     finally:
         for p in procs:
@@ -474,3 +521,51 @@ def test_workload_address_known_to_discovery_goes_over_mtls(mesh):
         assert owner_pid(peer, local) == mesh.server.proc.p.pid
     assert metric(mesh.client.metrics(), "tcp_open_total", **labels) - \
         metric(before, "tcp_open_total", **labels) == 1
+
+
+def test_h2_prior_knowledge_to_http1_app_keeps_authority(mesh):
+    """HTTP/2 with prior knowledge through the redirect, to an app that speaks HTTP/1.1
+    only: each stream names an authority discovery does not know, so it is routed by the
+    original destination, and the app still sees the :authority the client sent as Host
+    (the inbound proxy falls back to HTTP/1.1 for this app)."""
+    before = mesh.client.metrics()
+    n0 = len(mesh.http.requests)
+    # One curl per request: curl 7.88 fails to reuse a prior-knowledge connection for a
+    # second URL before sending anything (the gRPC test below multiplexes calls instead).
+    for path in ("/h2/a", "/h2/b"):
+        r = subprocess.run(["curl", "-sS", "--http2-prior-knowledge", "--noproxy", "*",
+                            "-m", "10", "-H", "Host: app.example:8080", "-o", "/dev/null",
+                            "-w", "%{http_code} %{http_version}",
+                            f"http://{HTTP_IP}:{HTTP_PORT}{path}"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == "200 2", r.stdout
+    # The inbound's HTTP/2 probe of this app ("PRI * HTTP/2.0") shows up as a request to "*".
+    got = [q for q in mesh.http.requests[n0:] if q["target"] != "*"]
+    assert [q["target"] for q in got] == ["/h2/a", "/h2/b"]
+    assert all(q["headers"]["host"] == "app.example:8080" for q in got), got
+    assert all(q["headers"]["strait-client-id"] == ident("client") for q in got)
+    # Counted under the authority that routed them (the original destination).
+    after = mesh.client.metrics()
+    lbl = dict(direction="outbound", authority=f"{HTTP_IP}:{HTTP_PORT}")
+    assert metric(after, "request_total", **lbl) - metric(before, "request_total", **lbl) == 2
+
+
+def test_h2_prior_knowledge_to_h2_app_by_original_destination(mesh):
+    """A gRPC client (HTTP/2 prior knowledge) to a ClusterIP with an :authority nobody
+    knows: routed by the original destination over mTLS, and spoken as HTTP/2 to the app
+    (a gRPC server cannot answer otherwise)."""
+    if mesh.grpc is None:
+        pytest.skip("python3-grpcio is not installed (scripts/setup.sh installs it)")
+    before = mesh.client.metrics()
+    r = subprocess.run(["/usr/bin/python3", "-c", GRPC_CLIENT, f"{GRPC_IP}:{GRPC_PORT}",
+                        "unknown.example:50051"], capture_output=True, text=True, timeout=60,
+                       env={k: v for k, v in os.environ.items() if "proxy" not in k.lower()})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split() == ["h2-app:ping0", "h2-app:ping1", "h2-app:ping2"]
+    after = mesh.client.metrics()
+    lbl = dict(direction="outbound", authority=f"{GRPC_IP}:{GRPC_PORT}",
+               server_id=ident("backend"))
+    assert metric(after, "request_total", **lbl) - metric(before, "request_total", **lbl) == 3
+    ok = dict(lbl, classification="success", status_code="200")
+    assert metric(after, "response_total", **ok) - metric(before, "response_total", **ok) == 3

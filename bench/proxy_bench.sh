@@ -14,6 +14,8 @@
 #        [--rate-seconds S] [--slices N] [--max-seconds S]
 #        [--paths "direct haproxy nginx strait"]
 #        [--keep]   (keep the temporary directory with configurations and logs)
+#        [--counts] (also count system calls, context switches and epoll_waits per
+#                    request of each path's proxies with perf, at the last rate)
 set -euo pipefail
 
 time_limit=420 # seconds for the whole run; past that timeout(1) stops it (and the trap cleans up)
@@ -33,6 +35,7 @@ rate_conns=16
 max_conns=32
 paths="direct haproxy nginx strait"
 keep=0
+counts=0
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -44,7 +47,8 @@ while [ $# -gt 0 ]; do
     --max-seconds) max_s=$2; shift 2 ;;
     --paths) paths=$2; shift 2 ;;
     --keep) keep=1; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --counts) counts=1; shift ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "proxy_bench: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -513,6 +517,52 @@ for r in $rates; do
     unset slice_files slice_errs slice_failed
 done
 
+# ---- counts per request (--counts) ----------------------------------------------------
+# Figures that the machine's other load hardly changes, unlike latency: per
+# request at the last rate, the system calls, context switches, epoll_wait
+# calls and epoll_waits that returned nothing (a loop turn spent only on
+# deferred work), and the CPU, of both sides' processes together. Printed as
+# extra "counts" lines after the path lines.
+count_lines=()
+if [ "$counts" = 1 ]; then
+    if ! command -v perf >/dev/null; then
+        count_lines+=("counts skipped: perf is not installed")
+    else
+        for path in "${active[@]}"; do
+            if [ -n "${dropped[$path]:-}" ] || [ -z "${watch_pids[$path]}" ]; then continue; fi
+            pf="$work/perf-$path.csv"
+            perf stat -x, -o "$pf" -p "${watch_pids[$path]// /,}" \
+                -e raw_syscalls:sys_enter,context-switches,syscalls:sys_enter_epoll_wait,task-clock \
+                -e syscalls:sys_exit_epoll_wait --filter 'ret == 0' >/dev/null 2>&1 &
+            perf_pid=$!
+            sleep 0.5
+            # shellcheck disable=SC2086
+            line=$(timeout 30 "$loadgen" ${lg_args[$path]} --rate "${rates##* }" \
+                --conns "$rate_conns" --duration 3 --warmup 0 2>/dev/null || true)
+            kill -INT "$perf_pid" 2>/dev/null || true
+            wait "$perf_pid" 2>/dev/null || true
+            ok=$(field "$line" ok)
+            if [ -z "$ok" ] || [ "$ok" = 0 ] || [ ! -s "$pf" ]; then
+                count_lines+=("counts path=$path failed")
+                continue
+            fi
+            count_lines+=("$(awk -F, -v n="$ok" -v p="$path" -v r="${rates##* }" '
+                /^[0-9.]+,/ {
+                    if ($3 ~ /raw_syscalls/) sc = $1
+                    else if ($3 ~ /context-switches/) cs = $1
+                    else if ($3 ~ /sys_enter_epoll_wait/) ew = $1
+                    else if ($3 ~ /sys_exit_epoll_wait/) ee = $1
+                    else if ($3 ~ /task-clock/) tc = $1
+                }
+                END {
+                    printf "counts path=%s rate=%s requests=%d syscalls_per_req=%.2f", p, r, n, sc / n
+                    printf " ctx_switches_per_req=%.2f epoll_waits_per_req=%.2f", cs / n, ew / n
+                    printf " empty_epoll_waits_per_req=%.2f cpu_ms_per_1k=%.1f", ee / n, tc * 1000 / n
+                }' "$pf")")
+        done
+    fi
+fi
+
 # ---- report --------------------------------------------------------------------------
 
 last_rate=${rates##* }
@@ -541,6 +591,8 @@ for path in $paths; do
         "rss_idle_kb=${idle_rss[$path]} rss_load_kb=$rl pss_idle_kb=${idle_pss[$path]}" \
         "pss_load_kb=$pl errors=${errs[$path]}${extra[$path]:+ ${extra[$path]}}"
 done
+
+for l in "${count_lines[@]}"; do echo "$l"; done
 
 ratio() { # ratio A B: A/B with two decimals, n/a when either is missing or zero
     awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "n/a" }'

@@ -511,6 +511,8 @@ h1down_start(struct h1down *d, const struct st_http1_request *req, size_t head_l
     st_buf_consume(&d->in, head_len);
     st_ev_timer_stop(th->loop, &d->c->timer);
     xchg_attach_down(x, d, &h1down_ops);
+    if (d->redirected && route_by == NULL) /* by Host: the original destination if it fails */
+        x->fallback = hmsg_strdup(&x->req, d->orig_text, strlen(d->orig_text));
     route_request(x, route_by);
     if (!x->aborted && req->expect_continue && !d->req_done) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";

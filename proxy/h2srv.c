@@ -311,6 +311,8 @@ h2srv_on_frame(nghttp2_session *ng, const nghttp2_frame *frame, void *user)
             const char *by = route_redirected(ss->s->th, st_str_c(x->req.authority), ss->s->orig);
             if (x->req.authority == NULL)
                 x->req.authority = hmsg_strdup(&x->req, ss->s->orig, strlen(ss->s->orig));
+            if (by == NULL) /* by :authority: the original destination if that has no route */
+                x->fallback = hmsg_strdup(&x->req, ss->s->orig, strlen(ss->s->orig));
             route_request(x, by);
         } else {
             route_request(x, NULL);

@@ -319,6 +319,9 @@ struct xchg {
     struct st_buf replay;   /* the request body bytes sent to the current upstream */
     const char *canon;      /* outbound: the canonical authority routed; in req's blocks */
     const char *shown;      /* outbound: the authority as the client wrote it; in req's blocks */
+    const char *fallback;   /* outbound, redirected and routed by its own authority: the original
+                               destination to route by if that authority has no route; in
+                               req's blocks, or NULL */
     struct st_sockaddr app; /* inbound: the app's address */
 };
 
@@ -368,7 +371,9 @@ bool xchg_retry(struct xchg *x, const char *reason);
  * discovery and opens a peer stream; the inbound path forwards to the app.
  * req.authority itself is sent on untouched, so a transparently redirected
  * request routed by its original destination still reaches the app with the
- * Host the client wrote. On failure the exchange is aborted with a status.
+ * Host the client wrote. When x->fallback is set and the routing authority
+ * has no route (after the destination API answered), the request is routed
+ * by x->fallback instead. On failure the exchange is aborted with a status.
  * Used by both the HTTP/1 and the HTTP/2 downstream sides.
  */
 void route_request(struct xchg *x, const char *route_authority);

@@ -619,6 +619,16 @@ route_pick(struct xchg *x, const char *canon, const char *shown_authority, bool 
     rc = discovery_resolve(discovery_table(th->disc), canon, &th->rng, st_ev_now_ms(th->loop), &tg);
     if (rc == ST_ENOTFOUND && !retry && dest_source_park(x, canon, shown_authority, route_outbound))
         return; /* routed again once the destination API answers for <canon> */
+    if (rc == ST_ENOTFOUND && !retry && x->fallback != NULL) {
+        /* A redirected request whose Host has no route after all: by the original destination. */
+        const char *fb = x->fallback, *fc = route_canon(x, fb);
+        x->fallback = NULL;
+        route_answered(th, canon);
+        if (fc != NULL) {
+            route_outbound(x, fc, fb);
+            return;
+        }
+    }
     if (rc == ST_ENOTFOUND) {
         snprintf(reason, sizeof(reason), "no route to %.300s", canon);
         xchg_abort(x, 502, reason);
@@ -743,8 +753,10 @@ route_authority_known(struct proxy_thread *th, struct st_str authority)
     bool known = false;
 
     if (canon != NULL) {
+        const struct disc_part *p;
         known = discovery_has(discovery_table(th->disc), canon);
         if (!known && dest_source_enabled() &&
+            ((p = discovery_part(th->disc, canon)) == NULL || p->found) &&
             !discovery_neg_has(th->disc, canon, st_ev_now_ms(th->loop))) {
             /* The controller answers for names of the cluster domain; routing waits for it. */
             char *suffix = st_xasprintf(".svc.%s:", cfg->cluster_domain);

@@ -4,8 +4,62 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <math.h>
 
-#include "discovery.h"
+#include "balance.c" /* for the static balance_exp() */
+
+/* Relative distance of <got> from libm's exp(<x>). */
+static double
+rel_err(double got, double x)
+{
+    double want = exp(x);
+    return fabs(got - want) / want;
+}
+
+static void
+test_exp_matches_libm(void **state)
+{
+    double worst = 0;
+
+    assert_true(balance_exp(0.0) == 1.0);
+    assert_true(balance_exp(-0.0) == 1.0);
+    /* The decay arguments: -(elapsed ms) / 10,000, a millisecond apart over the first
+     * minute, then coarser out to the smallest normal result. */
+    for (int64_t ms = 0; ms <= 600000; ms++) {
+        double x = -(double)ms / BALANCE_TAU_MS;
+        worst = fmax(worst, rel_err(balance_exp(x), x));
+    }
+    for (double x = -60.0; x > -708.0; x -= 0.0137)
+        worst = fmax(worst, rel_err(balance_exp(x), x));
+    /* Positive arguments are not used but work as well. */
+    for (double x = 0.001; x < 709.0; x += 0.0731)
+        worst = fmax(worst, rel_err(balance_exp(x), x));
+    assert_true(worst < 1e-15);
+
+    /* Below e^-708 the weight is 0, as is NaN; a huge gap decays to exactly 0. */
+    assert_true(balance_exp(-708.5) == 0.0);
+    assert_true(balance_exp(-1e300) == 0.0);
+    assert_true(balance_exp(-INFINITY) == 0.0);
+    assert_true(balance_exp(NAN) == 0.0);
+    assert_true(balance_exp(-(double)UINT64_MAX / BALANCE_TAU_MS) == 0.0);
+}
+
+static void
+test_cost_decays(void **state)
+{
+    struct disc_endpoint ep = {0};
+
+    balance_observe(&ep, 100, true, 1000);
+    /* One time constant later the estimate is 100/e (plus the 0.001 floor). */
+    double c = balance_cost(&ep, 1000 + 10000);
+    assert_true(fabs(c - (100.0 * exp(-1.0) + 0.001)) < 1e-9);
+    /* A lower sample moves the estimate by the decay weight of the gap. */
+    balance_observe(&ep, 10, true, 1000 + 5000);
+    double w = exp(-0.5);
+    assert_true(fabs(ep.ewma_ms - (100.0 * w + 10.0 * (1.0 - w))) < 1e-9);
+    /* Hours later only the floor is left. */
+    assert_true(fabs(balance_cost(&ep, 6000 + 36000000) - 0.001) < 1e-9);
+}
 
 static void
 test_pick_leaf_bounds(void **state)
@@ -101,6 +155,8 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_exp_matches_libm),
+        cmocka_unit_test(test_cost_decays),
         cmocka_unit_test(test_pick_leaf_bounds),
         cmocka_unit_test(test_pick_leaf_distribution),
         cmocka_unit_test(test_p2c_prefers_fast_and_idle),

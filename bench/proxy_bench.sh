@@ -521,9 +521,22 @@ done
 # Figures that the machine's other load hardly changes, unlike latency: per
 # request at the last rate, the system calls, context switches, epoll_wait
 # calls and epoll_waits that returned nothing (a loop turn spent only on
-# deferred work), and the CPU, of both sides' processes together. Printed as
-# extra "counts" lines after the path lines.
+# deferred work), and the CPU, of both sides' processes together; and the
+# time they spent runnable but waiting for a CPU (which is the other load's
+# doing). Printed as extra "counts" lines after the path lines.
 count_lines=()
+# Nanoseconds the given processes' threads spent on a CPU and waiting for one
+# (runnable but not running), from /proc/PID/task/TID/schedstat: "RUN WAIT".
+sched_ns() {
+    local p t run=0 wait=0 a b c
+    for p in "$@"; do
+        for t in /proc/"$p"/task/*; do
+            read -r a b c <"$t/schedstat" 2>/dev/null || continue
+            run=$((run + a)) wait=$((wait + b))
+        done
+    done
+    echo "$run $wait"
+}
 if [ "$counts" = 1 ]; then
     if ! command -v perf >/dev/null; then
         count_lines+=("counts skipped: perf is not installed")
@@ -531,6 +544,7 @@ if [ "$counts" = 1 ]; then
         for path in "${active[@]}"; do
             if [ -n "${dropped[$path]:-}" ] || [ -z "${watch_pids[$path]}" ]; then continue; fi
             pf="$work/perf-$path.csv"
+            s0=$(sched_ns ${watch_pids[$path]})
             perf stat -x, -o "$pf" -p "${watch_pids[$path]// /,}" \
                 -e raw_syscalls:sys_enter,context-switches,syscalls:sys_enter_epoll_wait,task-clock \
                 -e syscalls:sys_exit_epoll_wait --filter 'ret == 0' >/dev/null 2>&1 &
@@ -539,6 +553,7 @@ if [ "$counts" = 1 ]; then
             # shellcheck disable=SC2086
             line=$(timeout 30 "$loadgen" ${lg_args[$path]} --rate "${rates##* }" \
                 --conns "$rate_conns" --duration 3 --warmup 0 2>/dev/null || true)
+            s1=$(sched_ns ${watch_pids[$path]})
             kill -INT "$perf_pid" 2>/dev/null || true
             wait "$perf_pid" 2>/dev/null || true
             ok=$(field "$line" ok)
@@ -546,7 +561,7 @@ if [ "$counts" = 1 ]; then
                 count_lines+=("counts path=$path failed")
                 continue
             fi
-            count_lines+=("$(awk -F, -v n="$ok" -v p="$path" -v r="${rates##* }" '
+            count_lines+=("$(awk -F, -v n="$ok" -v p="$path" -v r="${rates##* }" -v s0="$s0" -v s1="$s1" '
                 /^[0-9.]+,/ {
                     if ($3 ~ /raw_syscalls/) sc = $1
                     else if ($3 ~ /context-switches/) cs = $1
@@ -558,6 +573,8 @@ if [ "$counts" = 1 ]; then
                     printf "counts path=%s rate=%s requests=%d syscalls_per_req=%.2f", p, r, n, sc / n
                     printf " ctx_switches_per_req=%.2f epoll_waits_per_req=%.2f", cs / n, ew / n
                     printf " empty_epoll_waits_per_req=%.2f cpu_ms_per_1k=%.1f", ee / n, tc * 1000 / n
+                    split(s0, a, " "); split(s1, b, " ")
+                    printf " runq_wait_us_per_req=%.0f", (b[2] - a[2]) / n / 1000
                 }' "$pf")")
         done
     fi

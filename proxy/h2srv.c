@@ -118,6 +118,7 @@ sstream_grpc_status(int status)
     switch (status) {
     case 403:
         return "7"; /* PERMISSION_DENIED */
+    case 408: /* the request stream stalled */
     case 504:
         return "4"; /* DEADLINE_EXCEEDED */
     default:
@@ -156,6 +157,7 @@ sstream_grpc_error(struct sstream *ss, const char *reason)
     hmsg_add(&x->resp, "grpc-message", 12, msg, k);
     st_buf_reset(&x->respbody.buf);
     x->respbody.eof = true;
+    x->grpc_error = true; /* counted with this grpc-status */
 }
 
 static bool

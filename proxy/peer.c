@@ -326,8 +326,9 @@ peer_on_close(nghttp2_session *ng, int32_t id, uint32_t error_code, void *user)
         return 0;
     p->nstreams--;
     nghttp2_session_set_stream_user_data(ng, id, NULL);
-    if (error_code == NGHTTP2_REFUSED_STREAM &&
-        pstream_retry(ps, p->goaway_last >= 0 && id > p->goaway_last ? "goaway" : "refused")) {
+    const char *unprocessed =
+        retry_reset_reason(error_code == NGHTTP2_REFUSED_STREAM, id, p->goaway_last);
+    if (unprocessed != NULL && pstream_retry(ps, unprocessed)) {
         pstream_free(ps);
         return 0;
     }
@@ -522,7 +523,8 @@ peer_fail(struct peer *p, int status, const char *reason, bool retry)
     }
     while (!list_empty(&p->active)) {
         struct pstream *ps = ST_CONTAINER_OF(p->active.next, struct pstream, link);
-        bool unsent = !ps->on_wire || p->c == NULL || p->c->wbytes <= ps->wire_at;
+        bool unsent = retry_unwritten(ps->on_wire, p->c != NULL, p->c != NULL ? p->c->wbytes : 0,
+                                      ps->wire_at);
         if (ng != NULL)
             nghttp2_session_set_stream_user_data(ng, ps->id, NULL);
         p->nstreams--;

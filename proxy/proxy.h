@@ -63,7 +63,7 @@ struct proxy_config {
     int threads;
     uint32_t connect_timeout_ms;
     uint32_t idle_timeout_ms;
-    uint32_t request_timeout_ms; /* until the response head */
+    uint32_t request_timeout_ms; /* from the end of the request to the response head */
     uint32_t drain_timeout_ms;
     uint32_t handshake_timeout_ms;
     uint32_t reload_interval_ms;
@@ -271,6 +271,82 @@ int pipe_push(struct pipe *p, const void *data, size_t n);
 size_t pipe_take(struct pipe *p, void *out, size_t n);
 bool pipe_full(const struct pipe *p);
 
+/* ---- retry rules ------------------------------------------------------------------ */
+
+/*
+ * The rules for sending a request again (docs/proxy.md, "Retries"), as pure
+ * functions over plain values so that they are tested without a loop
+ * (proxy/test_retry.c). The exchange code gathers the values.
+ */
+
+/* What the retry rule looks at for one request. */
+struct retry_facts {
+    bool retried;        /* the one retry was spent */
+    bool aborted;        /* the exchange failed for another reason */
+    bool client_gone;    /* the downstream side went away */
+    bool resp_head;      /* a final response head came: the upstream processed it */
+    bool continue_seen;  /* a 100 Continue came: the upstream started on it */
+    bool no_replay;      /* body bytes were sent upstream that are no longer held */
+    uint64_t body_total; /* request body bytes received from the client so far */
+    size_t held;         /* of those, the bytes still held: sent and kept, or not sent yet */
+};
+
+/*
+ * True when a request that its upstream did not process may be sent again:
+ * once only, not after a response head or 100 Continue, not once the client
+ * is gone or the exchange failed, and only while every body byte received is
+ * still held (at most PROXY_RETRY_BODY_MAX of them).
+ */
+static inline bool
+retry_allowed(const struct retry_facts *f)
+{
+    return !f->retried && !f->aborted && !f->client_gone && !f->resp_head && !f->continue_seen &&
+           !f->no_replay && f->body_total <= PROXY_RETRY_BODY_MAX && f->held == f->body_total;
+}
+
+/*
+ * Keeps a copy of <n> body bytes at <p> that go to the upstream in <replay>
+ * (capped at PROXY_RETRY_BODY_MAX). When they do not fit, or no retry can
+ * come any more (<final>: the retry was spent or a response head came), the
+ * copy is dropped and *no_replay set for good. <n> 0 only checks <final>.
+ */
+static inline void
+retry_keep(struct st_buf *replay, bool *no_replay, bool final, const void *p, size_t n)
+{
+    if (*no_replay)
+        return;
+    if (!final && (n == 0 || st_buf_append(replay, p, n) == 0))
+        return;
+    *no_replay = true;
+    st_buf_free(replay);
+    st_buf_init(replay, PROXY_RETRY_BODY_MAX);
+}
+
+/*
+ * Why a stream that its upstream closed was certainly not processed, as
+ * request_retry_total names it: "goaway" for a stream above the last-stream-id
+ * of a GOAWAY (<goaway_last>, -1 when none came), else "refused" for
+ * RST_STREAM(REFUSED_STREAM) (<refused>). NULL when it may have been processed.
+ */
+static inline const char *
+retry_reset_reason(bool refused, int32_t id, int32_t goaway_last)
+{
+    if (goaway_last >= 0 && id > goaway_last)
+        return "goaway";
+    return refused ? "refused" : NULL;
+}
+
+/*
+ * Whether a request on a connection that failed certainly never reached the
+ * upstream: its HEADERS were never serialised (<on_wire> false), there was no
+ * connection, or the bytes written stop at or before the frame's offset.
+ */
+static inline bool
+retry_unwritten(bool on_wire, bool have_conn, uint64_t written, uint64_t wire_at)
+{
+    return !on_wire || !have_conn || written <= wire_at;
+}
+
 /* ---- exchanges ----------------------------------------------------------------- */
 
 struct xchg;
@@ -303,7 +379,7 @@ struct xchg {
     void *down, *up;
     const struct side_ops *down_ops, *up_ops;
     struct st_ev_defer down_defer, up_defer;
-    struct st_ev_timer timer; /* request timeout */
+    struct st_ev_timer timer; /* request timeout, and the idle rule while the body flows */
     /* Routing and metrics. */
     struct disc_table *table; /* reference */
     struct disc_endpoint *ep; /* borrowed from table */
@@ -323,6 +399,13 @@ struct xchg {
                                destination to route by if that authority has no route; in
                                req's blocks, or NULL */
     struct st_sockaddr app; /* inbound: the app's address */
+    /* Timing (xchg_start_timer): the request body's progress and end. */
+    bool timing;           /* the timer runs: the request was routed */
+    bool req_sent;         /* the whole request went upstream; the response-head timeout runs */
+    uint64_t moved_ms;     /* when request body bytes last moved */
+    uint64_t seen_total;   /* reqbody.total then */
+    size_t seen_len;       /* reqbody.buf.len then */
+    bool grpc_error;       /* the proxy answered a gRPC failure itself: resp holds grpc-status */
 };
 
 struct xchg *xchg_new(struct proxy_thread *th, enum xchg_dir dir);
@@ -334,9 +417,18 @@ void xchg_wake_down(struct xchg *x);
 void xchg_wake_up(struct xchg *x);
 /* Marks the exchange failed and wakes both sides; <status> answers a client not yet answered. */
 void xchg_abort(struct xchg *x, int status, const char *reason);
-/* Records the response in the metrics once (at the end of the response or on failure). */
+/*
+ * Records the response in the metrics once (at the end of the response or on
+ * failure), with the gRPC status of the response head (trailers-only) or of
+ * its trailers, or of the answer the proxy made itself (x->grpc_error).
+ */
 void xchg_count(struct xchg *x, bool ok);
-/* Starts the request timeout. */
+/*
+ * Starts the timing of a routed request. While its body still flows, the idle
+ * timeout governs: no body byte moving for idle_timeout_ms fails it (504 when
+ * the upstream stopped taking bytes, else 408). Once the whole request went
+ * upstream, request_timeout_ms (0: none) runs until the response head (504).
+ */
 void xchg_start_timer(struct xchg *x);
 /*
  * Keeps a copy of <n> request body bytes that an upstream is sending, so that
@@ -348,8 +440,11 @@ void xchg_replay_keep(struct xchg *x, const void *p, size_t n);
  * Whether <x> may be sent again after its upstream failed without processing
  * it: not retried yet, not aborted, the client still there, no response head
  * (nor 100 Continue) received, and every body byte sent so far still held.
+ * The rule itself is retry_allowed() below, over xchg_retry_facts().
  */
 bool xchg_retry_allowed(const struct xchg *x);
+/* Fills <f> from <x> (both borrowed). */
+void xchg_retry_facts(const struct xchg *x, struct retry_facts *f);
 /*
  * Takes the upstream side off <x> without failing the exchange and puts the
  * body bytes sent to it back in front of the request pipe. The caller attaches

@@ -27,11 +27,12 @@ struct stats_table {
     size_t n;
 };
 
-/* One response class of a route: a status code and its classification. */
+/* One response class of a route: a status code, its classification and gRPC status. */
 struct stats_rsp {
     struct stats_rsp *next;
     int status;
     bool success;
+    int grpc; /* -1: none */
     struct st_metrics_series *total, *latency;
 };
 
@@ -320,12 +321,12 @@ stats_route_get(struct stats *s, const char *labels)
 
 /* The response class of <x>; the values array is reused with the extra labels set. */
 static struct stats_rsp *
-stats_rsp_get(struct stats *s, struct stats_route *x, int status, bool success)
+stats_rsp_get(struct stats *s, struct stats_route *x, int status, bool success, int grpc)
 {
     struct stats_rsp **pp = &x->rsps;
 
     for (struct stats_rsp *p = *pp; p != NULL; pp = &p->next, p = p->next) {
-        if (p->status == status && p->success == success) {
+        if (p->status == status && p->success == success && p->grpc == grpc) {
             if (pp != &x->rsps) { /* move to the front: most routes answer one status */
                 *pp = p->next;
                 p->next = x->rsps;
@@ -334,17 +335,20 @@ stats_rsp_get(struct stats *s, struct stats_route *x, int status, bool success)
             return p;
         }
     }
-    char code[16];
+    char code[16], gcode[16];
     const char *values[ST_METRICS_RESPONSE_N_LABELS];
     struct stats_rsp *p = st_xcalloc(1, sizeof(*p));
 
     snprintf(code, sizeof(code), "%d", status);
+    snprintf(gcode, sizeof(gcode), "%d", grpc);
     memcpy(values, x->values, sizeof(x->values[0]) * ST_METRICS_HTTP_N_LABELS);
     values[ST_METRICS_HTTP_STATUS_CODE] = status > 0 ? code : NULL;
     values[ST_METRICS_HTTP_CLASSIFICATION] = success ? "success" : "failure";
-    values[ST_METRICS_HTTP_GRPC_STATUS_CODE] = NULL;
+    /* response_latency_ms stops before these two labels, so it keeps one series per status. */
+    values[ST_METRICS_HTTP_GRPC_STATUS_CODE] = grpc >= 0 ? gcode : NULL;
     p->status = status;
     p->success = success;
+    p->grpc = grpc;
     p->total = st_metrics_series_get(s->reg->fam.response_total, values);
     p->latency = st_metrics_series_get(s->reg->fam.response_latency_ms, values);
     p->next = x->rsps;
@@ -370,13 +374,34 @@ stats_request(struct stats *s, const char *labels)
 void
 stats_response(struct stats *s, const char *labels, int status, bool success, uint64_t latency_ms)
 {
+    stats_response_grpc(s, labels, status, success, -1, latency_ms);
+}
+
+int
+stats_grpc_status(const char *value)
+{
+    uint64_t v;
+
+    if (value == NULL)
+        return -1;
+    if (st_parse_u64(st_str_c(value), STATS_GRPC_MAX, &v) < 0)
+        return 2; /* UNKNOWN */
+    return (int)v;
+}
+
+void
+stats_response_grpc(struct stats *s, const char *labels, int status, bool success, int grpc,
+                    uint64_t latency_ms)
+{
     struct stats_route *x = stats_route_get(s, labels), tmp = {0};
 
+    if (grpc > STATS_GRPC_MAX || grpc < -1)
+        grpc = 2;
     if (x == NULL) {
         stats_route_init(s, &tmp, labels);
         x = &tmp;
     }
-    struct stats_rsp *p = stats_rsp_get(s, x, status, success);
+    struct stats_rsp *p = stats_rsp_get(s, x, status, success, grpc);
     st_metrics_counter_inc(p->total, s->shard);
     st_metrics_histogram_observe(p->latency, s->shard, (double)latency_ms);
     if (x == &tmp)

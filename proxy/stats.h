@@ -60,6 +60,23 @@ void stats_request(struct stats *s, const char *labels);
 void stats_response(struct stats *s, const char *labels, int status, bool success,
                     uint64_t latency_ms);
 /*
+ * The same for a response that carried a gRPC status (from the trailers, or
+ * the head of a trailers-only response): response_total also gets
+ * grpc_status_code. <grpc> is 0..STATS_GRPC_MAX, or -1 for none (then this is
+ * stats_response); other values are counted as 2, UNKNOWN. Classification
+ * stays the caller's: a gRPC status other than 0 (OK) is a failure.
+ */
+#define STATS_GRPC_MAX 16 /* UNAUTHENTICATED, the highest code gRPC defines */
+void stats_response_grpc(struct stats *s, const char *labels, int status, bool success, int grpc,
+                         uint64_t latency_ms);
+/*
+ * The gRPC status code of a grpc-status value (borrowed, may be NULL): -1
+ * for NULL, the code for a plain decimal 0..STATS_GRPC_MAX, and 2 (UNKNOWN)
+ * for anything else, as gRPC clients read a status they do not know. A peer
+ * controls the value, so at most STATS_GRPC_MAX + 2 label values come of it.
+ */
+int stats_grpc_status(const char *value);
+/*
  * The tcp_* series of <labels>, resolved on first use; borrowed for the
  * registry's life, and only for the thread that owns <s>. NULL when the
  * series cannot be created (caps); the functions below accept NULL.

@@ -91,6 +91,82 @@ test_http_families(void **state)
     stats_registry_free(r);
 }
 
+/*
+ * gRPC responses: response_total carries grpc_status_code beside status_code
+ * and classification; response_latency_ms stays one series per HTTP status.
+ */
+static void
+test_grpc_status_code(void **state)
+{
+    struct stats_registry *r = stats_registry_new(1);
+    struct stats *a = stats_thread(r);
+    const char *l = "direction=\"inbound\",authority=\"g:50051\",tls=\"true\",client_id=\"c\"";
+
+    ST_UNUSED(state);
+    stats_response_grpc(a, l, 200, true, 0, 2);
+    stats_response_grpc(a, l, 200, true, 0, 3);
+    stats_response_grpc(a, l, 200, false, 5, 4);
+    stats_response_grpc(a, l, 200, false, 99, 1); /* not a code gRPC defines: UNKNOWN */
+    stats_response_grpc(a, l, 504, false, 4, 7);  /* the proxy's own DEADLINE_EXCEEDED */
+    stats_response_grpc(a, l, 200, true, -1, 1);  /* no grpc-status: the label is absent */
+    stats_response(a, l, 200, true, 1);           /* the same series */
+
+    struct st_metrics_snapshot *snap = st_metrics_snapshot_take(stats_metrics(r));
+    struct st_metrics_label base[] = {
+        L("authority", "g:50051"),
+        L("client_id", "c"),
+        L("direction", "inbound"),
+        L("tls", "true"),
+    };
+    struct st_metrics_label ok[7], nf[7], unk[7], dl[7], plain[6], lat[5];
+    memcpy(ok, base, sizeof(base));
+    ok[4] = (struct st_metrics_label)L("status_code", "200");
+    ok[5] = (struct st_metrics_label)L("classification", "success");
+    ok[6] = (struct st_metrics_label)L("grpc_status_code", "0");
+    assert_true(sample(snap, "response_total", ok, 7) == 2);
+    memcpy(nf, ok, sizeof(ok));
+    nf[5] = (struct st_metrics_label)L("classification", "failure");
+    nf[6] = (struct st_metrics_label)L("grpc_status_code", "5");
+    assert_true(sample(snap, "response_total", nf, 7) == 1);
+    memcpy(unk, nf, sizeof(nf));
+    unk[6] = (struct st_metrics_label)L("grpc_status_code", "2");
+    assert_true(sample(snap, "response_total", unk, 7) == 1);
+    memcpy(dl, nf, sizeof(nf));
+    dl[4] = (struct st_metrics_label)L("status_code", "504");
+    dl[6] = (struct st_metrics_label)L("grpc_status_code", "4");
+    assert_true(sample(snap, "response_total", dl, 7) == 1);
+    memcpy(plain, ok, sizeof(base) + 2 * sizeof(ok[0]));
+    assert_true(sample(snap, "response_total", plain, 6) == 2);
+    /* No series with a grpc_status_code the registry was never given. */
+    ok[6] = (struct st_metrics_label)L("grpc_status_code", "99");
+    assert_true(sample(snap, "response_total", ok, 7) == -1);
+
+    memcpy(lat, base, sizeof(base));
+    lat[4] = (struct st_metrics_label)L("status_code", "200");
+    assert_true(sample(snap, "response_latency_ms", lat, 5) == 6);
+    lat[4] = (struct st_metrics_label)L("status_code", "504");
+    assert_true(sample(snap, "response_latency_ms", lat, 5) == 1);
+    st_metrics_snapshot_free(snap);
+    stats_registry_free(r);
+}
+
+static void
+test_grpc_status_parse(void **state)
+{
+    ST_UNUSED(state);
+    assert_int_equal(stats_grpc_status(NULL), -1);
+    assert_int_equal(stats_grpc_status("0"), 0);
+    assert_int_equal(stats_grpc_status("5"), 5);
+    assert_int_equal(stats_grpc_status("16"), 16);
+    /* Whatever a peer sends beyond the codes gRPC defines reads as UNKNOWN. */
+    assert_int_equal(stats_grpc_status("17"), 2);
+    assert_int_equal(stats_grpc_status("-1"), 2);
+    assert_int_equal(stats_grpc_status(""), 2);
+    assert_int_equal(stats_grpc_status(" 0"), 2);
+    assert_int_equal(stats_grpc_status("0x1"), 2);
+    assert_int_equal(stats_grpc_status("99999999999999999999999"), 2);
+}
+
 static void
 test_tcp_families_and_no_identity(void **state)
 {
@@ -215,6 +291,8 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_http_families),
+        cmocka_unit_test(test_grpc_status_code),
+        cmocka_unit_test(test_grpc_status_parse),
         cmocka_unit_test(test_tcp_families_and_no_identity),
         cmocka_unit_test(test_malformed_labels_count_what_parsed),
         cmocka_unit_test(test_escape),

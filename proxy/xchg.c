@@ -255,12 +255,20 @@ pipe_full(const struct pipe *p)
 
 /* ---- exchanges ------------------------------------------------------------------ */
 
+static void xchg_track(struct xchg *x);
+
+/*
+ * Every move of the request body wakes one side or the other (the producer
+ * wakes the consumer, the consumer wakes the producer for more), so the
+ * wakes are where the timing notes its progress.
+ */
 static void
 xchg_down_defer(struct st_ev *loop, struct st_ev_defer *d)
 {
     struct xchg *x = d->data;
 
     ST_UNUSED(loop);
+    xchg_track(x);
     if (x->down != NULL)
         x->down_ops->wake(x->down);
 }
@@ -271,6 +279,7 @@ xchg_up_defer(struct st_ev *loop, struct st_ev_defer *d)
     struct xchg *x = d->data;
 
     ST_UNUSED(loop);
+    xchg_track(x);
     if (x->up != NULL)
         x->up_ops->wake(x->up);
 }
@@ -385,22 +394,31 @@ xchg_wake_up(struct xchg *x)
 void
 xchg_replay_keep(struct xchg *x, const void *p, size_t n)
 {
-    if (x->no_replay)
-        return;
-    if (!x->retried && !x->resp_ready && (n == 0 || st_buf_append(&x->replay, p, n) == 0))
-        return;
-    /* No retry can come any more: do not hold the bytes. */
-    x->no_replay = true;
-    st_buf_free(&x->replay);
-    st_buf_init(&x->replay, PROXY_RETRY_BODY_MAX);
+    retry_keep(&x->replay, &x->no_replay, x->retried || x->resp_ready, p, n);
+}
+
+void
+xchg_retry_facts(const struct xchg *x, struct retry_facts *f)
+{
+    *f = (struct retry_facts){
+        .retried = x->retried,
+        .aborted = x->aborted,
+        .client_gone = x->down == NULL,
+        .resp_head = x->resp_ready,
+        .continue_seen = x->continue_seen,
+        .no_replay = x->no_replay,
+        .body_total = x->reqbody.total,
+        .held = x->replay.len + x->reqbody.buf.len,
+    };
 }
 
 bool
 xchg_retry_allowed(const struct xchg *x)
 {
-    return !x->retried && !x->aborted && x->down != NULL && !x->resp_ready && !x->continue_seen &&
-           !x->no_replay && x->reqbody.total <= PROXY_RETRY_BODY_MAX &&
-           x->replay.len + x->reqbody.buf.len == x->reqbody.total;
+    struct retry_facts f;
+
+    xchg_retry_facts(x, &f);
+    return retry_allowed(&f);
 }
 
 void
@@ -451,34 +469,99 @@ xchg_count(struct xchg *x, bool ok)
     if (x->counted || x->labels == NULL)
         return;
     x->counted = true;
+    /* A failure the proxy answered itself counts with the HTTP status it stands for. */
     status = x->resp_ready ? x->resp.status : x->abort_status;
-    if (x->resp_ready) {
+    if (x->resp_ready || x->grpc_error) {
+        /* A trailers-only response has it in its head, any other in its trailers. */
         grpc = hmsg_get(&x->resp, "grpc-status");
         if (grpc == NULL && x->respbody.trailers != NULL)
             grpc = hmsg_get(x->respbody.trailers, "grpc-status");
     }
-    bool success = ok && status > 0 && status < 500 && (grpc == NULL || strcmp(grpc, "0") == 0);
-    stats_response(x->th->stats, x->labels, status, success,
-                   st_ev_now_ms(x->th->loop) - x->start_ms);
+    int code = stats_grpc_status(grpc);
+    bool success = ok && status > 0 && status < 500 && code <= 0;
+    stats_response_grpc(x->th->stats, x->labels, status, success, code,
+                        st_ev_now_ms(x->th->loop) - x->start_ms);
+}
+
+/* True once the whole request went to the upstream side: the client ended it, nothing left. */
+static bool
+xchg_request_complete(const struct xchg *x)
+{
+    return x->reqbody.eof && x->reqbody.buf.len == 0;
+}
+
+/* The request is complete: the response-head timeout starts now. */
+static void
+xchg_request_sent(struct xchg *x)
+{
+    uint32_t rto = x->th->px->cfg.request_timeout_ms;
+
+    x->req_sent = true;
+    if (rto == 0)
+        st_ev_timer_stop(x->th->loop, &x->timer);
+    else
+        st_ev_timer_start(x->th->loop, &x->timer, rto);
+}
+
+/*
+ * Notes the progress of a routed request's body: when bytes last moved, and
+ * the end of the request. Cheap enough for every wake: a few loads, and one
+ * timer move per request that had a body.
+ */
+static void
+xchg_track(struct xchg *x)
+{
+    if (!x->timing || x->req_sent || x->resp_ready)
+        return;
+    if (xchg_request_complete(x)) {
+        xchg_request_sent(x);
+        return;
+    }
+    if (x->reqbody.total != x->seen_total || x->reqbody.buf.len != x->seen_len) {
+        x->seen_total = x->reqbody.total;
+        x->seen_len = x->reqbody.buf.len;
+        x->moved_ms = st_ev_now_ms(x->th->loop);
+    }
 }
 
 static void
 xchg_timeout(struct st_ev *loop, struct st_ev_timer *t)
 {
     struct xchg *x = t->data;
+    uint64_t idle = x->th->px->cfg.idle_timeout_ms, quiet;
 
-    ST_UNUSED(loop);
-    if (!x->resp_ready)
+    if (x->resp_ready || x->aborted)
+        return;
+    if (x->req_sent) {
         xchg_abort(x, 504, "the upstream did not answer in time");
+        return;
+    }
+    xchg_track(x); /* a move no wake told of */
+    if (x->req_sent)
+        return; /* complete just now: the response-head timeout was started */
+    quiet = st_ev_now_ms(loop) - x->moved_ms;
+    if (quiet < idle) {
+        st_ev_timer_start(loop, t, idle - quiet);
+        return;
+    }
+    if (x->reqbody.buf.len > 0)
+        xchg_abort(x, 504, "the upstream stopped reading the request body");
+    else
+        xchg_abort(x, 408, "the request body stalled");
 }
 
 void
 xchg_start_timer(struct xchg *x)
 {
-    if (x->th->px->cfg.request_timeout_ms == 0)
-        return;
     st_ev_timer_init(&x->timer, xchg_timeout, x);
-    st_ev_timer_start(x->th->loop, &x->timer, x->th->px->cfg.request_timeout_ms);
+    x->timing = true;
+    x->moved_ms = st_ev_now_ms(x->th->loop);
+    x->seen_total = x->reqbody.total;
+    x->seen_len = x->reqbody.buf.len;
+    if (xchg_request_complete(x))
+        xchg_request_sent(x); /* no body, or all of it came with the head */
+    else
+        st_ev_timer_start(x->th->loop, &x->timer, x->th->px->cfg.idle_timeout_ms);
 }
 
 /* ---- routing ---------------------------------------------------------------------- */

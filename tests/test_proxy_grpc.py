@@ -35,6 +35,8 @@ class Service:
 
     def unary(self, req, ctx):
         self.metadata.append(dict(ctx.invocation_metadata()))
+        if req.startswith(b"notfound:"):
+            ctx.abort(grpc.StatusCode.NOT_FOUND, req[9:].decode())
         if req.startswith(b"fail:"):
             # Nothing sent yet: the status goes out as a trailers-only response.
             ctx.set_trailing_metadata((("x-why", "asked"),))
@@ -260,6 +262,13 @@ def test_metrics_classify_grpc_status(mesh):
     for i in range(3):
         with pytest.raises(grpc.RpcError):
             mesh.unary(b"fail:x", timeout=10)
+    for i in range(2):
+        with pytest.raises(grpc.RpcError) as e:
+            mesh.unary(b"notfound:gone", timeout=10)
+        assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.RpcError) as e:
+        mesh.unary(b"late-fail:", timeout=10)
+    assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert len(list(mesh.stream(b"2:10", timeout=10))) == 2
     after_c = mesh.outbound.metrics()
     after_s = mesh.inbound.metrics()
@@ -269,13 +278,28 @@ def test_metrics_classify_grpc_status(mesh):
 
     for before, after, direction in ((before_c, after_c, "outbound"),
                                      (before_s, after_s, "inbound")):
-        assert delta(before, after, "request_total", direction=direction, authority=auth) == 8
+        assert delta(before, after, "request_total", direction=direction, authority=auth) == 11
         # HTTP 200 every time; the gRPC status decides the classification.
         assert delta(before, after, "response_total", direction=direction, authority=auth,
                      status_code=200, classification="success") == 5
         assert delta(before, after, "response_total", direction=direction, authority=auth,
-                     status_code=200, classification="failure") == 3
+                     status_code=200, classification="failure") == 6
+        # grpc_status_code: from the trailers (OK, and a failure after a message) or from
+        # the head of a trailers-only response (FAILED_PRECONDITION, NOT_FOUND).
+        for code, n, cls in ((0, 5, "success"), (9, 3, "failure"), (5, 2, "failure"),
+                             (8, 1, "failure")):
+            assert delta(before, after, "response_total", direction=direction, authority=auth,
+                         status_code=200, classification=cls, grpc_status_code=code) == n, \
+                (direction, code)
+        # Every gRPC response carries the label; none counts twice.
+        assert sum(delta(before, after, "response_total", direction=direction, authority=auth,
+                         grpc_status_code=c) for c in range(17)) == 11
+        # The latency histogram keeps Linkerd's label set: status_code, no gRPC status.
+        assert delta(before, after, "response_latency_ms_count", direction=direction,
+                     authority=auth, status_code=200) == 11
+        assert "grpc_status_code" not in "".join(
+            l for l in after.splitlines() if l.startswith("response_latency_ms"))
     assert delta(before_c, after_c, "request_total", direction="outbound", authority=auth,
-                 dst_service=SVC, dst_namespace=NS, server_id=ident("backend")) == 8
+                 dst_service=SVC, dst_namespace=NS, server_id=ident("backend")) == 11
     # HTTP/2 to the app: the inbound side opened a plaintext connection to it.
     assert metric(after_s, "tcp_open_total", direction="inbound", peer="dst") >= 1

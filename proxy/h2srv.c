@@ -118,9 +118,9 @@ sstream_grpc_status(int status)
     switch (status) {
     case 403:
         return "7"; /* PERMISSION_DENIED */
-    case 408: /* the request stream stalled */
+    case 408:       /* the request body stalled (xchg.c) */
     case 504:
-        return "4"; /* DEADLINE_EXCEEDED */
+        return "4"; /* DEADLINE_EXCEEDED for both */
     default:
         return status >= 500 ? "14" : "13"; /* UNAVAILABLE, INTERNAL */
     }

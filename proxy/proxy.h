@@ -400,12 +400,12 @@ struct xchg {
                                req's blocks, or NULL */
     struct st_sockaddr app; /* inbound: the app's address */
     /* Timing (xchg_start_timer): the request body's progress and end. */
-    bool timing;           /* the timer runs: the request was routed */
-    bool req_sent;         /* the whole request went upstream; the response-head timeout runs */
-    uint64_t moved_ms;     /* when request body bytes last moved */
-    uint64_t seen_total;   /* reqbody.total then */
-    size_t seen_len;       /* reqbody.buf.len then */
-    bool grpc_error;       /* the proxy answered a gRPC failure itself: resp holds grpc-status */
+    bool timing;         /* the timer runs: the request was routed */
+    bool req_sent;       /* the whole request went upstream; the response-head timeout runs */
+    uint64_t moved_ms;   /* when request body bytes last moved */
+    uint64_t seen_total; /* reqbody.total then */
+    size_t seen_len;     /* reqbody.buf.len then */
+    bool grpc_error;     /* the proxy answered a gRPC failure itself: resp holds grpc-status */
 };
 
 struct xchg *xchg_new(struct proxy_thread *th, enum xchg_dir dir);

@@ -8,7 +8,6 @@ import os
 import socket
 import sys
 import tempfile
-import threading
 import time
 from concurrent import futures
 
@@ -32,9 +31,6 @@ PIECES = 12  # 3.6 s of body: longer than both request timeouts
 
 
 class Service:
-    def __init__(self):
-        self.done = threading.Event()
-
     def collect(self, it, ctx):
         count = total = 0
         for m in it:

@@ -361,8 +361,11 @@ dest_source_answer(struct dest_thread *dt, const char *key)
         return;
     while (!list_empty(&k->waiters)) {
         struct dest_wait *w = ST_CONTAINER_OF(k->waiters.next, struct dest_wait, link);
+        bool parked = w->resume != NULL; /* a parked wait is freed by its callback */
         dest_source_unwait(w);
         w->cb(w->arg, k->key, 0);
+        if (!parked)
+            dest_source_wait_free(w);
     }
     dest_source_key_free(k);
 }
@@ -396,8 +399,11 @@ dest_source_timeout(struct st_ev *loop, struct st_ev_timer *t)
     ST_UNUSED(loop);
     if (k == NULL)
         return;
+    bool parked = w->resume != NULL; /* a parked wait is freed by its callback */
     dest_source_unwait(w);
     w->cb(w->arg, k->key, ST_ETIMEOUT);
+    if (!parked)
+        dest_source_wait_free(w);
     /* The key stays asked: the destination thread keeps trying and answers when it can. */
 }
 

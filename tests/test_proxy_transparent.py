@@ -19,7 +19,6 @@ Needs root, `ip netns` and iptables (CI runs as root; scripts/setup.sh
 installs iptables); skipped otherwise."""
 import ctypes
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -671,7 +670,7 @@ metadata: {{name: {DEST_NS}}}
                 p.stop()
             else:
                 p.kill()
-                _check_dest_client(p)
+                check_sanitizers(p)
         for srv in servers:
             srv.stop()
         if ctl is not None:
@@ -680,23 +679,6 @@ metadata: {{name: {DEST_NS}}}
         if api is not None:
             api.stop()
         shutil.rmtree(d, ignore_errors=True)
-
-
-def _check_dest_client(proc):
-    """check_sanitizers() for the --destination client, but for one known leak outside this
-    test's code: proxy/dest_source.c does not free a plain dest_source_wait() (one with a
-    callback, not a parked exchange) after its callback, though dest_source.h says it does.
-    Every other sanitizer report still fails the test. Drop this once dest_source.c frees
-    them."""
-    log = proc.tail(1 << 20)
-    if "runtime error:" in log or "ERROR: AddressSanitizer" in log:
-        check_sanitizers(proc)
-    if "ERROR: LeakSanitizer" not in log:
-        return
-    report = log[log.find("ERROR: LeakSanitizer"):]
-    blocks = re.split(r"\n(?=(?:Direct|Indirect) leak of)", report)[1:]
-    unknown = [b for b in blocks if "in dest_source_wait " not in b]
-    assert not unknown, f"{proc.args[0]} leaked:\n{unknown[0][:3000]}"
 
 
 def ctl_streams(dm):

@@ -68,7 +68,7 @@ main_usage(FILE *f)
         "  --connect-timeout-ms MS     (default 3000)\n"
         "  --handshake-timeout-ms MS   (default 5000)\n"
         "  --idle-timeout-ms MS        (default 60000)\n"
-        "  --request-timeout-ms MS     until the response head, 0 = none (default 60000)\n"
+        "  --request-timeout-ms MS     request end to response head, 0 = none (default 60000)\n"
         "  --drain-timeout-ms MS       (default 10000)\n"
         "  --reload-interval-ms MS     file polling (default 500)\n"
         "  --max-conns N               accepted connections per thread (default 10000)\n"

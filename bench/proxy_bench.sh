@@ -253,7 +253,7 @@ check_mtls() {
 # ---- running loadgen -------------------------------------------------------------------
 
 declare -A dropped gone_pids dead lg_args watch_pids side_a_n status extra idle_rss idle_pss best_max cpu_max \
-    rss_load_a rss_load_b pss_load_a pss_load_b errs lat cpu_rate p99_at
+    rss_load_a rss_load_b pss_load_a pss_load_b errs lat cpu_rate p99_at p99_med_at
 
 # run_loadgen PATH MODE-ARGS...: prints loadgen's line ("" if it failed).
 run_loadgen() {
@@ -470,7 +470,7 @@ done
 # every path alike instead of on the one that happened to run then.
 slice_s=$(awk -v t="$rate_s" -v n="$slices" 'BEGIN { printf "%.3f", t / n }')
 for r in $rates; do
-    declare -A slice_files=() slice_errs=() slice_failed=()
+    declare -A slice_files=() slice_errs=() slice_failed=() slice_p99=()
     for i in $(seq "$slices"); do
         n_active=${#active[@]}
         for j in $(seq 0 $((n_active - 1))); do
@@ -486,6 +486,7 @@ for r in $rates; do
                 continue
             fi
             slice_files[$path]+=" $f"
+            slice_p99[$path]+=" $(field "$line" p99_ms)"
             e=$(line_errors "$line")
             if [ "$e" != 0 ]; then
                 errs[$path]=$((${errs[$path]} + e))
@@ -507,6 +508,11 @@ for r in $rates; do
         if [ -n "${slice_failed[$path]:-}" ]; then e=$((e + 1)); fi
         if [ "$e" = 0 ]; then
             p99_at[$path@$r]=$(field "$line" p99_ms)
+            # The median of the slices' p99s: a burst that spoils one slice moves it little.
+            p99_med_at[$path@$r]=$(tr ' ' '\n' <<<"${slice_p99[$path]}" | sed '/^$/d' | sort -g |
+                awk '{v[NR] = $1} END { if (NR % 2) print v[(NR + 1) / 2];
+                    else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+            lat[$path]+=" p99_ms_slice_median@${r}=${p99_med_at[$path@$r]}"
         else
             # Latency of a run with errors leaves out the failures: not comparable.
             lat[$path]+="(with_${e}_errors)"
@@ -514,7 +520,7 @@ for r in $rates; do
         c=$(field "$line" cpu_ms_per_1k)
         cpu_rate[$path]=${c:--}
     done
-    unset slice_files slice_errs slice_failed
+    unset slice_files slice_errs slice_failed slice_p99
 done
 
 # ---- counts per request (--counts) ----------------------------------------------------
@@ -618,14 +624,18 @@ ratio() { # ratio A B: A/B with two decimals, n/a when either is missing or zero
 usable() { [ -z "${dead[$1]:-}" ] && [ "${errs[$1]:-1}" = 0 ]; }
 cmp_max() { if usable "$1"; then echo "${best_max[$1]:-0}"; else echo 0; fi; }
 cmp_p99() { if usable "$1"; then echo "${p99_at[$1@$last_rate]:-}"; else echo ""; fi; }
+cmp_p99_med() { if usable "$1"; then echo "${p99_med_at[$1@$last_rate]:-}"; else echo ""; fi; }
 for path in direct haproxy nginx strait; do
     if [ -z "${status[$path]:-}" ] && [ -n "${errs[$path]:-}" ] && ! usable "$path"; then
         echo "# $path: failed requests or a process exited, so it is left out of the ratios"
     fi
 done
 s=$(cmp_max strait)
+added_med=$(awk -v s="$(cmp_p99_med strait)" -v d="$(cmp_p99_med direct)" \
+    'BEGIN { if (s != "" && d != "") printf "%.3f", s - d; else print "n/a" }')
 added=$(awk -v s="$(cmp_p99 strait)" -v d="$(cmp_p99 direct)" \
     'BEGIN { if (s != "" && d != "") printf "%.3f", s - d; else print "n/a" }')
 echo "ratio strait/haproxy=$(ratio "$s" "$(cmp_max haproxy)")" \
     "strait/nginx=$(ratio "$s" "$(cmp_max nginx)")" \
-    "strait/direct=$(ratio "$s" "$(cmp_max direct)") added_p99_ms=$added"
+    "strait/direct=$(ratio "$s" "$(cmp_max direct)") added_p99_ms=$added" \
+    "added_p99_ms_slice_median=$added_med"

@@ -9,13 +9,18 @@ writes the union of the function names callgrind saw, one per line. With
 --controller HOST:PORT (a local cluster's controller, see docs/cli.md) a
 third proxy certifies and takes its routes from the destination API as well.
 
+With --local-controller the script starts a strait-apiserver and a
+strait-controller from BUILD_DIR itself (as tests/test_proxy_identity.py
+does), with a Service backed by an ExternalWorkload, and the third proxy
+certifies and routes with them; no cluster is needed.
+
 lld lays the binary's text out in this order (proxy/link.cmake), so the code
 these runs touch shares few pages. A stale list costs memory, never
 correctness: rerun this after large changes to the proxy or to OpenSSL.
 
-    proxy/hot_symbols.py BUILD_DIR [--controller ADDR --anchors FILE
-                                    --token-file FILE --identity NAME
-                                    [--routes FILE] [--url URL]...]
+    proxy/hot_symbols.py BUILD_DIR [--local-controller | --controller ADDR
+                                    --anchors FILE --token-file FILE
+                                    --identity NAME [--routes FILE] [--url URL]...]
 
 For example, with a local cluster made by `strait cluster create c1` and a
 workload started by `strait run -n default --name web --port 8080 ...`:
@@ -44,6 +49,8 @@ sys.path.insert(0, HERE)
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build")
+    ap.add_argument("--local-controller", action="store_true",
+                    help="start an apiserver and a controller from BUILD_DIR for the third proxy")
     ap.add_argument("--controller")
     ap.add_argument("--anchors")
     ap.add_argument("--token-file")
@@ -81,9 +88,12 @@ def main():
         raise SystemExit(f"proxy not ready: {p.tail()}")
 
     backend = None
+    cluster = []
     try:
         pki = Pki(os.path.join(d, "pki"))
         backend = Backend()
+        if a.local_controller:
+            local_controller(a, d, pki, backend, cluster)
         cert_b, key_b = pki.leaf(ident("backend"), "backend")
         cert_a, key_a = pki.leaf(ident("client"), "client")
         empty = os.path.join(d, "empty.json")
@@ -116,6 +126,9 @@ def main():
                 curl(f"http://{p.admin}/metrics", f"http://{p.admin}/live")
                 curl(f"http://{p.admin}/metrics/window?ms=1000")
             time.sleep(0.6)                                              # file polls
+        if a.local_controller and a.routes is None:
+            a.routes = routes  # the certify proxy carries mTLS traffic to the server too
+            a.url.append(url + "/dest")
         if a.controller:
             dest = proxy("dest", ["--identity-mode", "certify", "--controller", a.controller,
                                   "--token-file", a.token_file, "--identity", a.identity,
@@ -130,6 +143,8 @@ def main():
     finally:
         for p in procs:
             p.kill(signal.SIGTERM, timeout=60)
+        for stop in reversed(cluster):
+            stop()
         if backend is not None:
             backend.shutdown()
 
@@ -153,6 +168,43 @@ def main():
         f.write("".join(n + "\n" for n in order))
     names = set(order)
     print(f"{a.out}: {len(names)} functions from {len(procs)} proxies ({d})")
+
+
+def local_controller(a, d, pki, backend, cluster):
+    """Starts an apiserver and a controller (stop functions go to <cluster>) and points
+    the --controller options of <a> at them: a token for test/client, the anchor of
+    <pki>, a Service web.mc (port 80) backed by an ExternalWorkload, and the URLs to
+    ask through the certify proxy (web.mc, and backend-svc from the routes file when
+    --routes is given)."""
+    from conftest import Apiserver
+    from proxy_harness import NS, ident
+    from test_destination import apply, start_controller, workload
+    from test_identity import CONTROLLER_RBAC, RBAC, apply_anchors, apply_issuer, sa_token
+
+    api = Apiserver(os.path.join(d)).start()
+    cluster.append(api.stop)
+    for f in sorted(glob.glob(os.path.join(HERE, "..", "crds", "*.yaml"))):
+        api.kubectl("apply", "-f", f)
+    api.kubectl("apply", "-f", "-", input=RBAC)
+    api.kubectl("apply", "-f", "-", input=CONTROLLER_RBAC)
+    for ns in (NS, "mc"):
+        api.kubectl("create", "namespace", ns, check=False)
+    apply_anchors(api, pki.anchor)
+    apply_issuer(api, os.path.join(pki.dir, "issuer.pem"), os.path.join(pki.dir, "issuer.key"))
+    ctl = start_controller(d, api, sa_token(api, "strait", "strait-controller"))
+    cluster.append(ctl.proc.kill)
+    ctl.wait_ready()
+    a.token_file = os.path.join(d, "client.token")
+    with open(a.token_file, "w") as f:
+        f.write(sa_token(api, NS, "client") + "\n")
+    apply(api, {"apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": "web", "namespace": "mc"},
+                "spec": {"selector": {"app": "web"},
+                         "ports": [{"name": "http", "port": 80, "targetPort": backend.port}]}},
+          workload("web-1", "127.0.0.99", {"app": "web"}, [("http", backend.port)],
+                   sa="backend"))
+    a.controller, a.anchors, a.identity = ctl.addr, pki.anchor, ident("client")
+    a.url = a.url or ["http://web.mc.svc.cluster.local:80/"]
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <openssl/ssl.h>
+
 #include "strait/certify.h"
 #include "strait/metrics.h"
 #include "strait/x509.h"
@@ -125,6 +127,16 @@ identity_new(const struct identity_options *o, struct stats_registry *stats, str
             return NULL;
         }
     }
+
+    /*
+     * OpenSSL without its configuration file: the proxy's TLS settings are its
+     * own, and a file (or $OPENSSL_CONF) naming a provider or engine module
+     * would have OpenSSL dlopen() it, which a static proxy must never need
+     * (proxy/link.cmake). Its default provider is built in. This runs before
+     * anything else in the proxy touches OpenSSL, so later implicit
+     * initialisations find the configuration step done.
+     */
+    OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
 
     struct identity *id = st_xcalloc(1, sizeof(*id));
     pthread_condattr_t ca;

@@ -157,9 +157,11 @@ void st_ev_defer_init(struct st_ev_defer *d, st_ev_defer_cb *cb, void *data);
 
 /*
  * Runs <d>'s callback once, after the I/O callbacks and timers of the current
- * iteration (or of the next one when called outside the loop or from a
- * deferred callback). Scheduling an already scheduled <d> does nothing.
- * <d> is borrowed until it runs or is cancelled.
+ * iteration (or of the next one when called outside the loop). Called from a
+ * deferred callback, it runs in the next round of deferred calls of the same
+ * iteration; after 4 rounds the rest wait for the next iteration. Scheduling
+ * an already scheduled <d> does nothing. <d> is borrowed until it runs or is
+ * cancelled.
  */
 void st_ev_defer_schedule(struct st_ev *loop, struct st_ev_defer *d);
 

@@ -431,6 +431,20 @@ csr_check_names(EVP_PKEY *key, const char *cn, const char *const *dns, const cha
     return rc;
 }
 
+/* The request in <pem> holds the public half of <key> and its signature verifies with it. */
+static void
+csr_assert_key(const char *pem, EVP_PKEY *key)
+{
+    BIO *bio = BIO_new_mem_buf(pem, -1);
+    X509_REQ *req = PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL);
+
+    assert_non_null(req);
+    assert_int_equal(EVP_PKEY_eq(X509_REQ_get0_pubkey(req), key), 1);
+    assert_int_equal(X509_REQ_verify(req, key), 1);
+    X509_REQ_free(req);
+    BIO_free(bio);
+}
+
 static void
 test_csr_round_trip(void **state)
 {
@@ -444,6 +458,7 @@ test_csr_round_trip(void **state)
 
     assert_int_equal(st_x509_csr_new(key, CSR_DNS, &sans, &pem, &err), 0);
     assert_non_null(strstr(pem, "-----BEGIN CERTIFICATE REQUEST-----"));
+    csr_assert_key(pem, key);
     assert_int_equal(st_x509_csr_parse(pem, strlen(pem), &info, &err), 0);
     assert_string_equal(info.cn, CSR_DNS);
     assert_int_equal(info.names.n_dns, 1);
@@ -554,10 +569,12 @@ test_csr_identity_refusals(void **state)
     struct st_x509_csr_info info;
     struct st_err err = {0};
     assert_int_equal(st_x509_csr_new(p384, NULL, &sans, &pem, &err), 0);
+    csr_assert_key(pem, p384); /* well formed and signed, with the key's curve and point */
     assert_int_equal(st_x509_csr_parse(pem, strlen(pem), &info, &err), ST_EINVAL);
     assert_non_null(strstr(err.msg, "P-256"));
     free(pem);
     assert_int_equal(st_x509_csr_new(rsa, NULL, &sans, &pem, &err), 0);
+    csr_assert_key(pem, rsa);
     assert_int_equal(st_x509_csr_parse(pem, strlen(pem), &info, &err), ST_EINVAL);
     free(pem);
     EVP_PKEY_free(p384);

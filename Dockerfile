@@ -1,10 +1,13 @@
 # One image for every strait binary (the manifests pick the command):
 #   docker build -t strait:latest .
 # Build stage: Debian 12 with the same packages scripts/setup.sh installs for
-# building; run stage: only the shared libraries the binaries link.
+# building (lld lays out strait-proxy's text, proxy/link.cmake); run stage:
+# only the shared libraries the binaries link. strait-proxy is fully static
+# in this Release build and needs none; its glibc (for name lookups of a
+# --controller host name) is the same Debian 12 one in both stages.
 FROM debian:12 AS build
 RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        build-essential cmake pkg-config libssl-dev libnghttp2-dev libjansson-dev libyaml-dev \
+        build-essential cmake pkg-config lld libssl-dev libnghttp2-dev libjansson-dev libyaml-dev \
         libcurl4-openssl-dev libsqlite3-dev libcmocka-dev ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src

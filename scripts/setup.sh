@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-    build-essential cmake pkg-config clang clang-format libclang-rt-14-dev llvm
+    build-essential cmake pkg-config clang clang-format libclang-rt-14-dev llvm lld
     libssl-dev libnghttp2-dev libjansson-dev libyaml-dev libcurl4-openssl-dev
     libsqlite3-dev libcmocka-dev
     python3 python3-pytest python3-kubernetes python3-yaml python3-grpcio

@@ -74,9 +74,12 @@ if(proxy_static)
     target_compile_options(st_proxy_route PRIVATE -ffunction-sections -fdata-sections)
     # --exclude-libs: nothing from the archives goes into the dynamic symbol table
     # (lld would export every symbol the shared libraries also define).
-    target_link_options(strait-proxy PRIVATE -no-pie -Wl,--gc-sections -Wl,--as-needed
+    target_link_options(strait-proxy PRIVATE -Wl,--gc-sections -Wl,--as-needed
                         -Wl,--exclude-libs,ALL)
     set(proxy_kind "static OpenSSL/nghttp2/jansson")
+    if(NOT proxy_full)
+        target_link_options(strait-proxy PRIVATE -no-pie) # -static below is not PIE either
+    endif()
     if(proxy_full)
         # The targets we link name the shared libraries (OpenSSL::SSL,
         # PkgConfig::JANSSON, ...) and a static link refuses any .so on its

@@ -31,25 +31,38 @@ class Proc:
         self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log,
                                   env=env, start_new_session=True)
 
-    def wait_line(self, pattern, timeout=20.0):
-        """Reads stdout until a line matches <pattern>; returns the match."""
+    def wait_line(self, pattern, timeout=60.0):
+        """Reads stdout until a whole line matches <pattern>; returns the match.
+
+        Only complete lines count: a read can end in the middle of a line, and a
+        half-written "port=41" would match as well as the "port=4123" it becomes.
+        Lines read past the match are kept for the next call."""
         deadline = time.monotonic() + timeout
         os.set_blocking(self.p.stdout.fileno(), False)
-        buf = b""
-        while time.monotonic() < deadline:
+        if not hasattr(self, "_out"):
+            self._out = b""
+        while True:
+            while b"\n" in self._out:
+                line, self._out = self._out.split(b"\n", 1)
+                m = re.search(pattern, line.decode(errors="replace"))
+                if m:
+                    return m
+            if time.monotonic() >= deadline:
+                break
             chunk = self.p.stdout.read()
             if chunk:
-                buf += chunk
-                for line in buf.decode(errors="replace").splitlines():
-                    m = re.search(pattern, line)
-                    if m:
-                        return m
-            elif self.p.poll() is not None:
-                break
+                self._out += chunk
+                continue
+            if self.p.poll() is not None:
+                chunk = self.p.stdout.read()
+                if not chunk:
+                    break
+                self._out += chunk + (b"" if chunk.endswith(b"\n") else b"\n")
+                continue
             time.sleep(0.02)
         raise AssertionError(
             f"{self.args[0]} did not print /{pattern}/ (exit={self.p.poll()}); "
-            f"stdout={buf!r}; log tail={self.tail()}")
+            f"unread stdout={self._out!r}; log tail={self.tail()}")
 
     def tail(self, n=4000):
         try:

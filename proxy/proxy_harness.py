@@ -215,13 +215,23 @@ class Proxy:
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()
 
-    def wait_ready(self, timeout=10):
+    def wait_ready(self, timeout=60):
+        """Polls /ready until it answers 200. The timeout is generous: a sanitizer build on a
+        busy machine can take seconds to load its identity and routes."""
         deadline = time.monotonic() + timeout
+        last = None
         while time.monotonic() < deadline:
-            if self.get_admin("/ready")[0] == 200:
-                return
+            try:
+                last = self.get_admin("/ready")
+                if last[0] == 200:
+                    return
+            except OSError as e:  # a slow admin thread: connect or read timed out
+                last = repr(e)
+            if self.proc.p.poll() is not None:
+                break
             time.sleep(0.05)
-        raise AssertionError(f"proxy not ready: {self.get_admin('/ready')}; {self.proc.tail()}")
+        raise AssertionError(f"proxy not ready: {last}; exit={self.proc.p.poll()}; "
+                             f"{self.proc.tail()}")
 
     def metrics(self):
         return self.get_admin("/metrics")[1]
@@ -302,6 +312,20 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def hold_port(shared=False):
+    """A socket bound to a loopback port and not listening: connections to the port are
+    refused, and no other process can take it while the socket is open (close it when
+    done). With <shared>, the socket has SO_REUSEADDR and SO_REUSEPORT, as strait-proxy's
+    listeners do, so a proxy of ours can bind the same port, again and again, while the
+    hold keeps everyone else off it between runs. Returns (socket, port)."""
+    s = socket.socket()
+    if shared:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    s.bind(("127.0.0.1", 0))
+    return s, s.getsockname()[1]
 
 
 def certify_args(controller, anchor, token_file, identity, mode="certify"):

@@ -20,7 +20,7 @@ from concurrent import futures
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "proxy"))
-from proxy_harness import (Backend, Pki, Proxy, curl, free_port, ident, metric,  # noqa: E402
+from proxy_harness import (Backend, Pki, Proxy, curl, hold_port, ident, metric,  # noqa: E402
                            write_routes)
 
 FAKE = "fake-svc:80"
@@ -265,8 +265,10 @@ def test_goaway_above_last_stream_is_retried_on_a_new_connection(env):
 
 
 def test_unreachable_endpoint_is_retried_on_another(env):
-    # One endpoint has nothing listening: its requests go to the other one.
-    dead = f"127.0.0.1:{free_port()}"
+    # One endpoint has nothing listening: its requests go to the other one. The port stays
+    # bound (not listening) for the whole test, so no other process can start serving on it.
+    dead_sock, dead_port = hold_port()
+    dead = f"127.0.0.1:{dead_port}"
     routes = os.path.join(env.dir, "routes2.json")
     write_routes(routes, services={
         "two-svc:80": {"endpoints": [
@@ -284,6 +286,7 @@ def test_unreachable_endpoint_is_retried_on_another(env):
         assert retries(client, "connection") >= 1
     finally:
         client.stop()
+        dead_sock.close()
 
 
 # ---- real inbound proxies, drained and restarted ------------------------------------
@@ -309,7 +312,9 @@ def test_restarted_inbound_next_requests_succeed(env):
     backend = Backend()
     empty = os.path.join(env.dir, "empty.json")
     write_routes(empty)
-    port = free_port()
+    # The restarted proxy must get the same port back: hold it (shared, as the proxy's
+    # listeners are) so nobody else takes it while no proxy listens there.
+    hold, port = hold_port(shared=True)
     a = start_inbound(env, "inbound-a", port, empty)
     routes = os.path.join(env.dir, "routes3.json")
     write_routes(routes, services={f"{REAL}:{backend.port}": {"endpoints": [
@@ -329,6 +334,7 @@ def test_restarted_inbound_next_requests_succeed(env):
     finally:
         client.stop()
         a.stop()
+        hold.close()
         backend.shutdown()
 
 
@@ -336,7 +342,8 @@ def test_drain_under_load_loses_no_request(env):
     backend = Backend()
     empty = os.path.join(env.dir, "empty.json")
     write_routes(empty)
-    ports = [free_port(), free_port()]
+    holds = [hold_port(shared=True) for _ in range(2)]  # see test_restarted_inbound_...
+    ports = [port for _, port in holds]
     a = start_inbound(env, "drain-a", ports[0], empty)
     b = start_inbound(env, "drain-b", ports[1], empty)
     routes = os.path.join(env.dir, "routes4.json")
@@ -347,10 +354,25 @@ def test_drain_under_load_loses_no_request(env):
     url = f"http://{REAL}:{backend.port}/slow?ms=20"
     stop = threading.Event()
     codes = []
+    lock = threading.Lock()
 
     def worker():
         while not stop.is_set():
-            codes.append(get(client, url))
+            code = get(client, url)
+            with lock:
+                codes.append(code)
+
+    def wait_more(n, timeout=60):
+        """Waits until <n> more requests have completed (requests flow, however slowly)."""
+        with lock:
+            want = len(codes) + n
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with lock:
+                if len(codes) >= want:
+                    return
+            time.sleep(0.02)
+        raise AssertionError(f"only {len(codes)} of {want} requests done in {timeout} s")
 
     try:
         client.wait_ready()
@@ -358,12 +380,12 @@ def test_drain_under_load_loses_no_request(env):
         b.wait_ready()
         with futures.ThreadPoolExecutor(4) as pool:
             jobs = [pool.submit(worker) for _ in range(4)]
-            time.sleep(0.7)
+            wait_more(20)
             a.stop()        # drained while requests flow through both
-            time.sleep(0.5)
+            wait_more(10)   # ...and with only b left
             a = start_inbound(env, "drain-a2", ports[0], empty)
             a.wait_ready()
-            time.sleep(0.7)
+            wait_more(20)
             stop.set()
             for j in jobs:
                 j.result()
@@ -375,4 +397,6 @@ def test_drain_under_load_loses_no_request(env):
         client.stop()
         a.stop()
         b.stop()
+        for s, _ in holds:
+            s.close()
         backend.shutdown()

@@ -15,7 +15,7 @@ import pytest
 from conftest import binary
 
 
-def run_strait(home, *args, check=True, timeout=120):
+def run_strait(home, *args, check=True, timeout=300):
     env = dict(os.environ, STRAIT_HOME=home)
     env.pop("KUBECONFIG", None)
     r = subprocess.run([binary("strait")] + list(args), env=env, capture_output=True,
@@ -58,7 +58,7 @@ def cluster_pids(home, name):
     return pids
 
 
-def wait_until(fn, timeout=20.0, what="condition"):
+def wait_until(fn, timeout=60.0, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         v = fn()
@@ -89,6 +89,25 @@ def create(home, name, *extra):
     return r
 
 
+def number(home, name):
+    """Cluster <name>'s number N (its addresses are 127.N.0.0/16). It is the lowest one free
+    on the machine, so it is 1 only when no other cluster runs here (another test run may
+    hold one: ctest's resource lock covers only its own run)."""
+    with open(os.path.join(home, "clusters", name, "cluster.json")) as f:
+        return json.load(f)["number"]
+
+
+def metric_lines(addr, pred, timeout=60.0):
+    """The lines of the proxy's /metrics at <addr> for which <pred> holds, once there are
+    any: a proxy counts a request when its stream ends, which may be just after the
+    client has read the response."""
+    def lines():
+        text = subprocess.run(["curl", "-s", "--noproxy", "*", "-m", "5",
+                               f"http://{addr}/metrics"], capture_output=True, text=True).stdout
+        return [l for l in text.splitlines() if pred(l)]
+    return wait_until(lines, timeout, what=f"matching metrics at {addr}")
+
+
 def list_clusters(home):
     lines = run_strait(home, "cluster", "list").stdout.splitlines()
     assert lines[0].split() == ["NAME", "NUMBER", "API", "HEALTH"]
@@ -111,7 +130,8 @@ def test_create_recreate_delete(home):
     kubectl(home, "alpha", "-n", "strait", "get", "configmap", "strait-identity-trust-roots")
     kubectl(home, "alpha", "-n", "strait", "get", "deployment", "strait-controller")
     rows = list_clusters(home)
-    assert rows["alpha"][1:] == ["1", "https://127.1.0.1:6443", "healthy"]
+    n = number(home, "alpha")
+    assert rows["alpha"][1:] == [str(n), f"https://127.{n}.0.1:6443", "healthy"]
 
     # Re-running create keeps the data and restarts only what is down.
     kubectl(home, "alpha", "create", "configmap", "keepme", "--from-literal=a=b")
@@ -122,7 +142,7 @@ def test_create_recreate_delete(home):
     assert "unhealthy" in list_clusters(home)["alpha"][3]
     r = create(home, "alpha")
     assert "running apiserver" in r.stdout and "started controller" in r.stdout
-    assert "restarting cluster alpha (number 1" in r.stdout
+    assert f"restarting cluster alpha (number {n}," in r.stdout
     cm = json.loads(kubectl(home, "alpha", "get", "cm", "keepme", "-o", "json").stdout)
     assert cm["data"] == {"a": "b"}
     assert list_clusters(home)["alpha"][3] == "healthy"
@@ -176,40 +196,40 @@ def ew_ready(home, ctx, ns, name):
 
 def test_workloads_exec_check(home):
     create(home, "wl")
+    net = f"127.{number(home, 'wl')}"
     kubectl(home, "wl", "create", "ns", "demo")
     terminus = binary("strait-terminus")
     r = run_strait(home, "--context", "wl", "run", "-n", "demo", "--name", "backend",
                    "--label", "app=backend", "--port", "8888", "--detach", "--",
                    terminus, "--payload", "hello")
-    assert "workload demo/backend ready at 127.1.1.1" in r.stdout
+    assert f"workload demo/backend ready at {net}.1.1" in r.stdout
     assert ew_ready(home, "wl", "demo", "backend")
     ew = json.loads(kubectl(home, "wl", "-n", "demo", "get", "ew", "backend", "-o",
                             "json").stdout)
     assert ew["metadata"]["labels"] == {"app": "backend"}
-    assert ew["metadata"]["annotations"]["strait.io/proxy-admin"] == "127.1.1.1:4191"
-    assert ew["spec"]["workloadIPs"] == [{"ip": "127.1.1.1"}]
+    assert ew["metadata"]["annotations"]["strait.io/proxy-admin"] == f"{net}.1.1:4191"
+    assert ew["spec"]["workloadIPs"] == [{"ip": f"{net}.1.1"}]
     assert ew["spec"]["ports"] == [{"port": 8888, "protocol": "TCP"}]
     assert ew["spec"]["meshTLS"]["identity"] == \
         "default.demo.serviceaccount.identity.strait.cluster.local"
     lines = run_strait(home, "--context", "wl", "workloads", "-n", "demo").stdout.splitlines()
     assert lines[0].split() == ["NAME", "ADDRESS", "PORTS", "READY", "PID"]
-    assert lines[1].split()[:4] == ["backend", "127.1.1.1", "8888", "true"]
+    assert lines[1].split()[:4] == ["backend", f"{net}.1.1", "8888", "true"]
 
     # A meshed client: curl goes through its own outbound proxy, mTLS to the
     # backend's inbound proxy, and the terminus answers.
     r = run_strait(home, "--context", "wl", "exec", "-n", "demo", "--", "curl", "-s",
-                   "-m", "10", "http://127.1.1.1:8888/")
+                   "-m", "10", f"http://{net}.1.1:8888/")
     body = json.loads(r.stdout)
     assert body["payload"] == "hello" and "requestUID" in body
-    metrics = subprocess.run(["curl", "-s", "--noproxy", "*", "http://127.1.1.1:4191/metrics"],
-                             capture_output=True, text=True).stdout
-    assert 'direction="inbound"' in metrics and \
-        'client_id="default.demo.serviceaccount.identity.strait.cluster.local"' in metrics
+    inbound = metric_lines(f"{net}.1.1:4191", lambda l: 'direction="inbound"' in l)
+    assert any('client_id="default.demo.serviceaccount.identity.strait.cluster.local"' in l
+               for l in inbound), inbound
     r = run_strait(home, "--context", "wl", "exec", "-n", "demo", "--", "sh", "-c",
                    "echo $http_proxy $STRAIT_POD_IP; exit 7", check=False)
     assert r.returncode == 7
     proxy_url, pod_ip = r.stdout.split()
-    assert proxy_url == f"http://{pod_ip}:4140" and pod_ip.startswith("127.1.1.")
+    assert proxy_url == f"http://{pod_ip}:4140" and pod_ip.startswith(f"{net}.1.")
 
     r = run_strait(home, "--context", "wl", "check")
     assert "[FAIL]" not in r.stdout and "all checks passed" in r.stdout
@@ -227,7 +247,7 @@ def test_workloads_exec_check(home):
     finally:
         if fg.poll() is None:
             fg.kill()
-    assert "workload demo/front ready at 127.1.1.2" in err
+    assert f"workload demo/front ready at {net}.1.2" in err
     assert ew_ready(home, "wl", "demo", "front") is None
 
     # Stopping the detached one removes its ExternalWorkload and its processes.
@@ -337,10 +357,8 @@ def test_identity_certified_per_service_account(home):
     r = run_strait(home, "--context", "ids", "exec", "-n", "demo", "--service-account", "cli",
                    "--", "curl", "-s", "-m", "10", f"http://{net}.1.1:8888/")
     assert "requestUID" in json.loads(r.stdout)
-    inbound = [l for l in subprocess.run(["curl", "-s", "--noproxy", "*",
-                                          f"http://{net}.1.1:4191/metrics"],
-                                         capture_output=True, text=True).stdout.splitlines()
-               if l.startswith("request_total{") and 'direction="inbound"' in l]
+    inbound = metric_lines(f"{net}.1.1:4191", lambda l: l.startswith("request_total{") and
+                           'direction="inbound"' in l)
     assert len(inbound) == 1 and inbound[0].endswith(" 1"), inbound
     assert 'client_id="cli.demo.serviceaccount.identity.strait.cluster.local"' in inbound[0]
     assert certified() == 3, issued
@@ -384,6 +402,7 @@ def test_identity_certified_per_service_account(home):
 
 def test_delete_stops_running_workloads(home):
     create(home, "gone")
+    net = f"127.{number(home, 'gone')}"
     kubectl(home, "gone", "create", "ns", "demo")
     run_strait(home, "--context", "gone", "run", "-n", "demo", "--name", "w1", "--port",
                "8080", "--detach", "--", binary("strait-terminus"))
@@ -402,7 +421,7 @@ def test_delete_stops_running_workloads(home):
             ew_ready(home, "gone", "demo", "w1") and st["proxyPid"]
     new_proxy = wait_until(restarted, what="the proxy to be restarted")
     r = run_strait(home, "--context", "gone", "exec", "-n", "demo", "--", "curl", "-s",
-                   "-m", "10", "http://127.1.1.1:8080/")
+                   "-m", "10", f"http://{net}.1.1:8080/")
     assert "requestUID" in json.loads(r.stdout)
     pids.append(new_proxy)
     r = run_strait(home, "cluster", "delete", "gone")

@@ -602,7 +602,7 @@ def test_real_proxy_metrics(workdir, apiserver):
     back, and the requests it served are all in the split's rows."""
     import sys
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "proxy"))
-    from proxy_harness import NS as PNS, Backend, Pki, Proxy, curl, ident, write_routes
+    from proxy_harness import NS as PNS, Backend, Pki, Proxy, curl, ident, metric, write_routes
 
     setup_api(apiserver, split=False)
     apiserver.kubectl("create", "namespace", PNS)
@@ -636,6 +636,12 @@ spec:
         add_workload(apiserver, PNS, "client", client.admin)
         r = curl("-x", f"http://{client.outbound}", "-o", "/dev/null", *["http://apex/s"] * 40)
         assert r.returncode == 0, r.stderr
+        # The proxy counts a response when its stream ends, which may be just after curl
+        # read it: wait until it has counted all 40 before asking for the window.
+        deadline = time.monotonic() + 60
+        while metric(client.metrics(), "response_total", direction="outbound") < 40:
+            assert time.monotonic() < deadline, client.metrics()
+            time.sleep(0.05)
         # The proxy keeps its own history (/metrics/window): a minute costs no waiting, and
         # the proxy is younger than that, so the window holds everything it served.
         t0 = time.monotonic()

@@ -12,7 +12,7 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "proxy"))
-from proxy_harness import (Backend, Pki, Proxy, curl, ident, raw,  # noqa: E402
+from proxy_harness import (Backend, Pki, Proxy, curl, hold_port, ident, raw,  # noqa: E402
                            write_routes)
 
 SVC = "backend-svc"
@@ -40,13 +40,16 @@ def env():
     def ep(addr, identity):
         return {"endpoints": [{"addr": addr, "identity": identity,
                                "target_port": backend.port}]}
+    # "down" has nothing listening: its port stays bound (not listening) for the module,
+    # so no other test's server can appear there.
+    down_sock, down_port = hold_port()
     routes = os.path.join(d, "routes.json")
     write_routes(routes, services={
         f"good:{backend.port}": ep(good.inbound, ident("backend")),
         f"alien:{backend.port}": ep(alien.inbound, ident("backend")),
         f"expired:{backend.port}": ep(f"127.0.0.1:{port}", ident("backend")),
         f"wrongid:{backend.port}": ep(good.inbound, ident("someone-else")),
-        f"down:{backend.port}": ep(f"127.0.0.1:{free_port()}", ident("backend")),
+        f"down:{backend.port}": ep(f"127.0.0.1:{down_port}", ident("backend")),
     })
     client = Proxy(d, "client", *pki.leaf(ident("client"), "client"), pki.anchor, routes)
     # A client whose certificate the good proxy does not trust.
@@ -63,6 +66,7 @@ def env():
         p.stop()
     s_server.kill()
     s_server.wait()
+    down_sock.close()
     backend.shutdown()
 
 

@@ -1,5 +1,7 @@
 """Fixtures shared by the integration tests: start the real strait binaries on
 loopback with throw-away state, and talk to them with real clients."""
+import contextlib
+import fcntl
 import json
 import os
 import re
@@ -84,6 +86,32 @@ class Proc:
                 self.p.wait()
         self.log.close()
         return self.p.returncode
+
+
+@contextlib.contextmanager
+def cluster_create_lock(timeout=900.0):
+    """Held around `strait cluster create`, machine-wide (a flock on a file in /tmp).
+
+    create picks the lowest cluster number whose 127.N.0.1:6443 and 127.N.0.2:8086 it can
+    bind, and only later starts the apiserver there: two creates at the same time (two
+    test runs of this machine, each with its own $STRAIT_HOME; ctest's RESOURCE_LOCK
+    covers only one run) pick the same number and the second apiserver exits with
+    EADDRINUSE. create returns once its servers listen, so one at a time is enough."""
+    path = os.path.join(tempfile.gettempdir(), "strait-tests-cluster-create.lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise AssertionError(f"{path} stayed locked for {timeout} s")
+                time.sleep(0.1)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")

@@ -2,6 +2,7 @@
 `strait run/exec/workloads/stop` and `strait check`, with the real binaries
 (apiserver, controller, proxy, terminus) on 127.N.0.0/16, kubectl and curl.
 Every test uses its own $STRAIT_HOME and deletes its clusters in a finally."""
+import contextlib
 import glob
 import json
 import os
@@ -12,14 +13,18 @@ import time
 
 import pytest
 
-from conftest import binary
+from conftest import binary, cluster_create_lock
 
 
 def run_strait(home, *args, check=True, timeout=300):
     env = dict(os.environ, STRAIT_HOME=home)
     env.pop("KUBECONFIG", None)
-    r = subprocess.run([binary("strait")] + list(args), env=env, capture_output=True,
-                       text=True, timeout=timeout)
+    # Concurrent creates (another test run on this machine) pick the same number.
+    lock = cluster_create_lock() if list(args[:2]) == ["cluster", "create"] else \
+        contextlib.nullcontext()
+    with lock:
+        r = subprocess.run([binary("strait")] + list(args), env=env, capture_output=True,
+                           text=True, timeout=timeout)
     if check and r.returncode != 0:
         raise AssertionError(f"strait {' '.join(args)} failed ({r.returncode}):\n"
                              f"{r.stdout}\n{r.stderr}")

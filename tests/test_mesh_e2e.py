@@ -3,6 +3,7 @@ real binaries only: a cluster, three strait-terminus backends behind Services, a
 TrafficSplit applied with kubectl, and curl loops from meshed clients whose proxies route
 with the controller's destination API. The module shares one cluster (its own
 $STRAIT_HOME); the tests run in order and each leaves the split as it found it."""
+import contextlib
 import glob
 import json
 import os
@@ -15,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import Proc, binary, check_sanitizers
+from conftest import Proc, binary, check_sanitizers, cluster_create_lock
 
 CTX = "mesh"
 NS = "mc-test"
@@ -25,8 +26,12 @@ CHI2_1PCT_2DF = 9.21
 
 def run_strait(home, *args, check=True, timeout=180):
     env = dict(os.environ, STRAIT_HOME=home, KUBECONFIG=os.path.join(home, "kubeconfig"))
-    r = subprocess.run([binary("strait")] + list(args), env=env, capture_output=True,
-                       text=True, timeout=timeout)
+    # Concurrent creates (another test run on this machine) pick the same number.
+    lock = cluster_create_lock() if list(args[:2]) == ["cluster", "create"] else \
+        contextlib.nullcontext()
+    with lock:
+        r = subprocess.run([binary("strait")] + list(args), env=env, capture_output=True,
+                           text=True, timeout=timeout)
     if check and r.returncode != 0:
         raise AssertionError(f"strait {' '.join(args)} failed ({r.returncode}):\n"
                              f"{r.stdout[-3000:]}\n{r.stderr[-3000:]}")

@@ -23,6 +23,7 @@
 #define CLUSTER_ISSUER_LIFETIME_S (365LL * 86400)
 #define CLUSTER_GATEWAY_SA "strait-gateway"
 #define CLUSTER_TOKEN_SECRET "strait-controller-token"
+#define CLUSTER_MACHINE_LOCK_MS 120000 /* another create on the machine takes seconds */
 
 /* The processes of a cluster, in start order (stopped in reverse). */
 static const char *const cluster_procs[] = {"apiserver", "controller", "gateway"};
@@ -409,7 +410,7 @@ cluster_create(int argc, char **argv)
     json_t *objs = NULL;
     char *home = NULL, *lockp = NULL, *anchor_abs = NULL, *key_abs = NULL;
     bool existed = false;
-    int fd = -1, ch, rc;
+    int fd = -1, mfd = -1, ch, rc;
 
     optind = 0;
     while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -450,6 +451,11 @@ cluster_create(int argc, char **argv)
     home = local_home();
     if ((rc = st_mkdir_p(home, 0700)) < 0) {
         rc = cli_fail("cannot create %s: %s", home, st_strerror(rc));
+        goto out;
+    }
+    /* Numbers are the machine's: one create at a time picks one and binds its addresses. */
+    if ((mfd = local_machine_lock(CLUSTER_MACHINE_LOCK_MS, &err)) < 0) {
+        rc = cli_fail("%s", err.msg);
         goto out;
     }
     if (cluster_register(home, name, anchor_abs, key_abs, &c, &existed, &err) < 0) {
@@ -587,6 +593,7 @@ out_bins:
     free(routes);
 out:
     local_unlock(fd);
+    local_unlock(mfd);
     st_kube_client_free(k);
     json_decref(objs);
     install_identity_free(&id);

@@ -291,14 +291,12 @@ local_cluster_for_context(const char *context, struct local_cluster *out, struct
 
 /* ---- locks ------------------------------------------------------------------ */
 
-int
-local_lock(const char *path, uint64_t timeout_ms, struct st_err *err)
+/* Takes the exclusive flock of the open file <fd> within <timeout_ms>; closes <fd> on failure. */
+static int
+local_flock(int fd, const char *path, uint64_t timeout_ms, struct st_err *err)
 {
     uint64_t deadline = st_now_ms() + timeout_ms;
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 
-    if (fd < 0)
-        return st_err_set(err, -errno, "cannot open %s: %s", path, strerror(errno));
     for (;;) {
         if (flock(fd, LOCK_EX | LOCK_NB) == 0)
             return fd;
@@ -313,6 +311,36 @@ local_lock(const char *path, uint64_t timeout_ms, struct st_err *err)
         }
         local_sleep_ms(LOCAL_POLL_MS);
     }
+}
+
+int
+local_lock(const char *path, uint64_t timeout_ms, struct st_err *err)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+    if (fd < 0)
+        return st_err_set(err, -errno, "cannot open %s: %s", path, strerror(errno));
+    return local_flock(fd, path, timeout_ms, err);
+}
+
+int
+local_machine_lock(uint64_t timeout_ms, struct st_err *err)
+{
+    struct stat st;
+    const char *dir = "/tmp";
+    char path[64];
+    int fd;
+
+    if (stat("/run/lock", &st) == 0 && S_ISDIR(st.st_mode) && access("/run/lock", W_OK) == 0)
+        dir = "/run/lock";
+    snprintf(path, sizeof(path), "%s/strait-local-clusters.lock", dir);
+    /* Shared by every user of the machine: readable by all; a read-only descriptor locks too. */
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0 && errno == EACCES)
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return st_err_set(err, -errno, "cannot open %s: %s", path, strerror(errno));
+    return local_flock(fd, path, timeout_ms, err);
 }
 
 void

@@ -90,6 +90,13 @@ int local_cluster_for_context(const char *context, struct local_cluster *out, st
  * <timeout_ms>. Returns the descriptor to pass to local_unlock, or ST_ETIMEOUT.
  */
 int local_lock(const char *path, uint64_t timeout_ms, struct st_err *err);
+/*
+ * The machine-wide lock of local cluster numbers (127.N.0.0/16 belongs to the
+ * machine, not to one $STRAIT_HOME): held by `cluster create` from picking a
+ * number until its servers listen, so two creates (of any homes) never pick
+ * the same one. Same contract as local_lock.
+ */
+int local_machine_lock(uint64_t timeout_ms, struct st_err *err);
 void local_unlock(int fd);
 
 /* A process we started, identified by pid and kernel start time (no pid reuse). */

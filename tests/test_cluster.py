@@ -191,6 +191,34 @@ def test_two_clusters_share_anchor(home):
     assert list(list_clusters(home)) == ["west"]
 
 
+def test_concurrent_creates_of_two_homes_pick_different_numbers(home, tmp_path):
+    """Cluster numbers belong to the machine: two creates started together from two
+    $STRAIT_HOMEs (no test-side lock here) must pick different numbers and both come up."""
+    other = str(tmp_path / "other-home")
+    env = {h: dict(os.environ, STRAIT_HOME=h) for h in (home, other)}
+    for e in env.values():
+        e.pop("KUBECONFIG", None)
+    try:
+        procs = [subprocess.Popen([binary("strait"), "cluster", "create", name], env=env[h],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for h, name in ((home, "left"), (other, "right"))]
+        outs = [p.communicate(timeout=300) for p in procs]
+        for p, (out, err) in zip(procs, outs):
+            assert p.returncode == 0, f"create failed ({p.returncode}):\n{out}\n{err}"
+        a, b = number(home, "left"), number(other, "right")
+        assert a != b
+        assert list_clusters(home)["left"][3] == "healthy"
+        assert list_clusters(other)["right"][3] == "healthy"
+    finally:
+        for d in glob.glob(os.path.join(other, "clusters", "*")):
+            name = os.path.basename(d)
+            pids = cluster_pids(other, name)
+            run_strait(other, "cluster", "delete", name, check=False)
+            for p in pids:
+                if pid_alive(p):
+                    os.kill(p, signal.SIGKILL)
+
+
 def ew_ready(home, ctx, ns, name):
     r = kubectl(home, ctx, "-n", ns, "get", "externalworkload", name, "-o", "json", check=False)
     if r.returncode != 0:

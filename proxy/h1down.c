@@ -199,8 +199,7 @@ h1down_original_dst(struct proxy_thread *th, int fd, struct st_sockaddr *orig)
     const struct st_sockaddr *l = &th->px->cfg.outbound;
     struct st_sockaddr local;
 
-    if (st_sock_original_dst(fd, orig) < 0 || st_sock_local_addr(fd, &local) < 0 ||
-        st_sock_addr_equal(orig, &local))
+    if (st_sock_original_dst(fd, &local, orig) < 0 || st_sock_addr_equal(orig, &local))
         return 0;
     if (st_sock_addr_equal(orig, l))
         return -ELOOP;

@@ -93,7 +93,9 @@ int st_sock_set_keepalive(int fd, int idle_s, int interval_s, int count);
  * The destination a connection had before an iptables REDIRECT/DNAT
  * (SO_ORIGINAL_DST for IPv4, IP6T_SO_ORIGINAL_DST for IPv6). Returns 0, or
  * -errno (typically -ENOENT or -ENOPROTOOPT) when it was not redirected.
+ * <local>, when not NULL, gets the connection's local address (read anyway to
+ * learn the family), so that callers need not ask the kernel again.
  */
-int st_sock_original_dst(int fd, struct st_sockaddr *out);
+int st_sock_original_dst(int fd, struct st_sockaddr *local, struct st_sockaddr *out);
 
 #endif

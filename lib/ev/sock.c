@@ -306,19 +306,21 @@ st_sock_set_keepalive(int fd, int idle_s, int interval_s, int count)
 }
 
 int
-st_sock_original_dst(int fd, struct st_sockaddr *out)
+st_sock_original_dst(int fd, struct st_sockaddr *local, struct st_sockaddr *out)
 {
-    struct st_sockaddr local;
-    int rc = st_sock_local_addr(fd, &local);
+    struct st_sockaddr own;
+    int rc;
 
-    if (rc < 0)
+    if (local == NULL)
+        local = &own;
+    if ((rc = st_sock_local_addr(fd, local)) < 0)
         return rc;
     memset(out, 0, sizeof(*out));
-    if (local.ss.ss_family == AF_INET) {
+    if (local->ss.ss_family == AF_INET) {
         out->len = sizeof(struct sockaddr_in);
         if (getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &out->ss, &out->len) < 0)
             return -errno;
-    } else if (local.ss.ss_family == AF_INET6) {
+    } else if (local->ss.ss_family == AF_INET6) {
         out->len = sizeof(struct sockaddr_in6);
         if (getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, &out->ss, &out->len) < 0)
             return -errno;

@@ -174,8 +174,12 @@ test_listen_connect_accept(void **state)
     assert_memory_equal(buf, "ping", 4);
 
     /* Not redirected by iptables: there is no original destination. */
-    assert_true(st_sock_original_dst(afd, &other) < 0);
-    assert_int_equal(st_sock_original_dst(-1, &other), -EBADF);
+    assert_true(st_sock_original_dst(afd, NULL, &other) < 0);
+    struct st_sockaddr loc = {0}, loc2 = {0};
+    assert_true(st_sock_original_dst(afd, &loc, &other) < 0);
+    assert_int_equal(st_sock_local_addr(afd, &loc2), 0);
+    assert_true(st_sock_addr_equal(&loc, &loc2)); /* the local address is given back anyway */
+    assert_int_equal(st_sock_original_dst(-1, NULL, &other), -EBADF);
     close(cfd);
     close(afd);
 
@@ -357,7 +361,7 @@ test_ipv6_loopback(void **state)
     assert_true(afd >= 0);
     assert_int_equal(peer.ss.ss_family, AF_INET6);
     assert_int_equal(st_sock_connect_result(cfd), 0);
-    assert_true(st_sock_original_dst(afd, &peer) < 0);
+    assert_true(st_sock_original_dst(afd, NULL, &peer) < 0);
     close(afd);
     close(cfd);
     close(lfd);

@@ -125,6 +125,17 @@ def check_sanitizers(proc):
             raise AssertionError(f"{proc.args[0]} reported a sanitizer error:\n{log[-6000:]}")
 
 
+def wait_until(fn, timeout=60.0, what="condition"):
+    """Polls <fn> until it returns something true and returns that; fails after <timeout> s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 class Apiserver:
     """One strait-apiserver with its own data dir and kubeconfig."""
 
@@ -163,6 +174,28 @@ class Apiserver:
 
     def kubectl_json(self, *args):
         return json.loads(self.kubectl(*args, "-o", "json").stdout)
+
+    def token_kubeconfig(self, path, token, namespace="strait"):
+        """Writes a kubeconfig (0600) at <path> for this apiserver with bearer <token>, as a
+        service account's would be (the CA from the admin kubeconfig)."""
+        with open(self.kubeconfig) as f:
+            ca = re.search(r"certificate-authority-data:\s*(\S+)", f.read()).group(1)
+        with open(path, "w") as f:
+            f.write(f"""apiVersion: v1
+kind: Config
+clusters:
+- name: c
+  cluster: {{server: "{self.url}", certificate-authority-data: {ca}}}
+users:
+- name: u
+  user: {{token: "{token}"}}
+contexts:
+- name: ctx
+  context: {{cluster: c, user: u, namespace: {namespace}}}
+current-context: ctx
+""")
+        os.chmod(path, 0o600)
+        return path
 
     def admin_token(self):
         with open(self.kubeconfig) as f:

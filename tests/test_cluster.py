@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import binary, cluster_create_lock
+from conftest import binary, cluster_create_lock, wait_until
 
 
 def run_strait(home, *args, check=True, timeout=300):
@@ -61,16 +61,6 @@ def cluster_pids(home, name):
             w = json.load(fh)
         pids += [w[k] for k in ("pid", "appPid", "proxyPid") if w.get(k)]
     return pids
-
-
-def wait_until(fn, timeout=60.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture

@@ -126,25 +126,8 @@ def ep_addrs(snap):
 def start_controller(workdir, api, token, listen="127.0.0.1:0"):
     """Starts a controller with --listen <listen> (Controller picks a free port)."""
     ctl = Controller.__new__(Controller)
-    with open(api.kubeconfig) as f:
-        ca = re.search(r"certificate-authority-data:\s*(\S+)", f.read()).group(1)
     n = len(glob.glob(os.path.join(workdir, "controller*.log")))
-    ctl.kubeconfig = os.path.join(workdir, "controller.kubeconfig")
-    with open(ctl.kubeconfig, "w") as f:
-        f.write(f"""apiVersion: v1
-kind: Config
-clusters:
-- name: c
-  cluster: {{server: "{api.url}", certificate-authority-data: {ca}}}
-users:
-- name: u
-  user: {{token: "{token}"}}
-contexts:
-- name: ctx
-  context: {{cluster: c, user: u, namespace: strait}}
-current-context: ctx
-""")
-    os.chmod(ctl.kubeconfig, 0o600)
+    ctl.kubeconfig = api.token_kubeconfig(os.path.join(workdir, "controller.kubeconfig"), token)
     ctl.proc = Proc([binary("strait-controller"), "--kubeconfig", ctl.kubeconfig,
                      "--namespace", "strait", "--listen", listen, "--admin", "127.0.0.1:0",
                      "--log-level", "debug"], os.path.join(workdir, f"controller{n}.log"))

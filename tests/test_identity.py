@@ -290,24 +290,8 @@ def apply_anchors(api, a_crt):
 
 class Controller:
     def __init__(self, workdir, api, token):
-        with open(api.kubeconfig) as f:
-            ca = re.search(r"certificate-authority-data:\s*(\S+)", f.read()).group(1)
-        self.kubeconfig = os.path.join(workdir, "controller.kubeconfig")
-        with open(self.kubeconfig, "w") as f:
-            f.write(f"""apiVersion: v1
-kind: Config
-clusters:
-- name: c
-  cluster: {{server: "{api.url}", certificate-authority-data: {ca}}}
-users:
-- name: u
-  user: {{token: "{token}"}}
-contexts:
-- name: ctx
-  context: {{cluster: c, user: u, namespace: strait}}
-current-context: ctx
-""")
-        os.chmod(self.kubeconfig, 0o600)
+        self.kubeconfig = api.token_kubeconfig(os.path.join(workdir, "controller.kubeconfig"),
+                                               token)
         self.proc = Proc([binary("strait-controller"), "--kubeconfig", self.kubeconfig,
                           "--namespace", "strait", "--listen", "127.0.0.1:0",
                           "--admin", "127.0.0.1:0", "--log-level", "debug"],

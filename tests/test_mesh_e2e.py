@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import Proc, binary, check_sanitizers, cluster_create_lock
+from conftest import Proc, binary, check_sanitizers, cluster_create_lock, wait_until
 
 CTX = "mesh"
 NS = "mc-test"
@@ -45,16 +45,6 @@ def kubectl(home, *args, input=None, check=True):
     if check and r.returncode != 0:
         raise AssertionError(f"kubectl {' '.join(args)} failed:\n{r.stderr}")
     return r
-
-
-def wait_until(fn, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def pid_alive(pid):

@@ -32,7 +32,7 @@ import uuid
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "proxy"))
-from conftest import Apiserver, Proc, binary, check_sanitizers  # noqa: E402
+from conftest import Apiserver, Proc, binary, check_sanitizers, wait_until  # noqa: E402
 from proxy_harness import Backend, Pki, Proxy, gauge, ident, metric, write_routes  # noqa: E402
 
 PROXY_GID = 2102
@@ -203,15 +203,6 @@ def read_response(s, timeout=10.0):
     return head, body
 
 
-def wait_for(cond, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture(scope="module")
 def ns():
     why = _why_skip()
@@ -379,7 +370,7 @@ def test_opaque_echo_through_mtls(mesh):
                 > metric(c0, "tcp_close_total", direction="outbound", peer="dst", tls="true")
                 and metric(s, "tcp_close_total", direction="inbound", peer="dst")
                 > metric(s0, "tcp_close_total", direction="inbound", peer="dst"))
-    wait_for(closed, what="both proxies to close the tunnel")
+    wait_until(closed, what="both proxies to close the tunnel")
     c1, s1 = mesh.client.metrics(), mesh.server.metrics()
 
     def delta(a, b, name, **labels):
@@ -474,7 +465,7 @@ def test_unknown_destination_is_passed_through(mesh):
         peer, local = mesh.passthrough.peers[n0]
         assert owner_pid(peer, local) == mesh.client.proc.p.pid
     assert len(mesh.passthrough.peers) == n0 + 1
-    wait_for(lambda: metric(mesh.client.metrics(), "tcp_close_total", **labels)
+    wait_until(lambda: metric(mesh.client.metrics(), "tcp_close_total", **labels)
              > metric(before, "tcp_close_total", **labels), what="the passthrough close")
     after = mesh.client.metrics()
     assert metric(after, "tcp_open_total", **labels) - metric(before, "tcp_open_total",

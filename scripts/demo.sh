@@ -51,29 +51,15 @@ k create namespace "$ns"
 for leaf in zero one two; do
     strait --context "$ctx" run -n "$ns" --name "backend-$leaf" --label "app=backend-$leaf" \
         --port 8888 --detach -- "$bin/strait-terminus" --payload "hello-$leaf"
-done
-k apply -f - <<EOF
+    k apply -f - <<EOF
 apiVersion: v1
 kind: Service
-metadata: {name: backend-zero-svc, namespace: $ns}
+metadata: {name: backend-$leaf-svc, namespace: $ns}
 spec:
-  selector: {app: backend-zero}
-  ports: [{name: http, port: 8888, targetPort: 8888}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: backend-one-svc, namespace: $ns}
-spec:
-  selector: {app: backend-one}
-  ports: [{name: http, port: 8888, targetPort: 8888}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: backend-two-svc, namespace: $ns}
-spec:
-  selector: {app: backend-two}
+  selector: {app: backend-$leaf}
   ports: [{name: http, port: 8888, targetPort: 8888}]
 EOF
+done
 
 echo
 echo "== the TrafficSplit: backend-zero-svc split in three"

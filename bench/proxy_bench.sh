@@ -156,6 +156,17 @@ pss_kb() {
 }
 
 # The value of key=value in a loadgen line.
+# "A B": the sums of a comma list of per-process figures, the first N of side A.
+side_sums() {
+    local -a k
+    local i a=0 b=0
+    read -r -a k <<<"${1//,/ }"
+    for i in "${!k[@]}"; do
+        if [ "$i" -lt "$2" ]; then a=$((a + k[i])); else b=$((b + k[i])); fi
+    done
+    echo "$a $b"
+}
+
 field() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k {print $2}'; }
 
 # ---- certificates ---------------------------------------------------------------
@@ -437,26 +448,16 @@ for _ in 1 2; do
             c=$(field "$line" cpu_ms_per_1k)
             cpu_max[$path]=${c:--}
         fi
-        # Peak RSS of each side: the sum of its processes' peaks.
+        # Peak RSS and PSS of each side: the sum of its processes' peaks.
         each=$(field "$line" rss_kb_each)
         if [ -n "$each" ]; then
-            read -r -a k <<<"${each//,/ }"
-            n=${side_a_n[$path]}
-            a=0 b=0
-            for i in "${!k[@]}"; do
-                if [ "$i" -lt "$n" ]; then a=$((a + k[i])); else b=$((b + k[i])); fi
-            done
+            read -r a b <<<"$(side_sums "$each" "${side_a_n[$path]}")"
             if [ "$a" -gt "${rss_load_a[$path]}" ]; then rss_load_a[$path]=$a; fi
             if [ "$b" -gt "${rss_load_b[$path]}" ]; then rss_load_b[$path]=$b; fi
         fi
         each=$(field "$line" pss_kb_each)
         if [ -n "$each" ]; then
-            read -r -a k <<<"${each//,/ }"
-            n=${side_a_n[$path]}
-            a=0 b=0
-            for i in "${!k[@]}"; do
-                if [ "$i" -lt "$n" ]; then a=$((a + k[i])); else b=$((b + k[i])); fi
-            done
+            read -r a b <<<"$(side_sums "$each" "${side_a_n[$path]}")"
             if [ "$a" -gt "${pss_load_a[$path]}" ]; then pss_load_a[$path]=$a; fi
             if [ "$b" -gt "${pss_load_b[$path]}" ]; then pss_load_b[$path]=$b; fi
         fi

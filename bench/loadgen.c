@@ -17,7 +17,9 @@
  * at the end of the measured window (CPU per 1,000 requests) and samples
  * their VmRSS and their Pss (/proc/PID/smaps_rollup) every 100 ms under --max,
  * once at the end of a --rate run (the largest sum is reported, and each
- * one's largest). --save and --merge let a run be cut into slices.
+ * one's largest). --save and --merge let a run be cut into slices. --trace
+ * writes each measured request's intended time and latency, to see when the
+ * slow ones happened (kept in memory during the run, written at its end).
  *
  * One thread, one st_ev loop. The only output is one line on stdout; the
  * error breakdown goes to stderr.
@@ -48,6 +50,8 @@
 #define LOADGEN_READ_CHUNK 16384
 #define LOADGEN_RECONNECT_MS 50
 #define LOADGEN_SAMPLE_MS 100
+/* Requests --trace can keep (16 bytes each in memory). */
+#define LOADGEN_MAX_TRACE 10000000u
 
 enum loadgen_state {
     LOADGEN_CLOSED,
@@ -101,6 +105,7 @@ struct loadgen_opts {
     pid_t pids[LOADGEN_MAX_PIDS];
     size_t npids;
     const char *save;   /* --save: write the run's counts and histogram here */
+    const char *trace;  /* --trace: write each measured request's time and latency here */
     bool merge;         /* --merge: report on saved runs instead of running */
 };
 
@@ -130,6 +135,7 @@ struct loadgen {
     uint64_t warm_n;  /* requests 0..warm_n-1 are warm-up, not measured */
     uint64_t total_n; /* requests of the whole schedule */
     uint64_t next_seq; /* the next request to send */
+    uint64_t *trace;   /* --trace: latency (ns, 0 = none) of measured request seq - warm_n */
 
     /* Measured window. */
     bool measuring;
@@ -415,7 +421,10 @@ loadgen_conn_done(struct loadgen_conn *cn)
             lg->completed_in_window++;
         if (cn->status >= 200 && cn->status < 300) {
             lg->c.ok++;
-            hist_record(&lg->hist, now > cn->intended_ns ? now - cn->intended_ns : 0);
+            uint64_t lat = now > cn->intended_ns ? now - cn->intended_ns : 0;
+            hist_record(&lg->hist, lat);
+            if (lg->trace != NULL && cn->seq >= lg->warm_n && cn->seq < lg->total_n)
+                lg->trace[cn->seq - lg->warm_n] = lat > 0 ? lat : 1;
         } else {
             lg->c.status_err++;
         }
@@ -1000,6 +1009,25 @@ out:
     return rc;
 }
 
+/* Writes --trace: "<intended ns after the window's start> <latency ns>" per answered request. */
+static int
+loadgen_write_trace(const struct loadgen *lg, const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        return -errno;
+    for (uint64_t i = 0; i < lg->total_n - lg->warm_n; i++) {
+        if (lg->trace[i] == 0)
+            continue;
+        uint64_t at = (uint64_t)((long double)i * 1e9L / (long double)lg->o.rate);
+        fprintf(f, "%" PRIu64 " %" PRIu64 "\n", at, lg->trace[i]);
+    }
+    int rc = ferror(f) ? -EIO : 0;
+    if (fclose(f) != 0 && rc == 0)
+        rc = -errno;
+    return rc;
+}
+
 static void
 loadgen_usage(FILE *f)
 {
@@ -1017,6 +1045,9 @@ loadgen_usage(FILE *f)
             "  --timeout MS    per request, and the drain after the schedule (default 2000)\n"
             "  --pids P,P,...  report CPU per 1,000 requests and peak VmRSS and Pss of these\n"
             "  --save FILE     also write the run's counts and histogram to FILE\n"
+            "  --trace FILE    (--rate only) write one line per measured request that\n"
+            "                  succeeded: its intended time after the start of the\n"
+            "                  measured window and its latency, both in nanoseconds\n"
             "usage: loadgen --merge FILE...\n"
             "  prints the line of the saved runs taken together (histograms added)\n");
 }
@@ -1069,6 +1100,7 @@ loadgen_parse_args(int argc, char **argv, struct loadgen_opts *o)
         {"warmup", required_argument, NULL, 'w'}, {"timeout", required_argument, NULL, 'T'},
         {"pids", required_argument, NULL, 'P'},   {"help", no_argument, NULL, 'h'},
         {"save", required_argument, NULL, 'S'},   {"merge", no_argument, NULL, 'M'},
+        {"trace", required_argument, NULL, 'R'},
         {NULL, 0, NULL, 0},
     };
     double v = 0;
@@ -1122,6 +1154,9 @@ loadgen_parse_args(int argc, char **argv, struct loadgen_opts *o)
         case 'S':
             o->save = optarg;
             break;
+        case 'R':
+            o->trace = optarg;
+            break;
         case 'M':
             o->merge = true;
             break;
@@ -1132,8 +1167,9 @@ loadgen_parse_args(int argc, char **argv, struct loadgen_opts *o)
         }
     }
     if (o->merge)
-        return optind < argc && !o->target && !o->max && !(o->rate > 0) ? 0 : -1;
-    if (optind != argc || !o->target || (o->max == (o->rate > 0)) || o->path[0] != '/')
+        return optind < argc && !o->target && !o->max && !(o->rate > 0) && !o->trace ? 0 : -1;
+    if (optind != argc || !o->target || (o->max == (o->rate > 0)) || o->path[0] != '/' ||
+        (o->trace != NULL && o->max))
         return -1;
     return 0;
 }
@@ -1216,6 +1252,13 @@ main(int argc, char **argv)
     if (!lg->o.max) {
         lg->warm_n = (uint64_t)(lg->o.warmup_s * lg->o.rate);
         lg->total_n = lg->warm_n + (uint64_t)(lg->o.duration_s * lg->o.rate);
+        if (lg->o.trace != NULL) {
+            if (lg->total_n - lg->warm_n > LOADGEN_MAX_TRACE) {
+                fprintf(stderr, "loadgen: --trace keeps at most %u requests\n", LOADGEN_MAX_TRACE);
+                goto out;
+            }
+            lg->trace = st_xcalloc(lg->total_n - lg->warm_n + 1, sizeof(*lg->trace));
+        }
         loadgen_arm(lg, lg->start_ns);
     }
     st_ev_timer_start(lg->loop, &lg->phase_timer, (uint64_t)(lg->o.warmup_s * 1000));
@@ -1226,6 +1269,11 @@ main(int argc, char **argv)
     }
     loadgen_report(lg);
     status = lg->c.ok > 0 ? 0 : 1;
+    int trc = lg->trace != NULL ? loadgen_write_trace(lg, lg->o.trace) : 0;
+    if (trc < 0) {
+        fprintf(stderr, "loadgen: cannot write %s: %s\n", lg->o.trace, strerror(-trc));
+        status = 1;
+    }
     int src = lg->o.save ? loadgen_save(lg, lg->o.save) : 0;
     if (src < 0) {
         fprintf(stderr, "loadgen: cannot write %s: %s\n", lg->o.save, strerror(-src));
@@ -1247,6 +1295,7 @@ out:
         close(lg->tfd);
     st_ev_free(lg->loop);
     st_buf_free(&lg->req);
+    free(lg->trace);
     free(lg);
     return status;
 }

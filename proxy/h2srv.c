@@ -89,12 +89,12 @@ sstream_submit(struct sstream *ss)
 {
     struct xchg *x = ss->x;
     nghttp2_nv nv[PROXY_MAX_FIELDS + 2];
-    char status[8];
+    char status[ST_U64_DEC_MAX];
     size_t n = 0;
+    /* A status reaching here came from a parsed head: 1xx to 5xx, never negative. */
+    size_t sn = st_fmt_u64(status, x->resp.status > 0 ? (uint64_t)x->resp.status : 0);
 
-    snprintf(status, sizeof(status), "%d", x->resp.status);
-    nv[n++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)status, 7, strlen(status),
-                           NGHTTP2_NV_FLAG_NONE};
+    nv[n++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)status, 7, sn, NGHTTP2_NV_FLAG_NONE};
     for (size_t i = 0; i < x->resp.n && n < ST_ARRAY_LEN(nv); i++) {
         if (hmsg_hop_by_hop(x->resp.f[i].name) || x->resp.f[i].name[0] == ':')
             continue;

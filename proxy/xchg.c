@@ -730,12 +730,12 @@ route_pick(struct xchg *x, const char *canon, const char *shown_authority, bool 
         /* The service's host with the target port. */
         const char *colon = strrchr(tg.svc->authority, ':');
         size_t hn = colon != NULL ? (size_t)(colon - tg.svc->authority) : 0;
-        char port[8];
-        int pn = snprintf(port, sizeof(port), ":%u",
-                          tg.ep->target_port != 0 ? tg.ep->target_port : tg.svc->port);
-        x->dst = hmsg_alloc(&x->req, hn + (size_t)pn);
+        char port[1 + ST_U64_DEC_MAX] = ":";
+        size_t pn =
+            1 + st_fmt_u64(port + 1, tg.ep->target_port != 0 ? tg.ep->target_port : tg.svc->port);
+        x->dst = hmsg_alloc(&x->req, hn + pn);
         memcpy(x->dst, tg.svc->authority, hn);
-        memcpy(x->dst + hn, port, (size_t)pn);
+        memcpy(x->dst + hn, port, pn);
     }
     if (!retry) {
         /* A retry keeps the labels the request was counted with. */

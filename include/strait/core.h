@@ -160,6 +160,15 @@ int st_parse_u64(struct st_str s, uint64_t max, uint64_t *out);
 /* The same for an optional leading '-'. */
 int st_parse_i64(struct st_str s, int64_t *out);
 
+/* Room for any uint64_t in decimal and its NUL. */
+#define ST_U64_DEC_MAX 21
+/*
+ * Writes <v> in decimal with a NUL into <out> (at least ST_U64_DEC_MAX bytes)
+ * and returns its length; for hot paths where snprintf's machinery costs more
+ * than the digits.
+ */
+size_t st_fmt_u64(char *out, uint64_t v);
+
 /* Constant-time comparison; true when equal (length is not secret). */
 bool st_consttime_eq(const void *a, size_t an, const void *b, size_t bn);
 

@@ -87,6 +87,22 @@ st_parse_u64(struct st_str s, uint64_t max, uint64_t *out)
     return 0;
 }
 
+size_t
+st_fmt_u64(char *out, uint64_t v)
+{
+    char tmp[ST_U64_DEC_MAX];
+    size_t n = 0;
+
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    out[n] = '\0';
+    return n;
+}
+
 int
 st_parse_i64(struct st_str s, int64_t *out)
 {

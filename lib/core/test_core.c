@@ -5,7 +5,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "strait/core.h"
@@ -69,6 +71,25 @@ test_parse_u64(void **state)
     assert_int_equal(st_parse_i64(ST_STR("-9223372036854775808"), &i), 0);
     assert_true(i == INT64_MIN);
     assert_int_equal(st_parse_i64(ST_STR("9223372036854775808"), &i), ST_ETOOBIG);
+}
+
+static void
+test_fmt_u64(void **state)
+{
+    static const uint64_t vals[] = {0, 1, 9, 10, 200, 4143, 65535, 1000000007, UINT64_MAX};
+    char out[ST_U64_DEC_MAX], want[32];
+    uint64_t back = 0;
+
+    for (size_t k = 0; k < ST_ARRAY_LEN(vals); k++) {
+        memset(out, 'x', sizeof(out));
+        size_t n = st_fmt_u64(out, vals[k]);
+        snprintf(want, sizeof(want), "%llu", (unsigned long long)vals[k]);
+        assert_string_equal(out, want);
+        assert_int_equal(n, strlen(want));
+        assert_int_equal(st_parse_u64((struct st_str){out, n}, UINT64_MAX, &back), 0);
+        assert_true(back == vals[k]);
+    }
+    assert_int_equal(strlen("18446744073709551615") + 1, ST_U64_DEC_MAX);
 }
 
 static void
@@ -171,7 +192,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf_cap),    cmocka_unit_test(test_buf_large_format),
-        cmocka_unit_test(test_parse_u64),  cmocka_unit_test(test_dns1123),
+        cmocka_unit_test(test_parse_u64),  cmocka_unit_test(test_fmt_u64),  cmocka_unit_test(test_dns1123),
         cmocka_unit_test(test_base64),     cmocka_unit_test(test_time_and_misc),
         cmocka_unit_test(test_files),
     };

@@ -470,16 +470,23 @@ done
 # load from elsewhere on the shared machine, or a noisy minute, then falls on
 # every path alike instead of on the one that happened to run then.
 slice_s=$(awk -v t="$rate_s" -v n="$slices" 'BEGIN { printf "%.3f", t / n }')
+# Time the hypervisor ran something else while this VM wanted its CPUs (the
+# "steal" column of /proc/stat, in clock ticks, all CPUs): printed per path
+# and rate, it tells a slice spoiled by the host from one spoiled by the path.
+clk_tck=$(getconf CLK_TCK)
+steal_ticks() { awk '/^cpu / { print $9; exit }' /proc/stat; }
 for r in $rates; do
-    declare -A slice_files=() slice_errs=() slice_failed=() slice_p99=()
+    declare -A slice_files=() slice_errs=() slice_failed=() slice_p99=() slice_steal=()
     for i in $(seq "$slices"); do
         n_active=${#active[@]}
         for j in $(seq 0 $((n_active - 1))); do
             path=${active[$(((i + j) % n_active))]}
             if [ -n "${dropped[$path]:-}" ]; then continue; fi
             f="$work/rate-$path-$r-$i.run"
+            st0=$(steal_ticks)
             line=$(run_loadgen "$path" --rate "$r" --conns "$rate_conns" --duration "$slice_s" \
                 --warmup "$slice_warm_s" --save "$f")
+            slice_steal[$path]=$((${slice_steal[$path]:-0} + $(steal_ticks) - st0))
             if [ -z "$line" ] || [ ! -s "$f" ]; then
                 slice_failed[$path]=1
                 errs[$path]=$((${errs[$path]} + 1))
@@ -514,6 +521,7 @@ for r in $rates; do
                 awk '{v[NR] = $1} END { if (NR % 2) print v[(NR + 1) / 2];
                     else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
             lat[$path]+=" p99_ms_slice_median@${r}=${p99_med_at[$path@$r]}"
+            lat[$path]+=" steal_ms@${r}=$((${slice_steal[$path]:-0} * 1000 / clk_tck))"
         else
             # Latency of a run with errors leaves out the failures: not comparable.
             lat[$path]+="(with_${e}_errors)"
@@ -521,7 +529,7 @@ for r in $rates; do
         c=$(field "$line" cpu_ms_per_1k)
         cpu_rate[$path]=${c:--}
     done
-    unset slice_files slice_errs slice_failed slice_p99
+    unset slice_files slice_errs slice_failed slice_p99 slice_steal
 done
 
 # ---- counts per request (--counts) ----------------------------------------------------

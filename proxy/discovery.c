@@ -1201,30 +1201,12 @@ discovery_neg_count(const struct discovery *d)
 
 /* ---- memo ------------------------------------------------------------------- */
 
-static uint64_t
-discovery_memo_hash(const void *key, size_t n)
-{
-    const unsigned char *p = key;
-    uint64_t h = 1469598103934665603ull ^ n;
-
-    /* FNV-1a over 8-byte words, then the tail: keys are a few hundred bytes, hashed per request. */
-    for (; n >= 8; p += 8, n -= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 1099511628211ull;
-        h ^= h >> 29;
-    }
-    for (; n > 0; p++, n--)
-        h = (h ^ *p) * 1099511628211ull;
-    return h ^ (h >> 32);
-}
-
 const void *
 discovery_memo_get(struct discovery *d, const void *key, size_t n, size_t *len)
 {
     if (d->memo == NULL || n > DISC_MEMO_MAX_KEY)
         return NULL;
-    uint64_t h = discovery_memo_hash(key, n);
+    uint64_t h = st_hash64(key, n);
     struct disc_memo_slot *s = &d->memo[h % DISC_MEMO_SLOTS];
     if (s->key == NULL || s->hash != h || s->key_len != n || memcmp(s->key, key, n) != 0)
         return NULL;
@@ -1239,7 +1221,7 @@ discovery_memo_put(struct discovery *d, const void *key, size_t n, const void *v
         return NULL;
     if (d->memo == NULL)
         d->memo = st_xcalloc(DISC_MEMO_SLOTS, sizeof(*d->memo));
-    uint64_t h = discovery_memo_hash(key, n);
+    uint64_t h = st_hash64(key, n);
     struct disc_memo_slot *s = &d->memo[h % DISC_MEMO_SLOTS];
     free(s->key);
     /* One block: key, value, and a NUL so that string values can be used as they are. */

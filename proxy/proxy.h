@@ -385,6 +385,8 @@ struct xchg {
     struct disc_endpoint *ep; /* borrowed from table */
     char *dst;                /* strait-dst value sent or received; in req's blocks */
     char *labels;             /* metric labels of this request; in req's blocks */
+    /* The thread's cached metrics entry for labels (stats_request), or NULL. */
+    struct stats_route *stats_route;
     char *peer_id;            /* server_id (outbound) or client_id (inbound) */
     uint64_t start_ms;
     bool counted;

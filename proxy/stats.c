@@ -19,6 +19,7 @@
 struct stats_node {
     struct stats_node *next;
     uint64_t hash;
+    size_t key_len;
 };
 
 struct stats_table {
@@ -218,14 +219,12 @@ stats_shard(const struct stats *s)
     return s->shard;
 }
 
-static uint64_t
-stats_hash(const char *labels)
+/* True when <n> holds the label string <key> of <len> bytes hashed to <hash>. */
+static bool
+stats_node_is(const struct stats_node *n, const char *node_key, uint64_t hash, const char *key,
+              size_t len)
 {
-    uint64_t h = 1469598103934665603ull;
-
-    for (const unsigned char *p = (const unsigned char *)labels; *p != '\0'; p++)
-        h = (h ^ *p) * 1099511628211ull;
-    return h;
+    return n->hash == hash && n->key_len == len && memcmp(node_key, key, len) == 0;
 }
 
 /* ---- label strings ------------------------------------------------------------------ */
@@ -301,17 +300,19 @@ stats_route_init(struct stats *s, struct stats_route *x, const char *labels)
 static struct stats_route *
 stats_route_get(struct stats *s, const char *labels)
 {
-    uint64_t h = stats_hash(labels);
+    size_t len = strlen(labels);
+    uint64_t h = st_hash64(labels, len);
 
     for (struct stats_node *n = *stats_table_slot(&s->routes, h); n != NULL; n = n->next) {
         struct stats_route *x = ST_CONTAINER_OF(n, struct stats_route, node);
-        if (n->hash == h && strcmp(x->key, labels) == 0)
+        if (stats_node_is(n, x->key, h, labels, len))
             return x;
     }
     if (s->n_cached >= STATS_MAX_CACHED)
         return NULL;
     struct stats_route *x = st_xcalloc(1, sizeof(*x));
     x->node.hash = h;
+    x->node.key_len = len;
     x->key = st_xstrdup(labels);
     stats_route_init(s, x, labels);
     stats_table_insert(&s->routes, &x->node);
@@ -356,19 +357,20 @@ stats_rsp_get(struct stats *s, struct stats_route *x, int status, bool success, 
     return p;
 }
 
-void
+struct stats_route *
 stats_request(struct stats *s, const char *labels)
 {
     struct stats_route *x = stats_route_get(s, labels);
 
     if (x != NULL) {
         st_metrics_counter_inc(x->req, s->shard);
-        return;
+        return x;
     }
     struct stats_route tmp = {0}; /* the cache is full: resolve without keeping */
     stats_route_init(s, &tmp, labels);
     st_metrics_counter_inc(tmp.req, s->shard);
     stats_route_fini(&tmp);
+    return NULL;
 }
 
 void
@@ -393,7 +395,14 @@ void
 stats_response_grpc(struct stats *s, const char *labels, int status, bool success, int grpc,
                     uint64_t latency_ms)
 {
-    struct stats_route *x = stats_route_get(s, labels), tmp = {0};
+    stats_response_route(s, NULL, labels, status, success, grpc, latency_ms);
+}
+
+void
+stats_response_route(struct stats *s, struct stats_route *route, const char *labels, int status,
+                     bool success, int grpc, uint64_t latency_ms)
+{
+    struct stats_route *x = route != NULL ? route : stats_route_get(s, labels), tmp = {0};
 
     if (grpc > STATS_GRPC_MAX || grpc < -1)
         grpc = 2;
@@ -413,11 +422,12 @@ stats_response_grpc(struct stats *s, const char *labels, int status, bool succes
 struct stats_series *
 stats_tcp(struct stats *s, const char *labels)
 {
-    uint64_t h = stats_hash(labels);
+    size_t len = strlen(labels);
+    uint64_t h = st_hash64(labels, len);
 
     for (struct stats_node *n = *stats_table_slot(&s->tcps, h); n != NULL; n = n->next) {
         struct stats_series *t = ST_CONTAINER_OF(n, struct stats_series, node);
-        if (n->hash == h && strcmp(t->key, labels) == 0)
+        if (stats_node_is(n, t->key, h, labels, len))
             return t;
     }
     if (s->n_cached >= STATS_MAX_CACHED)
@@ -431,6 +441,7 @@ stats_tcp(struct stats *s, const char *labels)
     stats_parse(labels, st_metrics_tcp_label_names, ST_METRICS_TCP_N_LABELS, ST_METRICS_TCP_TLS,
                 ST_METRICS_TCP_NO_TLS_REASON, values, &store);
     t->node.hash = h;
+    t->node.key_len = len;
     t->key = st_xstrdup(labels);
     t->shard = s->shard;
     t->open = st_metrics_series_get(f->tcp_open_total, values);

@@ -50,8 +50,14 @@ struct stats *stats_thread(struct stats_registry *r);
 /* The shard index of <s>, for updates of other families from the same thread. */
 unsigned stats_shard(const struct stats *s);
 
-/* A request was received and routed (request_total). <labels> is borrowed. */
-void stats_request(struct stats *s, const char *labels);
+struct stats_route;
+/*
+ * A request was received and routed (request_total). <labels> is borrowed.
+ * Returns the thread's cached entry for <labels>, to count the response with
+ * (stats_response_route) without looking the label string up again; it lives
+ * as long as <s>. NULL when the cache is full: then count by labels.
+ */
+struct stats_route *stats_request(struct stats *s, const char *labels);
 /*
  * A response ended (response_total with status_code and classification;
  * response_latency_ms with status_code only). <labels> is the request's
@@ -69,6 +75,9 @@ void stats_response(struct stats *s, const char *labels, int status, bool succes
 #define STATS_GRPC_MAX 16 /* UNAUTHENTICATED, the highest code gRPC defines */
 void stats_response_grpc(struct stats *s, const char *labels, int status, bool success, int grpc,
                          uint64_t latency_ms);
+/* The same through <route> from stats_request on <s>, or by <labels> when <route> is NULL. */
+void stats_response_route(struct stats *s, struct stats_route *route, const char *labels,
+                          int status, bool success, int grpc, uint64_t latency_ms);
 /*
  * The gRPC status code of a grpc-status value (borrowed, may be NULL): -1
  * for NULL, the code for a plain decimal 0..STATS_GRPC_MAX, and 2 (UNKNOWN)

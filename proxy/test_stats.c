@@ -41,11 +41,15 @@ test_http_families(void **state)
     ST_UNUSED(state);
     assert_int_equal(stats_shard(a), 0);
     assert_int_equal(stats_shard(b), 1);
-    stats_request(a, l);
-    stats_request(b, l);
-    stats_request(b, l);
-    stats_response(a, l, 200, true, 3);
-    stats_response(b, l, 200, true, 70);
+    /* Each thread has its own entry for a label string, the same on every request. */
+    struct stats_route *ra = stats_request(a, l), *rb = stats_request(b, l);
+    assert_non_null(ra);
+    assert_non_null(rb);
+    assert_ptr_not_equal(ra, rb);
+    assert_ptr_equal(stats_request(b, l), rb);
+    /* Counting through the entry and by the label string lands in the same series. */
+    stats_response_route(a, ra, l, 200, true, -1, 3);
+    stats_response_route(b, rb, l, 200, true, -1, 70);
     stats_response(b, l, 503, false, 0);
     stats_response(b, l, 200, true, 5);
 
@@ -255,14 +259,21 @@ test_many_label_strings(void **state)
     struct stats_registry *r = stats_registry_new(1);
     struct stats *a = stats_thread(r);
     struct stats_series *first[300];
+    struct stats_route *route[300];
     char l[128];
 
     ST_UNUSED(state);
     for (int round = 0; round < 3; round++) {
         for (int i = 0; i < 300; i++) {
             snprintf(l, sizeof(l), "direction=\"outbound\",authority=\"s%d:80\",tls=\"true\"", i);
-            for (int k = 0; k <= i % 3; k++)
-                stats_request(a, l);
+            for (int k = 0; k <= i % 3; k++) {
+                struct stats_route *x = stats_request(a, l);
+                assert_non_null(x);
+                if (round == 0 && k == 0)
+                    route[i] = x;
+                else
+                    assert_ptr_equal(route[i], x);
+            }
             struct stats_series *t = stats_tcp(a, l);
             assert_non_null(t);
             if (round == 0)

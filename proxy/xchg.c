@@ -479,8 +479,8 @@ xchg_count(struct xchg *x, bool ok)
     }
     int code = stats_grpc_status(grpc);
     bool success = ok && status > 0 && status < 500 && code <= 0;
-    stats_response_grpc(x->th->stats, x->labels, status, success, code,
-                        st_ev_now_ms(x->th->loop) - x->start_ms);
+    stats_response_route(x->th->stats, x->stats_route, x->labels, status, success, code,
+                         st_ev_now_ms(x->th->loop) - x->start_ms);
 }
 
 /* True once the whole request went to the upstream side: the client ended it, nothing left. */
@@ -742,7 +742,7 @@ route_pick(struct xchg *x, const char *canon, const char *shown_authority, bool 
         x->labels =
             route_labels_memo(x, x->dir == XCHG_OUTBOUND ? "outbound" : "inbound", shown_authority,
                               tg.svc->namespace_, tg.svc->name, "server_id", tg.ep->identity);
-        stats_request(th->stats, x->labels);
+        x->stats_route = stats_request(th->stats, x->labels);
         xchg_start_timer(x);
     }
     balance_start(tg.ep);
@@ -949,7 +949,7 @@ route_request(struct xchg *x, const char *route_authority)
                  strlen(x->peer_id));
     x->labels = route_labels_memo(x, "inbound", authority, NULL, NULL, "client_id",
                                   x->peer_id != NULL ? x->peer_id : "");
-    stats_request(th->stats, x->labels);
+    x->stats_route = stats_request(th->stats, x->labels);
     xchg_start_timer(x);
     x->app = addr;
     if (x->app_h2)

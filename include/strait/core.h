@@ -160,6 +160,14 @@ int st_parse_u64(struct st_str s, uint64_t max, uint64_t *out);
 /* The same for an optional leading '-'. */
 int st_parse_i64(struct st_str s, int64_t *out);
 
+/*
+ * A 64-bit hash of <n> bytes for in-memory tables (not for anything stored or
+ * sent, and not keyed: a peer choosing the bytes can choose collisions).
+ * Reads 8 bytes per step, so keys of a few hundred bytes hash in tens of
+ * multiplications.
+ */
+uint64_t st_hash64(const void *p, size_t n);
+
 /* Room for any uint64_t in decimal and its NUL. */
 #define ST_U64_DEC_MAX 21
 /*

@@ -87,6 +87,24 @@ st_parse_u64(struct st_str s, uint64_t max, uint64_t *out)
     return 0;
 }
 
+uint64_t
+st_hash64(const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    uint64_t h = 1469598103934665603ull ^ n;
+
+    /* FNV-1a's steps over 8-byte words with a shift to mix the high bits down, then the tail. */
+    for (; n >= 8; b += 8, n -= 8) {
+        uint64_t w;
+        memcpy(&w, b, 8);
+        h = (h ^ w) * 1099511628211ull;
+        h ^= h >> 29;
+    }
+    for (; n > 0; b++, n--)
+        h = (h ^ *b) * 1099511628211ull;
+    return h ^ (h >> 32);
+}
+
 size_t
 st_fmt_u64(char *out, uint64_t v)
 {

@@ -74,6 +74,37 @@ test_parse_u64(void **state)
 }
 
 static void
+test_hash64(void **state)
+{
+    char a[64], b[64];
+
+    memset(a, 'k', sizeof(a));
+    memcpy(b, a, sizeof(b));
+    /* The same bytes give the same hash; any one byte changed, or the length, changes it. */
+    for (size_t n = 0; n <= sizeof(a); n++) {
+        uint64_t h = st_hash64(a, n);
+        assert_true(st_hash64(b, n) == h);
+        if (n < sizeof(a))
+            assert_true(st_hash64(a, n + 1) != h);
+        for (size_t i = 0; i < n; i++) {
+            b[i] = 'j';
+            assert_true(st_hash64(b, n) != h);
+            b[i] = 'k';
+        }
+    }
+    /* Trailing NUL bytes count: "a" and "a\0" differ. */
+    assert_true(st_hash64("a", 1) != st_hash64("a\0", 2));
+    /* The low bits (table slots) of short distinct keys spread. */
+    unsigned seen = 0;
+    for (unsigned i = 0; i < 16; i++) {
+        char k[8];
+        size_t n = st_fmt_u64(k, i);
+        seen |= 1u << (st_hash64(k, n) & 15);
+    }
+    assert_true(__builtin_popcount(seen) >= 8);
+}
+
+static void
 test_fmt_u64(void **state)
 {
     static const uint64_t vals[] = {0, 1, 9, 10, 200, 4143, 65535, 1000000007, UINT64_MAX};
@@ -192,7 +223,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf_cap),    cmocka_unit_test(test_buf_large_format),
-        cmocka_unit_test(test_parse_u64),  cmocka_unit_test(test_fmt_u64),  cmocka_unit_test(test_dns1123),
+        cmocka_unit_test(test_parse_u64),  cmocka_unit_test(test_fmt_u64), cmocka_unit_test(test_hash64),  cmocka_unit_test(test_dns1123),
         cmocka_unit_test(test_base64),     cmocka_unit_test(test_time_and_misc),
         cmocka_unit_test(test_files),
     };

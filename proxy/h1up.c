@@ -13,6 +13,11 @@
 
 #define H1UP_IN_MAX (PROXY_MAX_HEAD_BYTES + PROXY_IO_CHUNK)
 #define H1UP_IDLE_BUF 4096 /* input buffer kept by a pooled connection */
+/*
+ * A pooled connection idle at least this long is checked with a 1-byte
+ * MSG_PEEK before it is reused (see h1up_attach); a fresher one is not.
+ */
+#define H1UP_PEEK_AFTER_MS 1000
 
 enum h1up_state { H1UP_CONNECTING, H1UP_ACTIVE, H1UP_IDLE };
 enum h1up_framing { H1UP_NONE, H1UP_LENGTH, H1UP_CHUNKED };
@@ -33,6 +38,7 @@ struct h1up {
     uint64_t resp_left;
     struct st_http1_chunked ch;
     struct hmsg *trailers;
+    uint64_t idle_since_ms; /* loop time it went back to the pool */
 };
 
 static void h1up_run(struct h1up *u);
@@ -129,11 +135,21 @@ h1up_attach(struct xchg *x, const struct st_sockaddr *addr)
         next = l->next;
         if (!st_sock_addr_equal(&q->addr, addr))
             continue;
-        char b;
-        ssize_t r = recv(q->c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-        if (r >= 0 || errno != EAGAIN) {
-            h1up_free(q); /* closed or talking out of turn */
-            continue;
+        /*
+         * The app's close (or stray bytes) reaches an idle connection as an
+         * event, and h1up_conn_cb frees it; one with the answer's last bytes
+         * kept it out of the pool. What can still be missed is a close that
+         * arrived since this loop turn polled. An app closes an idle
+         * connection on its idle timeout (seconds), so only a connection idle
+         * that long is worth a system call per request to look again.
+         */
+        if (st_ev_now_ms(th->loop) - q->idle_since_ms >= H1UP_PEEK_AFTER_MS) {
+            char b;
+            ssize_t r = recv(q->c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+            if (r >= 0 || errno != EAGAIN) {
+                h1up_free(q); /* closed or talking out of turn */
+                continue;
+            }
         }
         u = q;
         list_del(&u->link);
@@ -438,7 +454,9 @@ h1up_run(struct h1up *u)
         return;
     }
     if (u->resp_done && u->req_done && x->respbody.eof) {
-        bool reuse = u->keep_alive && u->in.len == 0 && u->c->out.len == 0 && !u->th->draining;
+        /* Not after a hang-up event: the app closed (or failed) along with its answer. */
+        bool reuse = u->keep_alive && u->in.len == 0 && u->c->out.len == 0 && !u->c->rd_hup &&
+                     !u->th->draining;
         u->x = NULL;
         xchg_detach_up(x);
         if (!reuse) {
@@ -446,6 +464,7 @@ h1up_run(struct h1up *u)
             return;
         }
         u->state = H1UP_IDLE;
+        u->idle_since_ms = st_ev_now_ms(u->th->loop);
         if (u->in.cap > H1UP_IDLE_BUF)
             st_buf_free(&u->in); /* a large answer went by: do not keep its room */
         list_add(&u->th->app_idle, &u->link);

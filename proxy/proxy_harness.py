@@ -10,6 +10,7 @@ import socketserver
 import subprocess
 import threading
 import time
+import urllib.parse
 import urllib.request
 
 import sys
@@ -44,7 +45,9 @@ class Pki:
 class Backend(socketserver.ThreadingMixIn, socketserver.TCPServer):
     """A raw HTTP/1.1 app: answers with JSON about the request it saw.
 
-    GET /slow?ms=N waits; /close-early closes without an answer; POST bodies
+    GET /slow?ms=N waits; /close-early closes without an answer;
+    /answer-then-close?ms=N answers (keep-alive by its headers), waits N ms
+    and closes; POST bodies
     (content-length or chunked) are hashed, not stored; a WebSocket upgrade
     echoes text frames."""
     daemon_threads = True
@@ -156,9 +159,22 @@ class BackendHandler(socketserver.BaseRequestHandler):
                                  b"0\r\nx-checksum: abc\r\n\r\n")
             return True
         body = json.dumps(info).encode()
-        self.request.sendall(
-            f"HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n"
-            f"content-length: {len(body)}\r\nx-backend: yes\r\n\r\n".encode() + body)
+        answer = (f"HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n"
+                  f"content-length: {len(body)}\r\nx-backend: yes\r\n\r\n".encode() + body)
+        if path == "/answer-then-close":
+            ms = int(urllib.parse.parse_qs(urllib.parse.urlsplit(target).query)
+                     .get("ms", ["0"])[0])
+            if ms == 0:
+                # Corked, the answer and the FIN leave in one segment: the
+                # proxy sees the answer and the close in one event.
+                self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+                self.request.sendall(answer)
+                self.request.shutdown(socket.SHUT_WR)
+            else:
+                self.request.sendall(answer)
+                time.sleep(ms / 1000)
+            return False
+        self.request.sendall(answer)
         return hd.get("connection", "").lower() != "close"
 
     def websocket(self, hd):

@@ -187,6 +187,26 @@ def test_backend_closes_early(mesh):
     assert r.stdout == b"200"
 
 
+@pytest.mark.parametrize("ms", [0, 300])
+def test_backend_closes_after_answer(mesh, ms):
+    """An app that answers with keep-alive headers and then closes, at once or
+    a little later: its connection is not reused, and the next requests get a
+    fresh one and succeed (the inbound side looks at a pooled connection with
+    a system call only when it has been idle for a second or more)."""
+    for i in range(4):
+        conns = mesh.backend.conns
+        r = curl("-x", mesh.proxy, "-o", "/dev/null", "-w", "%{http_code}",
+                 mesh.url + f"/answer-then-close?ms={ms}&i={i}")
+        assert r.stdout == b"200"
+        if ms:
+            time.sleep(2 * ms / 1000)
+        r = curl("-x", mesh.proxy, "-i", mesh.url + f"/after-close-{i}")
+        assert r.stdout.startswith(b"HTTP/1.1 200"), r.stdout
+        assert json.loads(r.stdout.split(b"\r\n\r\n", 1)[1])["target"] == f"/after-close-{i}"
+        # The answer came on a pooled or new connection, the next one on a new one.
+        assert mesh.backend.conns - conns >= 1
+
+
 def test_unknown_authority_is_502(mesh):
     r = curl("-x", mesh.proxy, "-i", "http://nowhere-svc:8080/")
     assert r.stdout.startswith(b"HTTP/1.1 502"), r.stdout

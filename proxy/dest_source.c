@@ -1,8 +1,8 @@
 /*
- * Routes from the controller's destination API: the destination thread (an
- * st_dest client, its TLS context and the authorities subscribed), the
- * mailboxes between it and the loop threads, and the requests that wait for
- * a first snapshot. See dest_source.h.
+ * Routes from the controller's destination API: the st_dest client on the
+ * first loop thread and the authorities subscribed, the mailboxes between it
+ * and the loop threads, and the requests that wait for a first snapshot. See
+ * dest_source.h.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -18,9 +18,9 @@
 /* ---- mailboxes ------------------------------------------------------------------------ */
 
 enum dest_msg_kind {
-    DEST_MSG_SUB,  /* loop thread -> destination thread: subscribe to <key> */
-    DEST_MSG_PART, /* destination thread -> loop thread: install <part> */
-    DEST_MSG_DROP, /* destination thread -> loop thread: forget <key> */
+    DEST_MSG_SUB,  /* loop thread -> the client's (first) thread: subscribe to <key> */
+    DEST_MSG_PART, /* client -> loop thread: install <part> */
+    DEST_MSG_DROP, /* client -> loop thread: forget <key> */
 };
 
 struct dest_msg {
@@ -136,7 +136,7 @@ struct dest_thread {
     struct disc_map keys; /* key -> struct dest_key */
 };
 
-/* An authority subscribed on the destination thread. */
+/* An authority subscribed by the client (first loop thread only). */
 struct dest_auth {
     char *key;
     struct st_dest_sub *sub;
@@ -149,9 +149,7 @@ struct dest_auth {
 struct dest_source {
     struct proxy *px;
     struct dest_source_options o;
-    struct st_ev *loop;
-    pthread_t tid;
-    bool running;
+    struct st_ev *loop; /* the first loop thread's: borrowed */
     struct st_dest_client *client;
     struct st_ev_timer tick;
     struct dest_mbox in; /* DEST_MSG_SUB from the loop threads */
@@ -169,7 +167,7 @@ dest_source_enabled(void)
     return dest_global != NULL;
 }
 
-/* ---- the destination thread ---------------------------------------------------------- */
+/* ---- the client, on the first loop thread ---------------------------------------------- */
 
 /* Sends <part> (a new reference each) to every loop thread, or to <only> when >= 0. */
 static void
@@ -315,15 +313,6 @@ dest_source_tick(struct st_ev *loop, struct st_ev_timer *t)
     st_ev_timer_start(loop, t, DEST_SOURCE_TICK_MS);
 }
 
-static void *
-dest_source_run(void *arg)
-{
-    struct dest_source *src = arg;
-
-    st_ev_run(src->loop);
-    return NULL;
-}
-
 /* ---- loop threads --------------------------------------------------------------------- */
 
 static void
@@ -404,7 +393,7 @@ dest_source_timeout(struct st_ev *loop, struct st_ev_timer *t)
     w->cb(w->arg, k->key, ST_ETIMEOUT);
     if (!parked)
         dest_source_wait_free(w);
-    /* The key stays asked: the destination thread keeps trying and answers when it can. */
+    /* The key stays asked: the client keeps trying and answers when it can. */
 }
 
 struct dest_wait *
@@ -530,10 +519,7 @@ dest_source_start(struct proxy *px, const struct dest_source_options *o, struct 
     src->o = *o;
     discovery_map_init(&src->auths);
     dest_global = src;
-    if ((src->loop = st_ev_new(err)) == NULL) {
-        rc = ST_EINVAL;
-        goto fail;
-    }
+    src->loop = px->threads[0]->loop;
     struct st_dest_options d = {
         .addr = o->addr,
         .server_identity = o->server_identity,
@@ -558,12 +544,6 @@ dest_source_start(struct proxy *px, const struct dest_source_options *o, struct 
     }
     st_ev_timer_init(&src->tick, dest_source_tick, src);
     st_ev_timer_start(src->loop, &src->tick, DEST_SOURCE_TICK_MS);
-    rc = pthread_create(&src->tid, NULL, dest_source_run, src);
-    if (rc != 0) {
-        rc = st_err_set(err, -rc, "cannot start a thread: %s", st_strerror(-rc));
-        goto fail;
-    }
-    src->running = true;
     return 0;
 
 fail:
@@ -578,10 +558,8 @@ dest_source_stop(void)
 
     if (src == NULL)
         return;
-    if (src->running) {
-        st_ev_stop(src->loop);
-        pthread_join(src->tid, NULL);
-    }
+    if (src->loop != NULL)
+        st_ev_timer_stop(src->loop, &src->tick);
     for (size_t i = 0; i < src->auths.cap; i++)
         if (src->auths.slots[i].key != NULL)
             dest_source_auth_free(src->auths.slots[i].val);
@@ -607,7 +585,6 @@ dest_source_stop(void)
         }
         free(src->threads);
     }
-    st_ev_free(src->loop);
     free(src);
     dest_global = NULL;
 }

@@ -2,22 +2,27 @@
  * The destination source of strait-proxy: routes from the controller's
  * destination API (docs/destination-api.md, docs/proxy.md).
  *
- * One thread of its own runs an st_dest client: one stream per authority in
- * use, shared by every connection and loop thread. Each snapshot becomes an
- * immutable struct disc_part that is handed to every loop thread (a mailbox
- * and st_ev_post), which merges it into its own discovery table. A loop
- * thread that meets an authority it knows nothing about asks for it and
- * parks the request until the first snapshot arrives or the wait times out.
- * Authorities nobody routed with for a while are unsubscribed (st_dest then
- * closes the stream after its linger time) and dropped from the tables.
+ * The first loop thread runs an st_dest client (non-blocking, on its st_ev
+ * loop, beside the connections it serves): one stream per authority in use,
+ * shared by every connection and loop thread. A thread of its own would cost
+ * an idle proxy a stack and a malloc arena (docs/proxy.md, "Memory") for
+ * work that is a few snapshots a minute. Each snapshot becomes an immutable
+ * struct disc_part that is handed to every loop thread (a mailbox and
+ * st_ev_post, the first thread's own included), which merges it into its own
+ * discovery table. A loop thread that meets an authority it knows nothing
+ * about asks for it (a mailbox to the first thread) and parks the request
+ * until the first snapshot arrives or the wait times out. Authorities nobody
+ * routed with for a while are unsubscribed (st_dest then closes the stream
+ * after its linger time) and dropped from the tables.
  *
  * The client certificate for the API is the proxy's own identity: the
  * identity's HTTP/1.1 client slot (proxy/identity.h), built from the same
  * key and certificate as the mesh contexts and rotated with them, so the
  * proxy holds one key and certifies once.
  *
- * dest_source_start/stop run on the main thread; everything else on the
- * calling loop thread.
+ * dest_source_start/stop run on the main thread while no loop runs (before
+ * the loop threads start, after they ended); everything else on the calling
+ * loop thread.
  */
 #ifndef STRAIT_PROXY_DEST_SOURCE_H
 #define STRAIT_PROXY_DEST_SOURCE_H
@@ -46,11 +51,11 @@ struct dest_source_options {
 
 /*
  * Starts the source for every thread of <px> (created, not running yet):
- * enables parts in their discovery objects and starts the destination
- * thread. Returns 0 or a negative code with <err>.
+ * enables parts in their discovery objects and puts the client on the first
+ * thread's loop. Returns 0 or a negative code with <err>.
  */
 int dest_source_start(struct proxy *px, const struct dest_source_options *o, struct st_err *err);
-/* Stops and frees the source; call after the loop threads ended, before their loops are freed. */
+/* Stops and frees the source; call after the loops ended, before they are freed. */
 void dest_source_stop(void);
 /* True when --destination is in use. */
 bool dest_source_enabled(void);

@@ -1,7 +1,8 @@
 /*
- * The proxy's certificate: certified by the controller on a thread of its
- * own, or loaded from files and reloaded when they change. Both end in
- * identity_install(), which builds the TLS contexts and swaps them in.
+ * The proxy's certificate: certified by the controller (each attempt on a
+ * short-lived worker thread, see identity_run()), or loaded from files and
+ * reloaded when they change. Both end in identity_install(), which builds
+ * the TLS contexts and swaps them in.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -40,10 +41,16 @@ struct identity {
     int64_t not_before, not_after;
     bool loaded;
 
-    /* The certify thread. */
+    /*
+     * Certify mode: a scheduler thread sleeps until an attempt is due and runs
+     * each attempt on a worker thread of its own, which exits when done.
+     */
     pthread_t thread;
     bool started, stop;
     pthread_cond_t wake; /* on CLOCK_MONOTONIC */
+    unsigned attempt;    /* failures in a row; the worker's */
+    uint64_t delay_ms;   /* until the next attempt; set by the worker, read after the join */
+    char last[256];      /* the last failure logged, to log repeats at debug level */
 
     /* Metrics, written by the one thread that installs (certify or the first loop). */
     struct stats *shard;
@@ -422,43 +429,72 @@ identity_sleep(struct identity *id, uint64_t ms)
     return stop;
 }
 
+/*
+ * One attempt, on a worker thread: certify, log, and set when the next one
+ * is due. Returns NULL.
+ */
+static void *
+identity_attempt(void *arg)
+{
+    struct identity *id = arg;
+    struct st_err err = {0};
+    int rc = identity_certify(id, &err);
+
+    if (rc >= 0) {
+        int64_t nb, na, now = st_wall_s();
+        pthread_mutex_lock(&id->lock);
+        nb = id->not_before;
+        na = id->not_after;
+        pthread_mutex_unlock(&id->lock);
+        int64_t at = st_certify_renew_at(nb, na, st_random_u64());
+        id->delay_ms = at > now ? (uint64_t)(at - now) * 1000 : 1000;
+        id->attempt = 0;
+        id->last[0] = '\0';
+        char when[21];
+        st_rfc3339(na, when);
+        st_log(ST_LOG_INFO, "identity: certified as %s until %s; renewing in %llus",
+               id->opt.name, when, (unsigned long long)(id->delay_ms / 1000));
+        return NULL;
+    }
+    st_metrics_counter_inc(id->m_failures, stats_shard(id->shard));
+    id->delay_ms = st_certify_backoff_ms(id->attempt, st_random_u64());
+    if (id->attempt < 64)
+        id->attempt++;
+    /* The same failure over and over is logged once, then at debug level. */
+    bool same = strcmp(id->last, err.msg) == 0;
+    st_log(same ? ST_LOG_DEBUG : ST_LOG_WARN, "identity: certify failed (%s); retrying in %llums",
+           err.msg, (unsigned long long)id->delay_ms);
+    st_strlcpy(id->last, err.msg, sizeof(id->last));
+    return NULL;
+}
+
+/*
+ * The scheduler thread: sleeps, then runs each attempt on a new worker thread
+ * and joins it. Between attempts, which is nearly always, little of what an
+ * attempt used stays: when the worker exits, glibc gives its stack pages
+ * back to the kernel but for the last 20 KiB or so (it keeps the stack for
+ * the next thread), and frees its malloc cache and OpenSSL's per-thread
+ * state (random generators, error queue). A thread that lived on would keep
+ * all three. This thread touches a few stack pages and allocates only what
+ * pthread_create() does.
+ */
 static void *
 identity_run(void *arg)
 {
     struct identity *id = arg;
-    unsigned attempt = 0;
     uint64_t delay_ms = 0;
-    char last[256] = "";
 
     while (!identity_sleep(id, delay_ms)) {
-        struct st_err err = {0};
-        int rc = identity_certify(id, &err);
-        if (rc >= 0) {
-            int64_t nb, na, now = st_wall_s();
-            pthread_mutex_lock(&id->lock);
-            nb = id->not_before;
-            na = id->not_after;
-            pthread_mutex_unlock(&id->lock);
-            int64_t at = st_certify_renew_at(nb, na, st_random_u64());
-            delay_ms = at > now ? (uint64_t)(at - now) * 1000 : 1000;
-            attempt = 0;
-            last[0] = '\0';
-            char when[21];
-            st_rfc3339(na, when);
-            st_log(ST_LOG_INFO, "identity: certified as %s until %s; renewing in %llus",
-                   id->opt.name, when, (unsigned long long)(delay_ms / 1000));
+        pthread_t worker;
+        int rc = pthread_create(&worker, NULL, identity_attempt, id);
+        if (rc != 0) {
+            st_log(ST_LOG_WARN, "identity: cannot start a thread to certify: %s",
+                   st_strerror(-rc));
+            delay_ms = 1000;
             continue;
         }
-        st_metrics_counter_inc(id->m_failures, stats_shard(id->shard));
-        delay_ms = st_certify_backoff_ms(attempt, st_random_u64());
-        if (attempt < 64)
-            attempt++;
-        /* The same failure over and over is logged once, then at debug level. */
-        bool same = strcmp(last, err.msg) == 0;
-        st_log(same ? ST_LOG_DEBUG : ST_LOG_WARN,
-               "identity: certify failed (%s); retrying in %llums", err.msg,
-               (unsigned long long)delay_ms);
-        st_strlcpy(last, err.msg, sizeof(last));
+        pthread_join(worker, NULL);
+        delay_ms = id->delay_ms;
     }
     return NULL;
 }

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -583,6 +584,25 @@ main_destination(struct proxy *px, const struct main_identity *f, const char *ct
     return 0;
 }
 
+/*
+ * Caps glibc's malloc arenas (docs/proxy.md, "Memory"). A thread that
+ * allocates gets an arena of its own while there are fewer than the cap, and
+ * an arena keeps what it once held: the certify worker, which builds most of
+ * OpenSSL's state and frees its exchange's buffers, would keep half a
+ * megabyte in one that the loop never reuses. With one loop thread (the
+ * default) every thread shares the main arena; the identity threads allocate
+ * once per certification, so the loop seldom meets their lock. With more,
+ * the cap leaves one arena per loop thread and one per identity thread (the
+ * scheduler and its worker), as without it: the identity threads may take
+ * theirs first, and a loop thread that found none left would share another
+ * loop thread's.
+ */
+static void
+main_arenas(int threads)
+{
+    mallopt(M_ARENA_MAX, threads == 1 ? 1 : threads + 2);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -619,6 +639,7 @@ main(int argc, char **argv)
     }
     st_log_init("strait-proxy", level);
     signal(SIGPIPE, SIG_IGN);
+    main_arenas(px.cfg.threads);
 
     /* Signals go to the first loop only; block them before any thread starts. */
     sigset_t set;

@@ -28,16 +28,20 @@ rest. --maps lists every mapping with resident pages as well.
 
 BUILD_DIR/bin/strait-proxy is the proxy measured; the apiserver, the
 controller and strait-proxy-testpki come from --servers (default BUILD_DIR).
-Measure a binary as the linker wrote it: a copy made with cp sits in the page
-cache in large folios and maps more text (docs/proxy.md, "Measuring").
+The binary's pages are written back and dropped from the page cache first
+(--keep-cache: not), so its text is read from disk as on a freshly started
+machine: a copy made with cp sits in the cache in large folios and maps more
+text (docs/proxy.md, "Measuring"). Nothing else may run that binary then.
 Everything listens on 127.0.0.1 on ports the kernel picks, and is stopped at
 the end.
 """
 import argparse
+import bisect
 import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -154,6 +158,51 @@ def malloc_info(name, pid, log):
               f"from the system, {free // 1024} KiB of it free")
 
 
+def drop_cache(exe):
+    """Writes the binary's pages back and drops them from the page cache, so the
+    proxies read it from disk as a freshly started machine would: how a file's
+    pages sit in the cache (large folios after a copy, dirty pages after a
+    link) changes how much text the kernel maps around each fault."""
+    fd = os.open(exe, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def text_blocks(pid, exe):
+    """The 64 KiB blocks of the binary's text with resident pages (the kernel maps
+    text in fault-around blocks of 64 KiB): {block address: (resident KiB, the
+    function at the block's start)}. Reads /proc/PID/pagemap (root)."""
+    start = end = 0
+    with open(f"/proc/{pid}/maps") as f:
+        for line in f:
+            p = line.split()
+            if len(p) >= 6 and p[1] == "r-xp" and p[5] == exe:
+                start, end = (int(x, 16) for x in p[0].split("-"))
+    syms = []
+    nm = subprocess.run(["nm", "-n", exe], capture_output=True, text=True, check=True).stdout
+    for line in nm.splitlines():
+        p = line.split()
+        if len(p) == 3 and p[1] in "tTwW":
+            syms.append((int(p[0], 16), p[2]))
+    addrs = [a for a, _ in syms]
+    blocks = {}
+    with open(f"/proc/{pid}/pagemap", "rb") as f:
+        f.seek(start // 4096 * 8)
+        data = f.read((end - start) // 4096 * 8)
+    for i in range(len(data) // 8):
+        if struct.unpack_from("<Q", data, i * 8)[0] >> 63:
+            b = (start + i * 4096) & ~0xffff
+            blocks[b] = blocks.get(b, 0) + 4
+    out = {}
+    for b, kib in blocks.items():
+        j = bisect.bisect_right(addrs, b) - 1
+        out[b] = (kib, syms[j][1] if j >= 0 else "?")
+    return out
+
+
 def report(name, pid, exe, show_maps):
     st = status(pid)
     maps = classify(smaps(pid), exe)
@@ -197,6 +246,12 @@ def main():
     ap.add_argument("--malloc-info", action="store_true",
                     help="after measuring, print glibc's malloc_info() of each proxy (gdb calls "
                     "it in the process; the static proxy keeps the symbol)")
+    ap.add_argument("--keep-cache", action="store_true",
+                    help="measure the binary as it sits in the page cache now, instead of "
+                    "writing it back and dropping its cached pages first")
+    ap.add_argument("--text-blocks", action="store_true",
+                    help="list the 64 KiB blocks of text resident in the certify + destination "
+                    "proxy and not in the files-mode client, with the function each starts in")
     ap.add_argument("--massif", metavar="DIR",
                     help="run the proxies under valgrind's massif (needs a dynamically linked "
                     "proxy, ST_PROXY_STATIC=OFF) and write a detailed snapshot of each idle "
@@ -208,6 +263,8 @@ def main():
     from proxy_harness import NS, Backend, Pki, curl, ident, write_routes
     from conftest import Proc
 
+    if not a.keep_cache:
+        drop_cache(exe)
     d = tempfile.mkdtemp(prefix="strait-rss-")
     procs, cluster, backend = [], [], None
 
@@ -257,8 +314,16 @@ def main():
         ready(client)
         for _ in range(3):
             ask(client, f"http://{svc}/")
+        files_text = {}
         if a.only != "dest":
             time.sleep(a.settle)
+            if a.text_blocks:
+                files_text = text_blocks(client.p.pid, exe)
+                if a.only == "files":
+                    print(f"  files client text: {len(files_text)} blocks of 64 KiB resident:")
+                    for b in sorted(files_text):
+                        print(f"    {b:#x} {files_text[b][0]:>3} KiB resident, "
+                              f"starts in {files_text[b][1]}")
             print(f"files mode, {a.threads} loop thread(s), idle {a.settle:g} s after 3 requests")
             report("files client", client.p.pid, exe, a.maps)
             report("files server", server.p.pid, exe, a.maps)
@@ -295,6 +360,15 @@ def main():
                 snapshot(a.massif, f"certify+destination {run + 1}", dest.p.pid)
             if a.malloc_info:
                 malloc_info("certify+destination", dest.p.pid, dest.log_path)
+            if a.text_blocks:
+                tb = text_blocks(dest.p.pid, exe)
+                extra = sorted(b for b in tb if b not in files_text)
+                print(f"  text: {len(tb)} blocks of 64 KiB resident, {len(files_text)} in the "
+                      f"files client; only here ({len(extra)}):")
+                for b in extra:
+                    print(f"    {b:#x} {tb[b][0]:>3} KiB resident, starts in {tb[b][1]}")
+                gone = sorted(b for b in files_text if b not in tb)
+                print(f"  and {len(gone)} resident in the files client only")
             dest.kill(signal.SIGTERM, timeout=30)
             procs.remove(dest)
         if a.runs > 1:

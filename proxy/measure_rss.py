@@ -41,6 +41,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -233,6 +234,28 @@ def report(name, pid, exe, show_maps):
     return st["VmRSS"]
 
 
+def start_nginx(d, procs):
+    """Starts bench/'s nginx backend (one worker, a small static body) in <d> on a
+    port the kernel picked; returns the port."""
+    from conftest import Proc
+    from proxy_harness import free_port
+    port = free_port()
+    with open(os.path.join(HERE, "..", "bench", "peers", "backend-nginx.conf")) as f:
+        conf = f.read().replace("@DIR@", d).replace("@PORT@", str(port))
+    os.makedirs(os.path.join(d, "backend-tmp"), exist_ok=True)
+    path = os.path.join(d, "backend-nginx.conf")
+    with open(path, "w") as f:
+        f.write(conf)
+    procs.append(Proc(["nginx", "-c", path, "-p", d], os.path.join(d, "nginx.log")))
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return port
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nginx did not listen: {procs[-1].tail()}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("build", help="the build whose bin/strait-proxy is measured")
@@ -246,6 +269,11 @@ def main():
     ap.add_argument("--malloc-info", action="store_true",
                     help="after measuring, print glibc's malloc_info() of each proxy (gdb calls "
                     "it in the process; the static proxy keeps the symbol)")
+    ap.add_argument("--load", type=float, metavar="S",
+                    help="then load each certify + destination proxy for S seconds with "
+                    "bench/loadgen --max (32 connections, to an nginx backend like "
+                    "bench/proxy_bench.sh's through the server proxy) and print loadgen's "
+                    "line: requests/s, CPU per 1,000 requests and peak RSS of both proxies")
     ap.add_argument("--keep-cache", action="store_true",
                     help="measure the binary as it sits in the page cache now, instead of "
                     "writing it back and dropping its cached pages first")
@@ -308,6 +336,14 @@ def main():
         write_routes(routes, services={svc: {"endpoints": [
             {"addr": server.inbound, "identity": ident("backend"),
              "target_port": backend.port}]}})
+        if a.load:
+            nginx_port = start_nginx(d, procs)
+            bench = f"bench-svc:{nginx_port}"
+            write_routes(routes, services={svc: {"endpoints": [
+                {"addr": server.inbound, "identity": ident("backend"),
+                 "target_port": backend.port}]}, bench: {"endpoints": [
+                     {"addr": server.inbound, "identity": ident("backend"),
+                      "target_port": nginx_port}]}})
         client = proxy("client", ["--identity-cert", cert_a, "--identity-key", key_a,
                                   "--trust-anchors", pki.anchor, "--routes", routes])
         ready(server)
@@ -369,6 +405,15 @@ def main():
                     print(f"    {b:#x} {tb[b][0]:>3} KiB resident, starts in {tb[b][1]}")
                 gone = sorted(b for b in files_text if b not in tb)
                 print(f"  and {len(gone)} resident in the files client only")
+            if a.load:
+                r = subprocess.run(
+                    [os.path.join(a.build, "bench", "loadgen"), "--proxy", dest.outbound,
+                     "--target", f"127.0.0.1:{nginx_port}", "--host", bench, "--max",
+                     "--conns", "32", "--duration", str(a.load),
+                     "--pids", f"{dest.p.pid},{server.p.pid}"],
+                    capture_output=True, text=True, timeout=a.load + 60)
+                print(f"  at load (certify+destination proxy, server proxy): "
+                      f"{r.stdout.strip() or r.stderr.strip()}")
             dest.kill(signal.SIGTERM, timeout=30)
             procs.remove(dest)
         if a.runs > 1:

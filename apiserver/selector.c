@@ -230,7 +230,7 @@ selector_parse_set(struct selector_lexer *lx, struct selector_term *t, struct st
 static int
 selector_parse_term(struct selector_lexer *lx, struct selector *sel, struct st_err *err)
 {
-    struct selector_term *t;
+    struct selector_term *t = NULL; /* set by selector_add_term */
     int rc;
     bool negated = false;
 
@@ -323,7 +323,7 @@ fail:
 static int
 selector_add_eq(struct selector *sel, const char *key, const json_t *v, struct st_err *err)
 {
-    struct selector_term *t;
+    struct selector_term *t = NULL; /* set by selector_add_term */
     int rc;
 
     if (!json_is_string(v))
@@ -368,7 +368,7 @@ selector_add_map(struct selector *sel, const json_t *map, struct st_err *err)
 static int
 selector_add_expression(struct selector *sel, const json_t *e, struct st_err *err)
 {
-    struct selector_term *t;
+    struct selector_term *t = NULL; /* set by selector_add_term */
     int rc;
 
     if (!json_is_object(e))
@@ -575,7 +575,7 @@ selector_path_ok(struct st_str k)
 static int
 selector_parse_field_term(struct selector *sel, struct st_str term, struct st_err *err)
 {
-    struct selector_term *t;
+    struct selector_term *t = NULL; /* set by selector_add_term */
     size_t i;
     int rc;
 

@@ -234,7 +234,7 @@ stat_record_parse(const char *p, size_t n, struct stat_record *out, struct st_er
     }
     json_array_foreach(wins, i, w)
     {
-        uint64_t from;
+        uint64_t from = 0;
         const char *text = json_string_value(json_object_get(w, "metrics"));
         struct st_metrics_snapshot *snap = NULL;
         struct st_err perr = {0};

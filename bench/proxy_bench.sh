@@ -564,13 +564,21 @@ if [ "$counts" = 1 ]; then
                 -e raw_syscalls:sys_enter,context-switches,syscalls:sys_enter_epoll_wait,task-clock \
                 -e syscalls:sys_exit_epoll_wait --filter 'ret == 0' >/dev/null 2>&1 &
             perf_pid=$!
+            # The whole machine too (loadgen and the backend are part of the path):
+            # CPUs woken by an interrupt from another CPU, idle entries, task migrations.
+            pfa="$work/perf-all-$path.csv"
+            perf stat -a -x, -o "$pfa" -e irq_vectors:reschedule_entry \
+                -e irq_vectors:call_function_single_entry -e sched:sched_migrate_task \
+                -e power:cpu_idle --filter 'state != 4294967295' >/dev/null 2>&1 &
+            perf_all_pid=$!
             sleep 0.5
             # shellcheck disable=SC2086
             line=$(timeout 30 "$loadgen" ${lg_args[$path]} --rate "${rates##* }" \
                 --conns "$rate_conns" --duration 3 --warmup 0 2>/dev/null || true)
             s1=$(sched_ns ${watch_pids[$path]})
-            kill -INT "$perf_pid" 2>/dev/null || true
+            kill -INT "$perf_pid" "$perf_all_pid" 2>/dev/null || true
             wait "$perf_pid" 2>/dev/null || true
+            wait "$perf_all_pid" 2>/dev/null || true
             ok=$(field "$line" ok)
             if [ -z "$ok" ] || [ "$ok" = 0 ] || [ ! -s "$pf" ]; then
                 count_lines+=("counts path=$path failed")
@@ -590,7 +598,16 @@ if [ "$counts" = 1 ]; then
                     printf " empty_epoll_waits_per_req=%.2f cpu_ms_per_1k=%.1f", ee / n, tc * 1000 / n
                     split(s0, a, " "); split(s1, b, " ")
                     printf " runq_wait_us_per_req=%.0f", (b[2] - a[2]) / n / 1000
-                }' "$pf")")
+                }' "$pf")$(awk -F, -v n="$ok" '
+                /^[0-9.]+,/ {
+                    if ($3 ~ /reschedule_entry|call_function_single_entry/) ipi += $1
+                    else if ($3 ~ /sched_migrate_task/) mig = $1
+                    else if ($3 ~ /cpu_idle/) idle = $1
+                }
+                END {
+                    printf " machine_ipis_per_req=%.2f machine_idle_entries_per_req=%.2f", ipi / n, idle / n
+                    printf " machine_migrations_per_req=%.2f", mig / n
+                }' "$pfa" 2>/dev/null)")
         done
     fi
 fi

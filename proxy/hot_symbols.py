@@ -37,7 +37,6 @@ import glob
 import os
 import re
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -62,8 +61,8 @@ def main():
     a = ap.parse_args()
     os.environ["STRAIT_BIN"] = os.path.join(os.path.abspath(a.build), "bin")
     # Imported after STRAIT_BIN is set: the harness reads it at import.
-    from proxy_harness import NS, Backend, Pki, curl, ident, write_routes
-    from conftest import Proc, binary
+    from proxy_harness import NS, Backend, Pki, curl, tool_files_pair, tool_proxy, tool_wait_ready
+    from conftest import binary
 
     d = tempfile.mkdtemp(prefix="strait-hot-")
     procs = []
@@ -73,19 +72,12 @@ def main():
         cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={cg}",
                binary("strait-proxy"), "--outbound", "127.0.0.1:0", "--inbound", "127.0.0.1:0",
                "--admin", "127.0.0.1:0", "--namespace", NS] + args
-        p = Proc(cmd, os.path.join(d, f"{name}.log"))
-        m = p.wait_line(r"outbound=(\S+) inbound=(\S+) admin=(\S+)", timeout=120)
-        p.outbound, p.inbound, p.admin = m.group(1), m.group(2), m.group(3)
+        p = tool_proxy(cmd, os.path.join(d, f"{name}.log"), timeout=120)
         procs.append(p)
         return p
 
     def ready(p):
-        for _ in range(600):
-            if curl("-o", "/dev/null", "-w", "%{http_code}", f"http://{p.admin}/ready",
-                    timeout=10).stdout == b"200":
-                return
-            time.sleep(0.1)
-        raise SystemExit(f"proxy not ready: {p.tail()}")
+        tool_wait_ready(p, tries=600)
 
     backend = None
     cluster = []
@@ -94,19 +86,7 @@ def main():
         backend = Backend()
         if a.local_controller:
             local_controller(a, d, pki, backend, cluster)
-        cert_b, key_b = pki.leaf(ident("backend"), "backend")
-        cert_a, key_a = pki.leaf(ident("client"), "client")
-        empty = os.path.join(d, "empty.json")
-        write_routes(empty)
-        server = proxy("server", ["--identity-cert", cert_b, "--identity-key", key_b,
-                                  "--trust-anchors", pki.anchor, "--routes", empty])
-        routes = os.path.join(d, "routes.json")
-        svc = f"backend-svc:{backend.port}"
-        write_routes(routes, services={svc: {"endpoints": [
-            {"addr": server.inbound, "identity": ident("backend"),
-             "target_port": backend.port}]}})
-        client = proxy("client", ["--identity-cert", cert_a, "--identity-key", key_a,
-                                  "--trust-anchors", pki.anchor, "--routes", routes])
+        server, client, routes, svc = tool_files_pair(d, pki, backend, proxy)
         ready(server)
         ready(client)
         px, url = f"http://{client.outbound}", f"http://{svc}"

@@ -288,8 +288,7 @@ def main():
     exe = os.path.realpath(os.path.join(a.build, "bin", "strait-proxy"))
     os.environ["STRAIT_BIN"] = os.path.join(os.path.abspath(a.servers or a.build), "bin")
     # Imported after STRAIT_BIN is set: the harness reads it at import.
-    from proxy_harness import NS, Backend, Pki, curl, ident, write_routes
-    from conftest import Proc
+    from proxy_harness import NS, Backend, Pki, curl, tool_files_pair, tool_proxy, tool_wait_ready
 
     if not a.keep_cache:
         drop_cache(exe)
@@ -303,19 +302,12 @@ def main():
                     f"--massif-out-file={os.path.join(a.massif, name + '.massif')}"]
         cmd = wrap + [exe, "--outbound", "127.0.0.1:0", "--inbound", "127.0.0.1:0",
                "--admin", "127.0.0.1:0", "--namespace", NS, "--threads", str(a.threads)] + args
-        p = Proc(cmd, os.path.join(d, f"{name}.log"))
+        p = tool_proxy(cmd, os.path.join(d, f"{name}.log"))
         procs.append(p)
-        m = p.wait_line(r"outbound=(\S+) inbound=(\S+) admin=(\S+)", timeout=60)
-        p.outbound, p.inbound, p.admin = m.group(1), m.group(2), m.group(3)
         return p
 
     def ready(p):
-        for _ in range(3000 if a.massif else 300):
-            if curl("-o", "/dev/null", "-w", "%{http_code}", f"http://{p.admin}/ready",
-                    timeout=10).stdout == b"200":
-                return
-            time.sleep(0.1)
-        raise SystemExit(f"proxy not ready: {p.tail()}")
+        tool_wait_ready(p, tries=3000 if a.massif else 300)
 
     def ask(p, url, want=b"200"):
         r = curl("-o", "/dev/null", "-w", "%{http_code}", "-x", f"http://{p.outbound}", url)
@@ -325,27 +317,12 @@ def main():
     try:
         pki = Pki(os.path.join(d, "pki"))
         backend = Backend()
-        cert_b, key_b = pki.leaf(ident("backend"), "backend")
-        cert_a, key_a = pki.leaf(ident("client"), "client")
-        empty = os.path.join(d, "empty.json")
-        write_routes(empty)
-        server = proxy("server", ["--identity-cert", cert_b, "--identity-key", key_b,
-                                  "--trust-anchors", pki.anchor, "--routes", empty])
-        routes = os.path.join(d, "routes.json")
-        svc = f"backend-svc:{backend.port}"
-        write_routes(routes, services={svc: {"endpoints": [
-            {"addr": server.inbound, "identity": ident("backend"),
-             "target_port": backend.port}]}})
+        extra = {}
         if a.load:
             nginx_port = start_nginx(d, procs)
             bench = f"bench-svc:{nginx_port}"
-            write_routes(routes, services={svc: {"endpoints": [
-                {"addr": server.inbound, "identity": ident("backend"),
-                 "target_port": backend.port}]}, bench: {"endpoints": [
-                     {"addr": server.inbound, "identity": ident("backend"),
-                      "target_port": nginx_port}]}})
-        client = proxy("client", ["--identity-cert", cert_a, "--identity-key", key_a,
-                                  "--trust-anchors", pki.anchor, "--routes", routes])
+            extra[bench] = nginx_port
+        server, client, routes, svc = tool_files_pair(d, pki, backend, proxy, extra)
         ready(server)
         ready(client)
         for _ in range(3):

@@ -293,6 +293,53 @@ def curl(*args, timeout=60):
                           capture_output=True, timeout=timeout + 10)
 
 
+# ---- for the tools (hot_symbols.py, measure_rss.py) ---------------------------------
+
+def tool_proxy(cmd, log_path, timeout=60):
+    """Starts strait-proxy by <cmd> (the binary and its arguments, perhaps behind a
+    wrapper such as valgrind) and waits for its listening line; the process gets
+    .outbound, .inbound and .admin."""
+    p = Proc(cmd, log_path)
+    m = p.wait_line(r"outbound=(\S+) inbound=(\S+) admin=(\S+)", timeout=timeout)
+    p.outbound, p.inbound, p.admin = m.group(1), m.group(2), m.group(3)
+    return p
+
+
+def tool_wait_ready(p, tries=300):
+    """Polls the admin /ready of a tool_proxy() every 0.1 s, <tries> times; exits if it
+    never answers 200."""
+    for _ in range(tries):
+        if curl("-o", "/dev/null", "-w", "%{http_code}", f"http://{p.admin}/ready",
+                timeout=10).stdout == b"200":
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"proxy not ready: {p.tail()}")
+
+
+def tool_files_pair(d, pki, backend, start, extra_services=None):
+    """The files-mode pair the tools run: a server proxy with no routes, and a client
+    proxy whose routes file sends backend-svc:<port> (and <extra_services>) to the
+    server's inbound port. <start>(name, args) starts one proxy. Returns (server,
+    client, routes file, the backend's authority); the caller waits for them to be
+    ready."""
+    cert_b, key_b = pki.leaf(ident("backend"), "backend")
+    cert_a, key_a = pki.leaf(ident("client"), "client")
+    empty = os.path.join(d, "empty.json")
+    write_routes(empty)
+    server = start("server", ["--identity-cert", cert_b, "--identity-key", key_b,
+                              "--trust-anchors", pki.anchor, "--routes", empty])
+    routes = os.path.join(d, "routes.json")
+    svc = f"backend-svc:{backend.port}"
+    ports = {svc: backend.port, **(extra_services or {})}
+    write_routes(routes, services={
+        authority: {"endpoints": [{"addr": server.inbound, "identity": ident("backend"),
+                                   "target_port": port}]}
+        for authority, port in ports.items()})
+    client = start("client", ["--identity-cert", cert_a, "--identity-key", key_a,
+                              "--trust-anchors", pki.anchor, "--routes", routes])
+    return server, client, routes, svc
+
+
 def raw(addr, data, timeout=5.0, read_all=True):
     """Sends raw bytes to ADDR and returns what comes back until close or timeout."""
     host, port = addr.rsplit(":", 1)

@@ -318,6 +318,24 @@ echo "# strait proxy benchmark: $(nproc) cores, load average $(cut -d' ' -f1-3 /
     "max: best of 2 x ${max_s}s x ${max_conns} conns, rates ${rates} req/s x ${rate_s}s" \
     "x ${rate_conns} conns in ${slices} slices"
 
+# The host's state, for reading the p99s: the wakeup of a halted CPU (the
+# wakeup tool, pipe ping-pong with a 300 us pause) and the CPU steal over the
+# whole run (/proc/stat). See README.md, "Where the tail comes from".
+wakeup_tool=$build/bench/wakeup
+host_wake() {
+    if [ -x "$wakeup_tool" ] && [ "$(nproc)" -ge 2 ]; then
+        timeout 30 "$wakeup_tool" 0 1 2000 300 2>/dev/null |
+            awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^p(50|99)_us=/) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+                 END { if (v["p50_us"] != "") printf "%s/%s", v["p50_us"], v["p99_us"]; else print "n/a" }'
+    else
+        echo n/a
+    fi
+}
+cpu_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; exit }' /proc/stat; }
+host_wake_start=$(host_wake)
+host_steal0=$(awk '/^cpu / { print $9; exit }' /proc/stat)
+host_ticks0=$(cpu_ticks)
+
 # Start every path's proxies first: idle they cost nothing, and the
 # measurements below can then take turns so that a burst of load from
 # elsewhere on the machine hits all paths alike rather than one of them.
@@ -642,6 +660,12 @@ for path in $paths; do
 done
 
 for l in "${count_lines[@]}"; do echo "$l"; done
+
+host_steal1=$(awk '/^cpu / { print $9; exit }' /proc/stat)
+host_ticks1=$(cpu_ticks)
+echo "host wake_p50/p99_us@start=$host_wake_start wake_p50/p99_us@end=$(host_wake)" \
+    "steal_pct=$(awk -v s=$((host_steal1 - host_steal0)) -v t=$((host_ticks1 - host_ticks0)) \
+        'BEGIN { if (t > 0) printf "%.1f", 100 * s / t; else print "n/a" }')"
 
 ratio() { # ratio A B: A/B with two decimals, n/a when either is missing or zero
     awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "n/a" }'

@@ -3,6 +3,8 @@
 #
 # Paths, all ending at the same nginx backend (one worker, static body):
 #   direct   loadgen -> backend
+#   plain    loadgen -> nginx A   -> plain HTTP -> nginx B  -> backend (no TLS: the floor
+#            that any two proxy processes in the path pay on this machine)
 #   haproxy  loadgen -> haproxy A -> mTLS 1.3 -> haproxy B -> backend
 #   nginx    loadgen -> nginx A   -> mTLS 1.3 -> nginx B   -> backend
 #   strait   loadgen --proxy -> strait-proxy outbound -> mTLS -> strait-proxy inbound -> backend
@@ -12,7 +14,7 @@
 #
 # Usage: bench/proxy_bench.sh [--build DIR] [--quick] [--rates "1000 2000"]
 #        [--rate-seconds S] [--slices N] [--max-seconds S]
-#        [--paths "direct haproxy nginx strait"]
+#        [--paths "direct plain haproxy nginx strait"]
 #        [--keep]   (keep the temporary directory with configurations and logs)
 #        [--counts] (also count system calls, context switches and epoll_waits per
 #                    request of each path's proxies with perf, at the last rate)
@@ -33,7 +35,7 @@ slices=5          # each fixed-rate run is cut into this many slices taking turn
 slice_warm_s=0.5  # warm-up of each slice (the proxies' own connections stay up between slices)
 rate_conns=16
 max_conns=32
-paths="direct haproxy nginx strait"
+paths="direct plain haproxy nginx strait"
 keep=0
 counts=0
 
@@ -305,8 +307,8 @@ drop_path() {
 # ---- main ------------------------------------------------------------------------------
 
 make_certs
-read -r backend_port ha_a ha_b ng_a ng_b st_out st_in st_adm_a st_adm_b st_in_a st_out_b \
-    <<<"$(free_ports 11)"
+read -r backend_port ha_a ha_b ng_a ng_b st_out st_in st_adm_a st_adm_b st_in_a st_out_b pl_a pl_b \
+    <<<"$(free_ports 13)"
 
 mkdir -p "$work/backend-tmp"
 fill "$here/peers/backend-nginx.conf" "$work/backend.conf" DIR="$work" PORT="$backend_port"
@@ -346,6 +348,23 @@ for path in $paths; do
         lg_args[direct]="--target 127.0.0.1:$backend_port"
         watch_pids[direct]=""
         extra[direct]=""
+        ;;
+    plain)
+        fill "$here/peers/plain-b.conf" "$work/plain-b.conf" DIR="$work" PORT_B="$pl_b" \
+            BACKEND_PORT="$backend_port"
+        fill "$here/peers/plain-a.conf" "$work/plain-a.conf" DIR="$work" PORT_A="$pl_a" \
+            PORT_B="$pl_b"
+        start_nginx plain-b "$work/plain-b.conf"; pb=("${started_pids[@]}")
+        start_nginx plain-a "$work/plain-a.conf"; pa=("${started_pids[@]}")
+        if ! wait_port "$pl_a" || ! wait_port "$pl_b"; then
+            cat "$work/plain-a.out" "$work/plain-b.out" >&2 || true
+            status[plain]="nginx (plain) did not start"
+            continue
+        fi
+        lg_args[plain]="--target 127.0.0.1:$pl_a"
+        watch_pids[plain]="${pa[*]} ${pb[*]}"
+        side_a_n[plain]=${#pa[@]}
+        extra[plain]=""
         ;;
     haproxy)
         fill "$here/peers/haproxy-b.cfg" "$work/haproxy-b.cfg" DIR="$work" PORT_B="$ha_b" \
@@ -675,7 +694,7 @@ usable() { [ -z "${dead[$1]:-}" ] && [ "${errs[$1]:-1}" = 0 ]; }
 cmp_max() { if usable "$1"; then echo "${best_max[$1]:-0}"; else echo 0; fi; }
 cmp_p99() { if usable "$1"; then echo "${p99_at[$1@$last_rate]:-}"; else echo ""; fi; }
 cmp_p99_med() { if usable "$1"; then echo "${p99_med_at[$1@$last_rate]:-}"; else echo ""; fi; }
-for path in direct haproxy nginx strait; do
+for path in direct plain haproxy nginx strait; do
     if [ -z "${status[$path]:-}" ] && [ -n "${errs[$path]:-}" ] && ! usable "$path"; then
         echo "# $path: failed requests or a process exited, so it is left out of the ratios"
     fi
@@ -685,7 +704,12 @@ added_med=$(awk -v s="$(cmp_p99_med strait)" -v d="$(cmp_p99_med direct)" \
     'BEGIN { if (s != "" && d != "") printf "%.3f", s - d; else print "n/a" }')
 added=$(awk -v s="$(cmp_p99 strait)" -v d="$(cmp_p99 direct)" \
     'BEGIN { if (s != "" && d != "") printf "%.3f", s - d; else print "n/a" }')
+plain_added=$(awk -v s="$(cmp_p99 plain)" -v d="$(cmp_p99 direct)" \
+    'BEGIN { if (s != "" && d != "") printf "%.3f", s - d; else print "n/a" }')
+plain_added_med=$(awk -v s="$(cmp_p99_med plain)" -v d="$(cmp_p99_med direct)" \
+    'BEGIN { if (s != "" && d != "") printf "%.3f", s - d; else print "n/a" }')
 echo "ratio strait/haproxy=$(ratio "$s" "$(cmp_max haproxy)")" \
     "strait/nginx=$(ratio "$s" "$(cmp_max nginx)")" \
     "strait/direct=$(ratio "$s" "$(cmp_max direct)") added_p99_ms=$added" \
-    "added_p99_ms_slice_median=$added_med"
+    "added_p99_ms_slice_median=$added_med plain_added_p99_ms=$plain_added" \
+    "plain_added_p99_ms_slice_median=$plain_added_med"

@@ -72,6 +72,17 @@ def test_tiny_run_prints_every_line():
         assert 0 < p50 <= p99, host[0]
     assert 0 <= float(h["steal_pct"]) <= 100
 
+    goals = [l for l in lines if l.startswith("goals ")]
+    assert len(goals) == 1 and lines[-2] == goals[0], r.stdout
+    g = fields(goals[0])
+    assert sorted(g) == sorted(["throughput_1.3x", "rss_idle_4MB", "rss_load_16MB",
+                                "added_p99_0.5ms"]), goals[0]
+    assert all(v in ("met", "missed") for v in g.values()), goals[0]
+    # The verdicts follow the figures printed above them.
+    f_st = by_path["strait"]
+    idle = [int(v) * 1024 for v in f_st["rss_idle_kb"].split("+")]
+    assert g["rss_idle_4MB"] == ("met" if max(idle) < 4_000_000 else "missed"), goals[0]
+
     # The last line compares strait with the others, every figure present.
     last = lines[-1]
     assert last.startswith("ratio "), last
@@ -81,6 +92,9 @@ def test_tiny_run_prints_every_line():
     for key in ("added_p99_ms", "added_p99_ms_slice_median", "plain_added_p99_ms",
                 "plain_added_p99_ms_slice_median"):
         float(f[key])  # a number, perhaps negative on a noisy machine; never n/a
+    ratios = min(float(f["strait/haproxy"]), float(f["strait/nginx"]))
+    assert g["throughput_1.3x"] == ("met" if ratios >= 1.3 else "missed"), (goals, last)
+    assert g["added_p99_0.5ms"] == ("met" if float(f["added_p99_ms"]) < 0.5 else "missed")
 
 
 def test_unknown_path_is_reported_not_measured():
@@ -95,3 +109,5 @@ def test_unknown_path_is_reported_not_measured():
     f = fields(lines[-1])
     assert lines[-1].startswith("ratio ") and f["strait/direct"] == "n/a", lines[-1]
     assert f["added_p99_ms"] == "n/a"
+    g = fields(lines[-2])
+    assert lines[-2].startswith("goals ") and set(g.values()) == {"n/a"}, lines[-2]

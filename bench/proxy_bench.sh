@@ -714,10 +714,10 @@ r_ha=$(ratio "$s" "$(cmp_max haproxy)")
 r_ng=$(ratio "$s" "$(cmp_max nginx)")
 goal_thr=$(awk -v a="$r_ha" -v b="$r_ng" 'BEGIN {
     if (a == "n/a" || b == "n/a") print "n/a"; else print ((a < b ? a : b) >= 1.3 ? "met" : "missed") }')
-goal_mem() { # goal_mem A+B LIMIT_KIB: both sides under the limit
+goal_mem() { # goal_mem A+B LIMIT_BYTES: both sides (KiB figures) under the limit
     awk -v v="${1:--}" -v lim="$2" 'BEGIN {
         if (split(v, s, "+") != 2 || s[1] !~ /^[0-9]+$/ || s[2] !~ /^[0-9]+$/) { print "n/a"; exit }
-        print (s[1] < lim && s[2] < lim ? "met" : "missed") }'
+        print (s[1] * 1024 < lim && s[2] * 1024 < lim ? "met" : "missed") }'
 }
 # Memory is judged on VmRSS, the figure the goal names and the larger one
 # (Pss leaves out shared pages), with 4 MB and 16 MB read as 4,000,000 and
@@ -727,8 +727,8 @@ if usable strait; then
     st_rss_idle=${idle_rss[strait]:--}
     st_rss_load="${rss_load_a[strait]:-0}+${rss_load_b[strait]:-0}"
 fi
-goal_idle=$(goal_mem "$st_rss_idle" 3906)
-goal_load=$(goal_mem "$st_rss_load" 15625)
+goal_idle=$(goal_mem "$st_rss_idle" 4000000)
+goal_load=$(goal_mem "$st_rss_load" 16000000)
 goal_p99=$(awk -v a="$added" 'BEGIN { if (a == "n/a") print "n/a"; else print (a < 0.5 ? "met" : "missed") }')
 echo "goals throughput_1.3x=$goal_thr rss_idle_4MB=$goal_idle rss_load_16MB=$goal_load" \
     "added_p99_0.5ms=$goal_p99"

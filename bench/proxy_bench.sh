@@ -304,6 +304,29 @@ drop_path() {
     fi
 }
 
+# start_pair PATH STARTER EXT PORT_A PORT_B WHAT: side B then side A of a peer pair
+# from peers/PATH-b.EXT and peers/PATH-a.EXT, started by STARTER (start_nginx or
+# start_haproxy); sets the path's load generator target and watched processes.
+# Returns 1 (with the path's status set) when a side does not listen.
+start_pair() {
+    local path=$1 starter=$2 ext=$3 port_a=$4 port_b=$5 what=$6 side_a side_b
+    fill "$here/peers/$path-b.$ext" "$work/$path-b.$ext" DIR="$work" PORT_B="$port_b" \
+        BACKEND_PORT="$backend_port"
+    fill "$here/peers/$path-a.$ext" "$work/$path-a.$ext" DIR="$work" PORT_A="$port_a" \
+        PORT_B="$port_b" SERVER_ID="$server_id"
+    "$starter" "$path-b" "$work/$path-b.$ext"; side_b=("${started_pids[@]}")
+    "$starter" "$path-a" "$work/$path-a.$ext"; side_a=("${started_pids[@]}")
+    if ! wait_port "$port_a" || ! wait_port "$port_b"; then
+        cat "$work/$path-a.out" "$work/$path-b.out" >&2 || true
+        status[$path]="$what did not start"
+        return 1
+    fi
+    lg_args[$path]="--target 127.0.0.1:$port_a"
+    watch_pids[$path]="${side_a[*]} ${side_b[*]}"
+    side_a_n[$path]=${#side_a[@]}
+    extra[$path]=""
+}
+
 # ---- main ------------------------------------------------------------------------------
 
 make_certs
@@ -350,54 +373,14 @@ for path in $paths; do
         extra[direct]=""
         ;;
     plain)
-        fill "$here/peers/plain-b.conf" "$work/plain-b.conf" DIR="$work" PORT_B="$pl_b" \
-            BACKEND_PORT="$backend_port"
-        fill "$here/peers/plain-a.conf" "$work/plain-a.conf" DIR="$work" PORT_A="$pl_a" \
-            PORT_B="$pl_b"
-        start_nginx plain-b "$work/plain-b.conf"; pb=("${started_pids[@]}")
-        start_nginx plain-a "$work/plain-a.conf"; pa=("${started_pids[@]}")
-        if ! wait_port "$pl_a" || ! wait_port "$pl_b"; then
-            cat "$work/plain-a.out" "$work/plain-b.out" >&2 || true
-            status[plain]="nginx (plain) did not start"
-            continue
-        fi
-        lg_args[plain]="--target 127.0.0.1:$pl_a"
-        watch_pids[plain]="${pa[*]} ${pb[*]}"
-        side_a_n[plain]=${#pa[@]}
-        extra[plain]=""
+        start_pair plain start_nginx conf "$pl_a" "$pl_b" "nginx (plain)" || continue
         ;;
     haproxy)
-        fill "$here/peers/haproxy-b.cfg" "$work/haproxy-b.cfg" DIR="$work" PORT_B="$ha_b" \
-            BACKEND_PORT="$backend_port"
-        fill "$here/peers/haproxy-a.cfg" "$work/haproxy-a.cfg" DIR="$work" PORT_A="$ha_a" \
-            PORT_B="$ha_b" SERVER_ID="$server_id"
-        start_haproxy haproxy-b "$work/haproxy-b.cfg"; hb=("${started_pids[@]}")
-        start_haproxy haproxy-a "$work/haproxy-a.cfg"; ha=("${started_pids[@]}")
-        if ! wait_port "$ha_a" || ! wait_port "$ha_b"; then
-            cat "$work/haproxy-a.out" "$work/haproxy-b.out" >&2 || true
-            status[haproxy]="haproxy did not start"
-            continue
-        fi
-        lg_args[haproxy]="--target 127.0.0.1:$ha_a"
-        watch_pids[haproxy]="${ha[*]} ${hb[*]}"
-        side_a_n[haproxy]=${#ha[@]}
+        start_pair haproxy start_haproxy cfg "$ha_a" "$ha_b" haproxy || continue
         extra[haproxy]="mtls_check=$(check_mtls "$ha_b")"
         ;;
     nginx)
-        fill "$here/peers/nginx-b.conf" "$work/nginx-b.conf" DIR="$work" PORT_B="$ng_b" \
-            BACKEND_PORT="$backend_port"
-        fill "$here/peers/nginx-a.conf" "$work/nginx-a.conf" DIR="$work" PORT_A="$ng_a" \
-            PORT_B="$ng_b" SERVER_ID="$server_id"
-        start_nginx nginx-b "$work/nginx-b.conf"; nb=("${started_pids[@]}")
-        start_nginx nginx-a "$work/nginx-a.conf"; na=("${started_pids[@]}")
-        if ! wait_port "$ng_a" || ! wait_port "$ng_b"; then
-            cat "$work/nginx-a.out" "$work/nginx-b.out" >&2 || true
-            status[nginx]="nginx did not start"
-            continue
-        fi
-        lg_args[nginx]="--target 127.0.0.1:$ng_a"
-        watch_pids[nginx]="${na[*]} ${nb[*]}"
-        side_a_n[nginx]=${#na[@]}
+        start_pair nginx start_nginx conf "$ng_a" "$ng_b" nginx || continue
         extra[nginx]="mtls_check=$(check_mtls "$ng_b")"
         ;;
     strait)

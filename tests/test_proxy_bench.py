@@ -68,6 +68,8 @@ def test_tiny_run_prints_every_line():
     assert len(host) == 1, r.stdout
     h = fields(host[0])
     for key in ("wake_p50/p99_us@start", "wake_p50/p99_us@end"):
+        if h[key] == "n/a":
+            continue  # the wakeup tool could not pin its two processes here
         p50, p99 = (float(v) for v in h[key].split("/"))
         assert 0 < p50 <= p99, host[0]
     assert 0 <= float(h["steal_pct"]) <= 100

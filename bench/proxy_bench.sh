@@ -683,14 +683,13 @@ for path in direct plain haproxy nginx strait; do
     fi
 done
 s=$(cmp_max strait)
-added_med=$(awk -v s="$(cmp_p99_med strait)" -v d="$(cmp_p99_med direct)" \
-    'BEGIN { if (s != "" && d != "") printf "%.3f", s - d; else print "n/a" }')
-added=$(awk -v s="$(cmp_p99 strait)" -v d="$(cmp_p99 direct)" \
-    'BEGIN { if (s != "" && d != "") printf "%.3f", s - d; else print "n/a" }')
-plain_added=$(awk -v s="$(cmp_p99 plain)" -v d="$(cmp_p99 direct)" \
-    'BEGIN { if (s != "" && d != "") printf "%.3f", s - d; else print "n/a" }')
-plain_added_med=$(awk -v s="$(cmp_p99_med plain)" -v d="$(cmp_p99_med direct)" \
-    'BEGIN { if (s != "" && d != "") printf "%.3f", s - d; else print "n/a" }')
+p99_minus() { # p99_minus A B: p99 A minus p99 B in ms with three decimals, n/a when either is missing
+    awk -v s="$1" -v d="$2" 'BEGIN { if (s != "" && d != "") printf "%.3f", s - d; else print "n/a" }'
+}
+added=$(p99_minus "$(cmp_p99 strait)" "$(cmp_p99 direct)")
+added_med=$(p99_minus "$(cmp_p99_med strait)" "$(cmp_p99_med direct)")
+plain_added=$(p99_minus "$(cmp_p99 plain)" "$(cmp_p99 direct)")
+plain_added_med=$(p99_minus "$(cmp_p99_med plain)" "$(cmp_p99_med direct)")
 # The goals for strait (bench/README.md), each judged on this run's figures:
 # met, missed, or n/a when a figure is missing (a path not run or left out).
 r_ha=$(ratio "$s" "$(cmp_max haproxy)")
@@ -709,14 +708,14 @@ st_rss_idle=- st_rss_load=-
 if usable strait; then
     st_rss_idle=${idle_rss[strait]:--}
     st_rss_load="${rss_load_a[strait]:-0}+${rss_load_b[strait]:-0}"
+    if [ "$st_rss_load" = 0+0 ]; then st_rss_load=-; fi # never sampled, as on its path line
 fi
 goal_idle=$(goal_mem "$st_rss_idle" 4000000)
 goal_load=$(goal_mem "$st_rss_load" 16000000)
 goal_p99=$(awk -v a="$added" 'BEGIN { if (a == "n/a") print "n/a"; else print (a < 0.5 ? "met" : "missed") }')
 echo "goals throughput_1.3x=$goal_thr rss_idle_4MB=$goal_idle rss_load_16MB=$goal_load" \
     "added_p99_0.5ms=$goal_p99"
-echo "ratio strait/haproxy=$(ratio "$s" "$(cmp_max haproxy)")" \
-    "strait/nginx=$(ratio "$s" "$(cmp_max nginx)")" \
+echo "ratio strait/haproxy=$r_ha strait/nginx=$r_ng" \
     "strait/direct=$(ratio "$s" "$(cmp_max direct)") added_p99_ms=$added" \
     "added_p99_ms_slice_median=$added_med plain_added_p99_ms=$plain_added" \
     "plain_added_p99_ms_slice_median=$plain_added_med"

@@ -84,6 +84,8 @@ def test_tiny_run_prints_every_line():
     f_st = by_path["strait"]
     idle = [int(v) * 1024 for v in f_st["rss_idle_kb"].split("+")]
     assert g["rss_idle_4MB"] == ("met" if max(idle) < 4_000_000 else "missed"), goals[0]
+    load = [int(v) * 1024 for v in f_st["rss_load_kb"].split("+")]
+    assert g["rss_load_16MB"] == ("met" if max(load) < 16_000_000 else "missed"), goals[0]
 
     # The last line compares strait with the others, every figure present.
     last = lines[-1]
